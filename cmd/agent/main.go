@@ -1,0 +1,113 @@
+// Command agent is the magekube sidecar: it turns Mage run requests into
+// Kubernetes Jobs and writes their outcomes back as files.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/magekube/magekube/pkg/buildinfo"
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/kube"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(1)
+	}
+}
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	dir          string
+	kube         kube.Options
+	podName      string
+	podNamespace string
+	settings     inherit.Settings
+}
+
+// env lists a flag's environment twins, MAGEKUBE_… first.
+func env(names ...string) []string { return names }
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	g := &globalOptions{}
+	return &cli.App{
+		Name:  "agent",
+		Usage: "run Mage blocks and pipelines as Kubernetes Jobs, from a sidecar",
+		Description: `The agent runs as a sidecar container in the Mage server pod. Mage (or
+any client) writes a run request to <dir>/requests/<id>.json; the agent
+claims it, builds a Job that inherits the Mage container's image, env,
+volumes and scheduling, applies the project's k8s_executor_config, and
+tracks the Job to the end, writing <dir>/runs/<id>/status.json on every
+transition. See docs/config.md for the config and README.md for the
+file contract.`,
+		Version:   buildinfo.String(),
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags:     globalFlags(g),
+		Commands: []*cli.Command{
+			renderCommand(g, stdout),
+			{
+				Name:  "version",
+				Usage: "print the agent's version",
+				Action: func(*cli.Context) error {
+					_, err := fmt.Fprintln(stdout, "agent", buildinfo.String())
+					return err
+				},
+			},
+		},
+	}
+}
+
+func globalFlags(g *globalOptions) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "dir", Value: protocol.DefaultRoot, EnvVars: env("MAGEKUBE_DIR"), Destination: &g.dir,
+			Usage: "magekube root on the shared volume, as this container sees it (requests/, runs/)"},
+		&cli.StringFlag{Name: "job-dir", EnvVars: env("MAGEKUBE_JOB_DIR"), Destination: &g.settings.JobDir,
+			Usage: "the same root as the Job's container sees it, when the Mage container mounts the volume elsewhere (default: --dir)"},
+		&cli.StringFlag{Name: "kubeconfig", EnvVars: env("MAGEKUBE_KUBECONFIG", "KUBECONFIG"), Destination: &g.kube.Kubeconfig,
+			Usage: "kubeconfig file for out-of-cluster use (default: in-cluster service account)"},
+		&cli.Float64Flag{Name: "kube-qps", Value: 20, EnvVars: env("MAGEKUBE_KUBE_QPS"),
+			Usage: "client-side sustained Kubernetes API requests per second",
+			Action: func(_ *cli.Context, v float64) error { g.kube.QPS = float32(v); return nil }},
+		&cli.IntFlag{Name: "kube-burst", Value: 40, EnvVars: env("MAGEKUBE_KUBE_BURST"), Destination: &g.kube.Burst,
+			Usage: "client-side Kubernetes API request burst above --kube-qps"},
+		&cli.StringFlag{Name: "pod-name", EnvVars: env("MAGEKUBE_POD_NAME", "KUBE_POD_NAME"), Destination: &g.podName,
+			Usage: "the Mage server pod the Jobs inherit from (downward API metadata.name)"},
+		&cli.StringFlag{Name: "pod-namespace", EnvVars: env("MAGEKUBE_POD_NAMESPACE", "KUBE_NAMESPACE"), Destination: &g.podNamespace,
+			Usage: "namespace of that pod (downward API metadata.namespace)"},
+		&cli.StringFlag{Name: "server-container", EnvVars: env("MAGEKUBE_SERVER_CONTAINER", "MAGE_CONTAINER_NAME"), Destination: &g.settings.ServerContainer,
+			Usage: "the Mage container in the server pod (default: the first container that is not the agent's)"},
+		&cli.StringFlag{Name: "agent-container", Value: "magekube-agent", EnvVars: env("MAGEKUBE_AGENT_CONTAINER"), Destination: &g.settings.AgentContainer,
+			Usage: "the agent's own container name, never copied into Jobs"},
+		&cli.StringFlag{Name: "runner-image", EnvVars: env("MAGEKUBE_RUNNER_IMAGE"), Destination: &g.settings.RunnerImage,
+			Usage: "image the runner is copied from by the Job's init container (default: the agent container's image)"},
+		&cli.StringFlag{Name: "runner-path", Value: inherit.DefaultRunnerPath, EnvVars: env("MAGEKUBE_RUNNER_PATH"), Destination: &g.settings.RunnerPath,
+			Usage: "path of the runner binary inside --runner-image"},
+		&cli.StringFlag{Name: "instance", Value: inherit.DefaultInstance, EnvVars: env("MAGEKUBE_INSTANCE"), Destination: &g.settings.Instance,
+			Usage: "label value that marks this agent's Jobs (agents sharing one request directory must share it)"},
+		&cli.StringFlag{Name: "cluster-uuid", EnvVars: env("MAGEKUBE_CLUSTER_UUID"), Destination: &g.settings.ClusterUUID,
+			Usage: "first part of Job names (default: the Mage container's MAGE_CLUSTER_UUID, else \"mage\")"},
+	}
+}
+
+// jobSettings completes the settings from the global flags.
+func (g *globalOptions) jobSettings() inherit.Settings {
+	s := g.settings
+	if s.JobDir == "" {
+		s.JobDir = g.dir
+	}
+	s.Instance = inherit.DNSLabel(s.Instance)
+	return s
+}

@@ -1,0 +1,101 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/magekube/magekube/pkg/execconfig"
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// ConfigError marks a build failure caused by the user's executor config
+// or request (reason InvalidConfig), as opposed to the agent's own setup.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Builder turns a request into the Job the agent creates for it.
+type Builder struct {
+	Settings inherit.Settings
+	// LookupEnv is the agent's own environment, the second place
+	// env_var() templates look (after the Mage container's declared env).
+	LookupEnv func(string) (string, bool)
+	// ProjectFS opens a request's project_dir; default: the local disk.
+	ProjectFS func(projectDir string) fs.FS
+}
+
+// Build reads the project's executor config for req, merges it and builds
+// the Job from the server pod.
+func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, error) {
+	open := b.ProjectFS
+	if open == nil {
+		open = os.DirFS
+	}
+	levels, err := execconfig.Levels(open(req.ProjectDir), req.PipelineUUID, blockUUID(req), req.ExecutorConfig)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	cfg, err := execconfig.Resolve(levels, execconfig.Vars{
+		Env:         b.env(pod),
+		Globals:     req.Variables,
+		TriggerName: req.TriggerName,
+	})
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	job, err := inherit.Job(inherit.Input{Pod: pod, Config: cfg, Request: req, Settings: b.Settings})
+	if err != nil {
+		var setup *inherit.SetupError
+		if errors.As(err, &setup) {
+			return nil, fmt.Errorf("build job for %s: %w", req.ID, err)
+		}
+		return nil, &ConfigError{err}
+	}
+	return job, nil
+}
+
+func blockUUID(req *protocol.Request) string {
+	if req.Kind == protocol.KindBlock {
+		return req.BlockUUID
+	}
+	return ""
+}
+
+// env resolves env_var() in templates: the Mage container's literal env
+// first, then the agent's environment.
+func (b Builder) env(pod *corev1.Pod) func(string) (string, bool) {
+	declared := map[string]string{}
+	if pod != nil {
+		for _, c := range pod.Spec.Containers {
+			if c.Name == b.Settings.AgentContainer {
+				continue
+			}
+			if b.Settings.ServerContainer != "" && c.Name != b.Settings.ServerContainer {
+				continue
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom == nil {
+					declared[e.Name] = e.Value
+				}
+			}
+			break
+		}
+	}
+	lookup := b.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	return func(name string) (string, bool) {
+		if v, ok := declared[name]; ok {
+			return v, true
+		}
+		return lookup(name)
+	}
+}

@@ -1,0 +1,95 @@
+package execconfig
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ProjectFile and PipelineFile are where Mage keeps executor config.
+const (
+	ProjectFile = "metadata.yaml"
+	projectKey  = "k8s_executor_config"
+	pipelineKey = "executor_config"
+)
+
+// PipelineFile is the pipeline's metadata.yaml relative to the project.
+func PipelineFile(pipelineUUID string) string {
+	return path.Join("pipelines", pipelineUUID, "metadata.yaml")
+}
+
+// Levels reads the project's and the pipeline's metadata.yaml from
+// project (a file system rooted at the project directory) and returns the
+// levels in precedence order: project, pipeline, block (when blockUUID is
+// set), then request. A missing file is an empty level; a malformed one is
+// an error naming the file.
+func Levels(project fs.FS, pipelineUUID, blockUUID string, request map[string]any) ([]Level, error) {
+	var errs []error
+	top, err := readYAML(project, ProjectFile)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	pipe, err := readYAML(project, PipelineFile(pipelineUUID))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	levels := []Level{
+		section(ProjectFile, projectKey, projectKey, top, &errs),
+		section(PipelineFile(pipelineUUID), pipelineKey, pipelineKey, pipe, &errs),
+	}
+	if blockUUID != "" {
+		levels = append(levels, blockLevel(PipelineFile(pipelineUUID), pipe, blockUUID, &errs))
+	}
+	levels = append(levels, Level{Source: "request", Path: pipelineKey, Values: request})
+	return levels, errors.Join(errs...)
+}
+
+func readYAML(fsys fs.FS, name string) (map[string]any, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		hint := ""
+		if strings.Contains(string(data), "{{") {
+			hint = " (templates must be quoted: key: \"{{ env_var('X') }}\")"
+		}
+		return nil, fmt.Errorf("%s: not valid YAML: %w%s", name, err, hint)
+	}
+	return doc, nil
+}
+
+// section takes doc[key] as a level whose fields are reported under path.
+func section(source, key, path string, doc map[string]any, errs *[]error) Level {
+	l := Level{Source: source, Path: path}
+	v, ok := doc[key]
+	if !ok || v == nil {
+		return l
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		*errs = append(*errs, &FieldError{Source: source, Path: path, Problem: fmt.Sprintf("expected a map, got %s", describe(v))})
+		return l
+	}
+	l.Values = m
+	return l
+}
+
+func blockLevel(source string, pipe map[string]any, blockUUID string, errs *[]error) Level {
+	path := fmt.Sprintf("blocks[%s].executor_config", blockUUID)
+	blocks, _ := pipe["blocks"].([]any)
+	for _, b := range blocks {
+		if block, _ := b.(map[string]any); block != nil && block["uuid"] == blockUUID {
+			return section(source, pipelineKey, path, block, errs)
+		}
+	}
+	return Level{Source: source, Path: path}
+}

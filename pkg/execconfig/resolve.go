@@ -1,0 +1,94 @@
+package execconfig
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Level is one layer of configuration, lowest precedence first when
+// passed to Resolve.
+type Level struct {
+	// Source names where it came from: a file relative to the project
+	// directory, or "request".
+	Source string
+	// Path is the field path of the config inside the source, e.g.
+	// k8s_executor_config or blocks[load].executor_config.
+	Path string
+	// Values is the decoded YAML/JSON mapping; nil for an absent level.
+	Values map[string]any
+}
+
+// Resolve renders, checks and deep-merges the levels (lowest precedence
+// first), then decodes and validates the result. Every problem of every
+// level is reported at once, each naming its source and field path.
+func Resolve(levels []Level, vars Vars) (*Config, error) {
+	var errs []error
+	merged := map[string]any{}
+	configType := reflect.TypeFor[Config]()
+	for _, l := range levels {
+		if l.Values == nil {
+			continue
+		}
+		c := &checker{source: l.Source}
+		values := deepCopy(l.Values).(map[string]any)
+		renderTree(c, l.Path, values, vars)
+		c.walk(l.Path, values, configType)
+		errs = append(errs, c.errs...)
+		if len(c.errs) == 0 {
+			errs = append(errs, validateLevel(l, values))
+		}
+		merged = merge(merged, values)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cfg, err := decode(merged)
+	if err != nil {
+		return nil, err
+	}
+	cfg.JobNamePrefix = strings.ReplaceAll(cfg.JobNamePrefix, "{trigger_name}", cleanTrigger(vars.TriggerName))
+	if err := cfg.validate("merged executor config", ""); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// validateLevel checks one level's values on their own, so that a problem
+// names the file and the path where it was written.
+func validateLevel(l Level, values map[string]any) error {
+	cfg, err := decode(values)
+	if err != nil {
+		return &FieldError{Source: l.Source, Path: l.Path, Problem: err.Error()}
+	}
+	return cfg.validate(l.Source, l.Path)
+}
+
+func decode(tree map[string]any) (*Config, error) {
+	data, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("encode merged executor config: %w", err)
+	}
+	cfg := &Config{}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		return nil, fmt.Errorf("decode merged executor config: %w", err)
+	}
+	return cfg, nil
+}
+
+// cleanTrigger turns a trigger name into a Job-name-friendly word, as
+// Mage does before substituting it (clean_name, then '_' to '-').
+func cleanTrigger(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}

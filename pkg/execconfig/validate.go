@@ -1,0 +1,213 @@
+package execconfig
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// validator collects problems of one decoded config with their paths.
+type validator struct {
+	source, root string
+	errs         []error
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Source: v.source, Path: path, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) path(parts ...string) string {
+	p := v.root
+	for _, s := range parts {
+		p = child(p, s)
+	}
+	return p
+}
+
+// Validate checks values the type system cannot: names, enums, labels,
+// ranges. It reports every problem at once.
+func (c *Config) Validate() error { return c.validate("", "") }
+
+func (c *Config) validate(source, root string) error {
+	v := &validator{source: source, root: root}
+	v.dnsLabel(v.path("namespace"), c.Namespace)
+	v.subdomain(v.path("service_account_name"), c.ServiceAccountName)
+	if m := c.Metadata; m != nil {
+		v.dnsLabel(v.path("metadata", "namespace"), m.Namespace)
+		v.labels(v.path("metadata", "labels"), m.Labels)
+		v.annotations(v.path("metadata", "annotations"), m.Annotations)
+	}
+	if k := c.Container; k != nil {
+		v.pullPolicy(v.path("container", "image_pull_policy"), k.ImagePullPolicy)
+		v.envNames(v.path("container", "env"), k.Env)
+		v.resources(v.path("container", "resources"), k.Resources)
+	}
+	if k := c.ContainerConfig; k != nil {
+		v.pullPolicy(v.path("container_config", "imagePullPolicy"), k.ImagePullPolicy)
+		v.envNames(v.path("container_config", "env"), k.Env)
+	}
+	if p := c.Pod; p != nil {
+		v.subdomain(v.path("pod", "service_account_name"), p.ServiceAccountName)
+		v.labels(v.path("pod", "node_selector"), p.NodeSelector)
+		for i, t := range p.Tolerations {
+			v.toleration(index(v.path("pod", "tolerations"), i), t)
+		}
+		for i, vol := range p.Volumes {
+			v.dnsLabel(child(index(v.path("pod", "volumes"), i), "name"), vol.Name)
+		}
+		for i, s := range p.ImagePullSecrets {
+			v.subdomain(index(v.path("pod", "image_pull_secrets"), i), s)
+		}
+	}
+	if j := c.Job; j != nil {
+		if j.ActiveDeadlineSeconds != nil && *j.ActiveDeadlineSeconds <= 0 {
+			v.fail(v.path("job", "active_deadline_seconds"), "%d must be a positive number of seconds", *j.ActiveDeadlineSeconds)
+		}
+		if j.BackoffLimit != nil && *j.BackoffLimit < 0 {
+			v.fail(v.path("job", "backoff_limit"), "%d must not be negative", *j.BackoffLimit)
+		}
+		if j.TTLSecondsAfterFinished != nil && *j.TTLSecondsAfterFinished < 0 {
+			v.fail(v.path("job", "ttl_seconds_after_finished"), "%d must not be negative", *j.TTLSecondsAfterFinished)
+		}
+	}
+	v.limits(c.Requests(), c.Limits())
+	return errors.Join(v.errs...)
+}
+
+func (v *validator) dnsLabel(path, s string) {
+	if s == "" {
+		return
+	}
+	for _, msg := range validation.IsDNS1123Label(s) {
+		v.fail(path, "%q is not a valid name: %s", s, msg)
+	}
+}
+
+func (v *validator) subdomain(path, s string) {
+	if s == "" {
+		return
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(s) {
+		v.fail(path, "%q is not a valid name: %s", s, msg)
+	}
+}
+
+func (v *validator) labels(path string, m map[string]string) {
+	for _, k := range sortedKeys(m) {
+		for _, msg := range validation.IsQualifiedName(k) {
+			v.fail(child(path, k), "%q is not a valid label key: %s", k, msg)
+		}
+		for _, msg := range validation.IsValidLabelValue(m[k]) {
+			v.fail(child(path, k), "%q is not a valid label value: %s", m[k], msg)
+		}
+	}
+}
+
+func (v *validator) annotations(path string, m map[string]string) {
+	for _, k := range sortedKeys(m) {
+		for _, msg := range validation.IsQualifiedName(strings.ToLower(k)) {
+			v.fail(child(path, k), "%q is not a valid annotation key: %s", k, msg)
+		}
+	}
+}
+
+var pullPolicies = []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
+
+func (v *validator) pullPolicy(path string, p corev1.PullPolicy) {
+	if p != "" && !slices.Contains(pullPolicies, p) {
+		v.fail(path, "%q is not one of Always, IfNotPresent, Never", p)
+	}
+}
+
+func (v *validator) envNames(path string, env []corev1.EnvVar) {
+	for i, e := range env {
+		if e.Name == "" {
+			v.fail(child(index(path, i), "name"), "must not be empty")
+		}
+	}
+}
+
+var (
+	operators = []corev1.TolerationOperator{"", corev1.TolerationOpEqual, corev1.TolerationOpExists}
+	effects   = []corev1.TaintEffect{"", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute}
+)
+
+func (v *validator) toleration(path string, t corev1.Toleration) {
+	if !slices.Contains(operators, t.Operator) {
+		v.fail(child(path, "operator"), "%q is not one of Equal, Exists", t.Operator)
+	}
+	if !slices.Contains(effects, t.Effect) {
+		v.fail(child(path, "effect"), "%q is not one of NoSchedule, PreferNoSchedule, NoExecute", t.Effect)
+	}
+	if t.Operator == corev1.TolerationOpExists && t.Value != "" {
+		v.fail(child(path, "value"), "%q must be empty when operator is Exists", t.Value)
+	}
+	if t.Key != "" {
+		for _, msg := range validation.IsQualifiedName(t.Key) {
+			v.fail(child(path, "key"), "%q is not a valid taint key: %s", t.Key, msg)
+		}
+	}
+	if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+		v.fail(child(path, "tolerationSeconds"), "only applies with effect NoExecute")
+	}
+}
+
+func (v *validator) resources(path string, r *corev1.ResourceRequirements) {
+	if r == nil {
+		return
+	}
+	for _, name := range sortedKeys(r.Limits) {
+		q := r.Limits[name]
+		if q.Sign() < 0 {
+			v.fail(child(child(path, "limits"), string(name)), "%s must not be negative", q.String())
+		}
+	}
+}
+
+// limits checks that no request exceeds its limit in the combined
+// resources (the API server would reject the Job).
+func (v *validator) limits(requests, limits corev1.ResourceList) {
+	for _, name := range sortedKeys(requests) {
+		req := requests[name]
+		lim, ok := limits[name]
+		if ok && req.Cmp(lim) > 0 {
+			v.fail(v.path("resource_requests", string(name)), "request %s is more than the limit %s", req.String(), lim.String())
+		}
+	}
+}
+
+// Requests combines resource_requests with container.resources.requests;
+// the detailed form wins for a resource named in both.
+func (c *Config) Requests() corev1.ResourceList {
+	var detailed corev1.ResourceList
+	if c.Container != nil && c.Container.Resources != nil {
+		detailed = c.Container.Resources.Requests
+	}
+	return combine(c.ResourceRequests, detailed)
+}
+
+// Limits combines resource_limits with container.resources.limits.
+func (c *Config) Limits() corev1.ResourceList {
+	var detailed corev1.ResourceList
+	if c.Container != nil && c.Container.Resources != nil {
+		detailed = c.Container.Resources.Limits
+	}
+	return combine(c.ResourceLimits, detailed)
+}
+
+func combine(lists ...corev1.ResourceList) corev1.ResourceList {
+	var out corev1.ResourceList
+	for _, l := range lists {
+		for k, q := range l {
+			if out == nil {
+				out = corev1.ResourceList{}
+			}
+			out[k] = q.DeepCopy()
+		}
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+package inherit
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/magekube/magekube/pkg/execconfig"
+)
+
+// podSpec takes scheduling and identity from the config where it speaks
+// and from the server pod where it is silent. Host namespaces, the
+// server's init containers, nodeName and restartPolicy never carry over.
+func podSpec(server *corev1.Pod, cfg *execconfig.Config, main, init corev1.Container) corev1.PodSpec {
+	src := server.Spec
+	spec := corev1.PodSpec{
+		RestartPolicy:                 corev1.RestartPolicyNever,
+		InitContainers:                []corev1.Container{init},
+		Containers:                    []corev1.Container{main},
+		ServiceAccountName:            DefaultServiceAccount,
+		AutomountServiceAccountToken:  src.AutomountServiceAccountToken,
+		NodeSelector:                  copyMap(src.NodeSelector),
+		Tolerations:                   append([]corev1.Toleration(nil), src.Tolerations...),
+		Affinity:                      src.Affinity.DeepCopy(),
+		SchedulerName:                 src.SchedulerName,
+		ImagePullSecrets:              append([]corev1.LocalObjectReference(nil), src.ImagePullSecrets...),
+		PriorityClassName:             src.PriorityClassName,
+		SecurityContext:               src.SecurityContext.DeepCopy(),
+		DNSPolicy:                     src.DNSPolicy,
+		DNSConfig:                     src.DNSConfig.DeepCopy(),
+		HostAliases:                   append([]corev1.HostAlias(nil), src.HostAliases...),
+		RuntimeClassName:              src.RuntimeClassName,
+		TerminationGracePeriodSeconds: src.TerminationGracePeriodSeconds,
+	}
+	if len(src.NodeSelector) == 0 {
+		spec.NodeSelector = nil
+	}
+	if spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet {
+		spec.DNSPolicy = corev1.DNSClusterFirst // the Job does not share the host network
+	}
+	if p := cfg.Pod; p != nil {
+		setString(&spec.ServiceAccountName, p.ServiceAccountName)
+		if len(p.NodeSelector) > 0 {
+			spec.NodeSelector = copyMap(p.NodeSelector)
+		}
+		if len(p.Tolerations) > 0 {
+			spec.Tolerations = p.Tolerations
+		}
+		if p.Affinity != nil {
+			spec.Affinity = p.Affinity.DeepCopy()
+		}
+		setString(&spec.SchedulerName, p.SchedulerName)
+		setString(&spec.PriorityClassName, p.PriorityClassName)
+		if len(p.ImagePullSecrets) > 0 {
+			spec.ImagePullSecrets = nil
+			for _, name := range p.ImagePullSecrets {
+				spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+			}
+		}
+		if p.SecurityContext != nil {
+			spec.SecurityContext = p.SecurityContext.DeepCopy()
+		}
+	}
+	setString(&spec.ServiceAccountName, cfg.ServiceAccountName)
+	return spec
+}
+
+func cfgVolumes(cfg *execconfig.Config) []corev1.Volume {
+	if cfg.Pod == nil {
+		return nil
+	}
+	return cfg.Pod.Volumes
+}
+
+// keepMountedVolumes gives the pod the volumes its containers mount and no
+// others: the config's volumes win over the server's of the same name, and
+// the runner's emptyDir is added. A mount of an undefined volume is an error.
+func keepMountedVolumes(spec *corev1.PodSpec, server, config []corev1.Volume) error {
+	byName := map[string]corev1.Volume{}
+	for _, v := range server {
+		byName[v.Name] = v
+	}
+	for _, v := range config {
+		byName[v.Name] = v
+	}
+	byName[RunnerVolumeName] = corev1.Volume{Name: RunnerVolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+
+	seen := map[string]bool{}
+	for _, c := range append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...) {
+		for _, m := range c.VolumeMounts {
+			if _, ok := byName[m.Name]; !ok {
+				return fmt.Errorf("volume mount %q at %s: no volume of that name in pod.volumes or the server pod", m.Name, m.MountPath)
+			}
+			seen[m.Name] = true
+		}
+	}
+	// Keep the server's order first, then the config's, then the runner's.
+	spec.Volumes = nil
+	for _, list := range [][]corev1.Volume{server, config} {
+		for _, v := range list {
+			if seen[v.Name] {
+				spec.Volumes = append(spec.Volumes, byName[v.Name])
+				seen[v.Name] = false
+			}
+		}
+	}
+	if seen[RunnerVolumeName] {
+		spec.Volumes = append(spec.Volumes, byName[RunnerVolumeName])
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Options choose the cluster and the client's rate limits.
+type Options struct {
+	// Kubeconfig is a kubeconfig file; empty means in-cluster config, then
+	// $KUBECONFIG and ~/.kube/config.
+	Kubeconfig string
+	// QPS and Burst bound the client's request rate. The agent makes a few
+	// calls per run (create, and on failure a pod list), so the defaults
+	// leave room for bursts of runs without flooding the API server.
+	QPS   float32
+	Burst int
+	// UserAgent names the component in the API server's logs.
+	UserAgent string
+}
+
+// Config returns a REST config for the options.
+func Config(o Options) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if o.Kubeconfig == "" {
+		cfg, err = rest.InClusterConfig()
+		if errors.Is(err, rest.ErrNotInCluster) {
+			rules := clientcmd.NewDefaultClientConfigLoadingRules()
+			cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+		}
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.UserAgent != "" {
+		cfg.UserAgent = o.UserAgent
+	}
+	return cfg, nil
+}
+
+// Client returns a clientset for the options.
+func Client(o Options) (kubernetes.Interface, error) {
+	cfg, err := Config(o)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// OwnPod reads the pod the agent runs in (KUBE_NAMESPACE/KUBE_POD_NAME).
+func OwnPod(ctx context.Context, c kubernetes.Interface, namespace, name string) (*corev1.Pod, error) {
+	if namespace == "" || name == "" {
+		return nil, errors.New("own pod unknown: set KUBE_POD_NAME and KUBE_NAMESPACE (downward API) or --pod-name and --pod-namespace")
+	}
+	pod, err := c.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read own pod %s/%s: %w", namespace, name, err)
+	}
+	return pod, nil
+}
