@@ -3,6 +3,7 @@ module github.com/magekube/magekube
 go 1.26.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/urfave/cli/v2 v2.27.7
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2

@@ -79,7 +79,7 @@ func globalFlags(g *globalOptions) []cli.Flag {
 		&cli.StringFlag{Name: "kubeconfig", EnvVars: env("MAGEKUBE_KUBECONFIG", "KUBECONFIG"), Destination: &g.kube.Kubeconfig,
 			Usage: "kubeconfig file for out-of-cluster use (default: in-cluster service account)"},
 		&cli.Float64Flag{Name: "kube-qps", Value: 20, EnvVars: env("MAGEKUBE_KUBE_QPS"),
-			Usage: "client-side sustained Kubernetes API requests per second",
+			Usage:  "client-side sustained Kubernetes API requests per second",
 			Action: func(_ *cli.Context, v float64) error { g.kube.QPS = float32(v); return nil }},
 		&cli.IntFlag{Name: "kube-burst", Value: 40, EnvVars: env("MAGEKUBE_KUBE_BURST"), Destination: &g.kube.Burst,
 			Usage: "client-side Kubernetes API request burst above --kube-qps"},

@@ -43,7 +43,7 @@ func JobName(clusterUUID, prefix string, req *protocol.Request) string {
 // of the original is appended, so distinct inputs keep distinct names.
 func DNSLabel(s string) string {
 	clean := sanitize(s)
-	if clean == s && len(clean) <= MaxNameLength {
+	if clean != "" && clean == s && len(clean) <= MaxNameLength {
 		return clean
 	}
 	sum := sha256.Sum256([]byte(s))

@@ -64,8 +64,8 @@ type field struct {
 	decode   func(*Request, json.RawMessage) error
 }
 
-func always(*Request) bool       { return true }
-func forBlock(r *Request) bool   { return r.Kind == KindBlock }
+func always(*Request) bool        { return true }
+func forBlock(r *Request) bool    { return r.Kind == KindBlock }
 func forPipeline(r *Request) bool { return r.Kind == KindPipeline }
 
 func into[T any](dst func(*Request) *T) func(*Request, json.RawMessage) error {

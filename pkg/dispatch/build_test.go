@@ -1,0 +1,118 @@
+package dispatch
+
+import (
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func loadPod(t *testing.T) *corev1.Pod {
+	t.Helper()
+	data, err := os.ReadFile("testdata/pod.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict(data, pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+func loadRequest(t *testing.T, path string) *protocol.Request {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	req, err := protocol.DecodeRequest(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func testBuilder(projectDir string) Builder {
+	return Builder{
+		Settings:  inherit.Settings{AgentContainer: "magekube-agent"},
+		LookupEnv: func(string) (string, bool) { return "", false },
+		ProjectFS: func(string) fs.FS { return os.DirFS(projectDir) },
+	}
+}
+
+// TestSeedExamples builds a Job for every configuration example of Mage's
+// Kubernetes executor documentation and compares it with a golden file.
+func TestSeedExamples(t *testing.T) {
+	cases, err := filepath.Glob("testdata/seed/*")
+	if err != nil || len(cases) < 8 {
+		t.Fatalf("want the 8 seed examples, got %v (%v)", cases, err)
+	}
+	pod := loadPod(t)
+	for _, dir := range cases {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			req := loadRequest(t, filepath.Join(dir, "request.json"))
+			job, err := testBuilder(filepath.Join(dir, "project")).Build(pod, req)
+			if err != nil {
+				t.Fatalf("build: %v", err)
+			}
+			got, err := yaml.Marshal(job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join(dir, "job.yaml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/dispatch -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("job differs from %s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+func TestBuildReportsConfigErrors(t *testing.T) {
+	pod := loadPod(t)
+	req := loadRequest(t, "testdata/seed/minimal/request.json")
+	req.ExecutorConfig = map[string]any{"resource_limits": map[string]any{"memory": "2Gx"}}
+	_, err := testBuilder("testdata/seed/minimal/project").Build(pod, req)
+	var cfgErr *ConfigError
+	if !errors.As(err, &cfgErr) {
+		t.Fatalf("want a ConfigError, got %v", err)
+	}
+	want := `request: executor_config.resource_limits.memory: "2Gx" is not a quantity (examples: "500m", "2", "512Mi", "2Gi")`
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+}
+
+func TestBuildReportsSetupErrors(t *testing.T) {
+	pod := loadPod(t)
+	req := loadRequest(t, "testdata/seed/minimal/request.json")
+	b := testBuilder("testdata/seed/minimal/project")
+	b.Settings.ServerContainer = "no-such-container"
+	_, err := b.Build(pod, req)
+	var cfgErr *ConfigError
+	var setup *inherit.SetupError
+	if errors.As(err, &cfgErr) || !errors.As(err, &setup) {
+		t.Fatalf("want a setup error, got %v", err)
+	}
+}
