@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -46,16 +45,28 @@ type Request struct {
 	TraceParent string `json:"traceparent,omitempty"`
 }
 
-// idPattern keeps ids usable as a file name, a label value and part of a
-// Job name: no separators, no leading dot, at most 63 characters.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
-
-// ValidateID reports why id cannot name a run, or nil.
+// ValidateID reports why id cannot name a run, or nil. Ids must be usable
+// as a file name, a label value and part of a Job name: 1-63 characters of
+// [A-Za-z0-9._-], starting and ending with a letter or digit, no "..".
 func ValidateID(id string) error {
-	if !idPattern.MatchString(id) || strings.Contains(id, "..") {
+	if !validID(id) {
 		return fmt.Errorf("id %q: must be 1-63 characters of [A-Za-z0-9._-], start and end with a letter or digit, and not contain \"..\"", id)
 	}
 	return nil
+}
+
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || strings.Contains(id, "..") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && ((i == 0 || i == len(id)-1) || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // field decodes one known request field from its raw JSON.

@@ -1,0 +1,294 @@
+package runner_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/telemetry"
+)
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	for code := range 256 {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			got, _ := run(t, []string{"--run-dir", dir}, "sh", "-c", "exit "+strconv.Itoa(code))
+			if got != code {
+				t.Errorf("runner exited %d, want %d", got, code)
+			}
+			res := readResult(t, dir)
+			want := "Completed"
+			if code != 0 {
+				want = "Error"
+			}
+			if res.ExitCode != code || res.Signal != nil || res.Reason != want || res.Attempt != 1 {
+				t.Errorf("result %+v", res)
+			}
+		})
+	}
+}
+
+func TestForwardedSignalsKillTheCommand(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			// sh resets SIGINT/SIGQUIT only for interactive use; exec
+			// makes sleep the group's only process.
+			p := start(t, []string{"--run-dir", dir}, "sh", "-c", "echo ready; exec sleep 30")
+			p.waitReady(t)
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if got := p.wait(t); got != 128+int(sig) {
+				t.Errorf("runner exited %d, want %d", got, 128+int(sig))
+			}
+			res := readResult(t, dir)
+			if res.Signal == nil || res.Reason != "Signaled" || res.ExitCode != 128+int(sig) {
+				t.Errorf("result %+v", res)
+			}
+		})
+	}
+}
+
+func TestTrappedTermExitCode(t *testing.T) {
+	t.Parallel()
+	p := start(t, nil, "sh", "-c", `trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done`)
+	p.waitReady(t)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if got := p.wait(t); got != 42 {
+		t.Errorf("runner exited %d, want the trap's 42", got)
+	}
+}
+
+func TestGraceThenKill(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := start(t, []string{"--run-dir", dir, "--grace", "300ms"}, "sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+	p.waitReady(t)
+	sent := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	got := p.wait(t)
+	if got != 137 {
+		t.Errorf("runner exited %d, want 137 (SIGKILL)", got)
+	}
+	if d := time.Since(sent); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("killed after %s, want just after the 300ms grace", d)
+	}
+	if res := readResult(t, dir); res.Signal == nil || *res.Signal != "SIGKILL" {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	began := time.Now()
+	got, _ := run(t, []string{"--run-dir", dir, "--timeout", "200ms", "--grace", "1s"}, "sleep", "30")
+	if got != 124 {
+		t.Errorf("runner exited %d, want 124", got)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("timeout took %s", d)
+	}
+	if res := readResult(t, dir); res.Reason != "Timeout" || res.ExitCode != 124 {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestOrphansAreReaped(t *testing.T) {
+	t.Parallel()
+	// The subshell exits at once; its sleep 0.4 is orphaned and handed to
+	// the runner (subreaper), which must collect it when it exits.
+	p := start(t, nil, "sh", "-c", `(sleep 0.4 &); echo ready; sleep 1.5`)
+	p.waitReady(t)
+	time.Sleep(150 * time.Millisecond)
+	if n := len(children(t, p.cmd.Process.Pid, "")); n < 2 {
+		t.Errorf("the orphan was not handed to the runner: %d children", n)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if zombies := children(t, p.cmd.Process.Pid, "Z"); len(zombies) > 0 {
+		t.Errorf("zombie children of the runner: %v", zombies)
+	}
+	if got := p.wait(t); got != 0 {
+		t.Errorf("runner exited %d", got)
+	}
+}
+
+// children lists the processes whose parent is parent, in state (any
+// state when empty).
+func children(t *testing.T, parent int, state string) []string {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []string
+	for _, f := range stats {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && (state == "" || fields[0] == state) && fields[1] == strconv.Itoa(parent) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestLargeOutputBoundedMemory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const size = 100_000_000
+	p := start(t, []string{"--run-dir", dir}, "head", "-c", strconv.Itoa(size), "/dev/zero")
+	if got := p.wait(t); got != 0 {
+		t.Fatalf("runner exited %d", got)
+	}
+	if n := p.stdout.Len(); n != size {
+		t.Errorf("stdout got %d bytes, want %d", n, size)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, protocol.LogFile)); err != nil || fi.Size() != size {
+		t.Errorf("log: %v, %v bytes, want %d", err, fi.Size(), size)
+	}
+	if rss := rusage(p).Maxrss; rss > 30*1024 {
+		t.Errorf("runner peak RSS %d KiB for 100 MB of output, want under 30 MiB", rss)
+	}
+}
+
+func TestStreamsStayInOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := `i=0; while [ $i -lt 2000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done`
+	p := start(t, []string{"--run-dir", dir}, "sh", "-c", script)
+	if got := p.wait(t); got != 0 {
+		t.Fatalf("runner exited %d", got)
+	}
+	checkSequence(t, "stdout", p.stdout.String(), "out", 2000)
+	checkSequence(t, "stderr", p.stderr.String(), "err", 2000)
+	log, err := os.ReadFile(filepath.Join(dir, protocol.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs, errs []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(log), "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "out "):
+			outs = append(outs, line)
+		case strings.HasPrefix(line, "err "):
+			errs = append(errs, line)
+		default:
+			t.Fatalf("log has a broken line %q", line)
+		}
+	}
+	checkSequence(t, "log stdout", strings.Join(outs, "\n"), "out", 2000)
+	checkSequence(t, "log stderr", strings.Join(errs, "\n"), "err", 2000)
+}
+
+func checkSequence(t *testing.T, name, text, prefix string, n int) {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(text))
+	i := 0
+	for sc.Scan() {
+		if want := fmt.Sprintf("%s %d", prefix, i); sc.Text() != want {
+			t.Fatalf("%s line %d = %q, want %q", name, i, sc.Text(), want)
+		}
+		i++
+	}
+	if i != n {
+		t.Errorf("%s has %d lines, want %d", name, i, n)
+	}
+}
+
+func TestKilledRunnerLeavesNoPartialResult(t *testing.T) {
+	t.Parallel()
+	for i := range 20 {
+		dir := t.TempDir()
+		p := start(t, []string{"--run-dir", dir}, "sh", "-c", "head -c 100000 /dev/zero")
+		time.Sleep(time.Duration(rand.IntN(15)) * time.Millisecond)
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		p.wait(t)
+		data, err := os.ReadFile(filepath.Join(dir, protocol.ResultFile))
+		if os.IsNotExist(err) {
+			continue
+		}
+		var res protocol.Result
+		if err != nil || json.Unmarshal(data, &res) != nil || res.Attempt != 1 {
+			t.Fatalf("iteration %d: partial result.json %q (%v)", i, data, err)
+		}
+	}
+}
+
+func TestUnwritableRunDir(t *testing.T) {
+	t.Parallel()
+	got, p := run(t, []string{"--run-dir", "/proc/magekube-not-writable"}, "sh", "-c", "echo hello; exit 7")
+	if got != 7 {
+		t.Errorf("runner exited %d, want the command's 7", got)
+	}
+	if p.stdout.String() != "hello\n" {
+		t.Errorf("stdout %q", p.stdout)
+	}
+	if lines := strings.Count(p.stderr.String(), "\n"); lines != 1 || !strings.Contains(p.stderr.String(), "not writable") {
+		t.Errorf("want one warning on stderr, got %q", p.stderr)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	t.Parallel()
+	if got, _ := run(t, nil, "/no/such/command"); got != 127 {
+		t.Errorf("missing command: exit %d, want 127", got)
+	}
+	if got, _ := run(t, nil, "/etc/hostname"); got != 126 {
+		t.Errorf("not executable: exit %d, want 126", got)
+	}
+	if got, _ := run(t, nil); got != 125 {
+		t.Errorf("no command: exit %d, want 125", got)
+	}
+}
+
+func TestTraceContext(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	parent := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	got := startEnv(t, []string{"PATH=" + os.Getenv("PATH"), "TRACEPARENT=" + parent, "MAGEKUBE_POD_NAME=job-pod-x"},
+		[]string{"--run-dir", dir}, "sh", "-c", `echo "$TRACEPARENT"; exit 3`)
+	if code := got.wait(t); code != 3 {
+		t.Fatalf("runner exited %d", code)
+	}
+	child, err := telemetry.ParseTraceParent(strings.TrimSpace(got.stdout.String()))
+	if err != nil {
+		t.Fatalf("child TRACEPARENT: %v", err)
+	}
+	want, _ := telemetry.ParseTraceParent(parent)
+	if child.TraceID != want.TraceID || child.SpanID == want.SpanID {
+		t.Errorf("child context %s does not continue %s with its own span", child.TraceParent(), parent)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, protocol.SpansDir, "runner-exec-1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, err := telemetry.DecodeSpanFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := td.ResourceSpans[0].ScopeSpans[0].Spans[0]
+	if span.Name != "runner.exec" || span.TraceID != want.TraceID.String() || span.ParentSpanID != want.SpanID.String() ||
+		span.SpanID != child.SpanID.String() || span.Status.Code != telemetry.StatusError {
+		t.Errorf("span %+v", span)
+	}
+	res := readResult(t, dir)
+	if res.TraceID != want.TraceID.String() || res.Pod != "job-pod-x" {
+		t.Errorf("result %+v", res)
+	}
+}

@@ -1,0 +1,169 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/telemetry"
+)
+
+// attemptsDir holds one empty directory per attempt; mkdir is the atomic
+// counter, so two pods of one Job never share an attempt number.
+const attemptsDir = "attempts"
+
+// recorder writes what a run leaves behind in its directory: the log, the
+// result and the runner.exec span. When the directory is unusable it
+// warns once and records nothing, and the command still runs.
+type recorder struct {
+	dir     string
+	warn    io.Writer
+	log     *sharedLog
+	attempt int
+	pod     string
+	start   time.Time
+	pid     int
+	span    telemetry.SpanContext
+	parent  telemetry.SpanID
+	command []string
+}
+
+func newRecorder(o Options, start time.Time) *recorder {
+	r := &recorder{dir: o.RunDir, warn: o.Stderr, pod: o.Pod, start: start, command: o.Command}
+	r.log = &sharedLog{warn: o.Stderr}
+	r.traceContext(o.Env)
+	if r.dir == "" {
+		return r
+	}
+	if err := r.open(); err != nil {
+		fmt.Fprintf(o.Stderr, "runner: warning: run directory %s is not writable (%v): the command runs, but no log, result or span is recorded\n", r.dir, err)
+		r.dir = ""
+	}
+	return r
+}
+
+func (r *recorder) open() error {
+	if err := os.MkdirAll(filepath.Join(r.dir, attemptsDir), 0o755); err != nil {
+		return err
+	}
+	for n := 1; ; n++ {
+		err := os.Mkdir(filepath.Join(r.dir, attemptsDir, strconv.Itoa(n)), 0o755)
+		if err == nil {
+			r.attempt = n
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(r.dir, protocol.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	r.log.f = f
+	if r.attempt > 1 {
+		fmt.Fprintf(f, "--- magekube: attempt %d on pod %s ---\n", r.attempt, r.pod)
+	}
+	return nil
+}
+
+// traceContext makes the runner.exec span a child of TRACEPARENT when it
+// is set and valid, else the root of a new trace.
+func (r *recorder) traceContext(env []string) {
+	r.span = telemetry.SpanContext{TraceID: telemetry.NewTraceID(), SpanID: telemetry.NewSpanID(), Sampled: true}
+	if sc, err := telemetry.ParseTraceParent(lookup(env, "TRACEPARENT")); err == nil {
+		r.span.TraceID, r.span.Sampled, r.parent = sc.TraceID, sc.Sampled, sc.SpanID
+	}
+}
+
+// childEnv is a copy of env whose TRACEPARENT names the runner.exec span.
+func (r *recorder) childEnv(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "TRACEPARENT=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "TRACEPARENT="+r.span.TraceParent())
+}
+
+func (r *recorder) started(pid int) { r.pid = pid }
+
+func (r *recorder) finish(code int, sig syscall.Signal, reason, msg string, end time.Time) {
+	if r.dir == "" {
+		return
+	}
+	res := protocol.Result{
+		ExitCode: code, Reason: reason, Message: msg,
+		StartedAt: r.start.UTC(), FinishedAt: end.UTC(), DurationSeconds: end.Sub(r.start).Seconds(),
+		Pod: r.pod, Attempt: r.attempt, TraceID: r.span.TraceID.String(),
+	}
+	if sig != 0 {
+		name := signalName(sig)
+		res.Signal = &name
+	}
+	if err := r.writeSpan(res); err != nil {
+		fmt.Fprintf(r.warn, "runner: warning: %v\n", err)
+	}
+	if err := protocol.WriteJSONAtomic(filepath.Join(r.dir, protocol.ResultFile), res); err != nil {
+		fmt.Fprintf(r.warn, "runner: warning: %v\n", err)
+	}
+}
+
+func (r *recorder) writeSpan(res protocol.Result) error {
+	if !r.span.Sampled {
+		return nil
+	}
+	span := telemetry.Span{
+		TraceID: r.span.TraceID.String(), SpanID: r.span.SpanID.String(),
+		Name: "runner.exec", Kind: telemetry.KindInternal,
+		StartTimeUnixNano: telemetry.UnixNano(res.StartedAt), EndTimeUnixNano: telemetry.UnixNano(res.FinishedAt),
+		Attributes: []telemetry.KeyValue{
+			telemetry.String("process.executable.name", filepath.Base(r.command[0])),
+			telemetry.Int("process.exit.code", int64(res.ExitCode)),
+			telemetry.Int("magekube.attempt", int64(res.Attempt)),
+			telemetry.String("magekube.reason", res.Reason),
+		},
+	}
+	if r.parent.IsValid() {
+		span.ParentSpanID = r.parent.String()
+	}
+	if r.pid != 0 {
+		span.Attributes = append(span.Attributes, telemetry.Int("process.pid", int64(r.pid)))
+	}
+	if res.Signal != nil {
+		span.Attributes = append(span.Attributes, telemetry.String("process.exit.signal", *res.Signal))
+	}
+	if res.ExitCode != 0 {
+		span.Status = telemetry.Status{Code: telemetry.StatusError, Message: res.Message}
+	}
+	var resource []telemetry.KeyValue
+	if r.pod != "" {
+		resource = append(resource, telemetry.String("k8s.pod.name", r.pod))
+	}
+	dir := filepath.Join(r.dir, protocol.SpansDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write span: %w", err)
+	}
+	file := telemetry.SpanFile("magekube-runner", resource, span)
+	return protocol.WriteJSONAtomic(filepath.Join(dir, fmt.Sprintf("runner-exec-%d.json", r.attempt)), file)
+}
+
+func (r *recorder) close() { _ = r.log.Close() }
+
+func lookup(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
