@@ -51,11 +51,11 @@ const exitCodes = `EXIT CODES:
 func newApp(stdout, stderr io.Writer) *cli.App {
 	o := &execOptions{}
 	return &cli.App{
-		Name:      "runner",
-		Usage:     "run a Mage block command inside a magekube Job and record its outcome",
-		Version:   buildinfo.String(),
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Name:           "runner",
+		Usage:          "run a Mage block command inside a magekube Job and record its outcome",
+		Version:        buildinfo.String(),
+		Writer:         stdout,
+		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides exit codes
 		Commands: []*cli.Command{
 			{
