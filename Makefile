@@ -1,0 +1,17 @@
+# Every target is one line calling a script in hack/ (strict mode there).
+.PHONY: build test test-unit lint fuzz integration e2e cluster-up cluster-down bins bench clean
+
+NODES ?= 0
+
+build:        ; hack/build.sh
+test:         ; hack/test.sh
+test-unit:    ; hack/test-unit.sh
+lint:         ; hack/lint.sh
+fuzz:         ; hack/fuzz.sh
+integration:  ; hack/test-integration.sh
+e2e:          ; hack/test-e2e.sh
+bins:         ; hack/build-bins.sh
+cluster-up:   ; hack/cluster.sh up $(NODES)
+cluster-down: ; hack/cluster.sh down
+bench:        ; hack/bench.sh
+clean:        ; rm -rf bin _output

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# A short run of every fuzz target (FUZZTIME each, default 10s).
+set -o errexit -o nounset -o pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+fuzztime=${FUZZTIME:-10s}
+for target in pkg/protocol:FuzzParseRequest pkg/execconfig:FuzzResolve pkg/inherit:FuzzDNSLabel; do
+  pkg=${target%%:*} fn=${target##*:}
+  go test -tags "$GO_TAGS" -run '^$' -fuzz "^$fn\$" -fuzztime "$fuzztime" "./$pkg"
+done

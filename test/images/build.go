@@ -1,0 +1,172 @@
+package images
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// Image names the tests use; pulled never, imported into every node.
+const (
+	Agent  = "magekube/agent:dev"
+	Runner = "magekube/runner:dev"
+	Server = "magekube/test-server:dev"
+	Pause  = "registry.k8s.io/pause:3.10"
+)
+
+// NonRoot is distroless's nonroot user, as in the Dockerfiles.
+const NonRoot = "65532:65532"
+
+// file is one file of an image layer.
+type file struct {
+	path string // in the image
+	src  string // on disk; empty for a directory
+	mode int64
+}
+
+type spec struct {
+	ref        string
+	files      []file
+	entrypoint []string
+	cmd        []string
+	user       string
+}
+
+// Build compiles the binaries the images need (from module root repo)
+// and writes one docker-archive tarball per image into out. It returns
+// the tarball paths.
+func Build(ctx context.Context, repo, out string) ([]string, error) {
+	bin := filepath.Join(out, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return nil, err
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", bin+"/",
+		"./cmd/agent", "./cmd/runner", "./test/images/pause", "./test/images/block")
+	build.Dir = repo
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if output, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build image binaries: %w\n%s", err, output)
+	}
+	b := func(n string) string { return filepath.Join(bin, n) }
+	specs := []spec{
+		{ref: Agent, user: NonRoot, entrypoint: []string{"/usr/local/bin/agent"}, cmd: []string{"run"},
+			files: []file{{path: "usr/local/bin/agent", src: b("agent"), mode: 0o755}, {path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
+		{ref: Runner, user: NonRoot, entrypoint: []string{"/usr/local/bin/runner"},
+			files: []file{{path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
+		{ref: Pause, user: NonRoot, entrypoint: []string{"/pause"},
+			files: []file{{path: "pause", src: b("pause"), mode: 0o755}}},
+		{ref: Server, entrypoint: []string{"/usr/local/bin/block"}, cmd: []string{"serve"},
+			files: []file{{path: "usr/local/bin/block", src: b("block"), mode: 0o755}, {path: "app/run_app.sh", src: b("block"), mode: 0o755},
+				{path: "tmp", mode: 0o1777}, {path: "home/src", mode: 0o777}}},
+	}
+	var paths []string
+	for _, s := range specs {
+		p := filepath.Join(out, sanitize(s.ref)+".tar")
+		if err := s.write(p); err != nil {
+			return nil, fmt.Errorf("image %s: %w", s.ref, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+func sanitize(ref string) string {
+	out := []byte(ref)
+	for i, c := range out {
+		if c == '/' || c == ':' {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}
+
+func (s spec) write(path string) error {
+	layer, err := tarLayer(s.files)
+	if err != nil {
+		return err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config = v1.Config{Entrypoint: s.entrypoint, Cmd: s.cmd, User: s.user,
+		Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}}
+	img, err = mutate.ConfigFile(img, cfg)
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag(s.ref)
+	if err != nil {
+		return err
+	}
+	return tarball.WriteToFile(path, tag, img)
+}
+
+func tarLayer(files []file) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	explicit := map[string]bool{}
+	for _, f := range files {
+		if f.src == "" {
+			explicit[f.path] = true
+		}
+		for d := filepath.Dir(f.path); d != "."; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	var parents []string
+	for d := range dirs {
+		if !explicit[d] {
+			parents = append(parents, d)
+		}
+	}
+	sort.Strings(parents) // a parent sorts before its children
+	for _, d := range parents {
+		if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range files {
+		if f.src == "" {
+			if err := tw.WriteHeader(&tar.Header{Name: f.path + "/", Typeflag: tar.TypeDir, Mode: f.mode}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		data, err := os.ReadFile(f.src)
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: f.path, Typeflag: tar.TypeReg, Mode: f.mode, Size: int64(len(data))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	data := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}
