@@ -36,10 +36,10 @@ func Resolve(levels []Level, vars Vars) (*Config, error) {
 		values := deepCopy(l.Values).(map[string]any)
 		renderTree(c, l.Path, values, vars)
 		c.walk(l.Path, values, configType)
+		// Bad values were dropped by the walk: validate what is left, so
+		// that one run reports every problem of the level.
 		errs = append(errs, c.errs...)
-		if len(c.errs) == 0 {
-			errs = append(errs, validateLevel(l, values))
-		}
+		errs = append(errs, validateLevel(l, values))
 		merged = merge(merged, values)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -43,7 +43,9 @@ func (c *checker) walk(path string, v any, t reflect.Type) any {
 		return nil
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		c.leaf(path, v, t)
+		if !c.leaf(path, v, t) {
+			return nil
+		}
 		return v
 	}
 	switch t.Kind() {
@@ -53,7 +55,7 @@ func (c *checker) walk(path string, v any, t reflect.Type) any {
 		m, ok := v.(map[string]any)
 		if !ok {
 			c.fail(path, "expected a map, got %s", describe(v))
-			return v
+			return nil
 		}
 		for _, k := range sortedKeys(m) {
 			m[k] = c.walk(child(path, k), m[k], t.Elem())
@@ -63,7 +65,7 @@ func (c *checker) walk(path string, v any, t reflect.Type) any {
 		l, ok := v.([]any)
 		if !ok {
 			c.fail(path, "expected a list, got %s", describe(v))
-			return v
+			return nil
 		}
 		for i := range l {
 			l[i] = c.walk(index(path, i), l[i], t.Elem())
@@ -72,6 +74,7 @@ func (c *checker) walk(path string, v any, t reflect.Type) any {
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			c.fail(path, "expected a string, got %s (quote it)", describe(v))
+			return nil
 		}
 		return v
 	case reflect.Bool:
@@ -83,14 +86,14 @@ func (c *checker) walk(path string, v any, t reflect.Type) any {
 		return v
 	}
 	c.fail(path, "unsupported field type %s", t)
-	return v
+	return nil
 }
 
 func (c *checker) object(path string, v any, t reflect.Type) any {
 	m, ok := v.(map[string]any)
 	if !ok {
 		c.fail(path, "expected a map of fields, got %s", describe(v))
-		return v
+		return nil
 	}
 	fields := fieldsOf(t)
 	for _, key := range sortedKeys(m) {
@@ -103,10 +106,12 @@ func (c *checker) object(path string, v any, t reflect.Type) any {
 					msg += fmt.Sprintf(", did you mean %q?", s)
 				}
 				c.fail(child(path, key), "%s", msg)
+				delete(m, key)
 				continue
 			}
 			if _, dup := m[canon]; dup {
 				c.fail(child(path, key), "given twice, as %q and %q", key, canon)
+				delete(m, key)
 				continue
 			}
 			m[canon] = m[key]
@@ -120,19 +125,21 @@ func (c *checker) object(path string, v any, t reflect.Type) any {
 
 // leaf checks a value whose type decodes itself (quantities, int-or-string,
 // StringList) by letting the type decode it.
-func (c *checker) leaf(path string, v any, t reflect.Type) {
+func (c *checker) leaf(path string, v any, t reflect.Type) bool {
 	data, err := json.Marshal(v)
 	if err != nil {
 		c.fail(path, "%v", err)
-		return
+		return false
 	}
 	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(data); err != nil {
 		if t == quantityType {
 			c.fail(path, "%s is not a quantity (examples: \"500m\", \"2\", \"512Mi\", \"2Gi\")", data)
-			return
+			return false
 		}
 		c.fail(path, "%v", err)
+		return false
 	}
+	return true
 }
 
 func (c *checker) boolean(path string, v any) any {
@@ -145,7 +152,7 @@ func (c *checker) boolean(path string, v any) any {
 		}
 	}
 	c.fail(path, "expected true or false, got %s", describe(v))
-	return v
+	return nil
 }
 
 func (c *checker) integer(path string, v any, t reflect.Type) any {
@@ -161,16 +168,17 @@ func (c *checker) integer(path string, v any, t reflect.Type) any {
 		i, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
 		if err != nil {
 			c.fail(path, "expected a whole number, got %s", describe(v))
-			return v
+			return nil
 		}
 		f = float64(i)
 	default:
 		c.fail(path, "expected a whole number, got %s", describe(v))
-		return v
+		return nil
 	}
-	if f != math.Trunc(f) || reflect.Zero(t).OverflowInt(int64(f)) && t.Kind() < reflect.Uint || f < 0 && t.Kind() >= reflect.Uint {
+	signed := t.Kind() < reflect.Uint
+	if f != math.Trunc(f) || signed && reflect.Zero(t).OverflowInt(int64(f)) || !signed && (f < 0 || reflect.Zero(t).OverflowUint(uint64(f))) {
 		c.fail(path, "expected a whole number that fits %s, got %v", t.Kind(), v)
-		return v
+		return nil
 	}
 	return f
 }

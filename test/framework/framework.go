@@ -1,0 +1,182 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/magekube/magekube/test/cluster"
+	"github.com/magekube/magekube/test/images"
+)
+
+// Env is the cluster a suite runs against.
+type Env struct {
+	Kubeconfig string
+	Client     kubernetes.Interface
+	// Images name the test images as the cluster's nodes know them.
+	AgentImage, ServerImage string
+	// SharedDir is a directory that the test process and every node see
+	// at the same path (the stand-in for Mage's RWX volume), or "".
+	SharedDir string
+	stop      func()
+}
+
+// Setup returns the suite's cluster. With KUBECONFIG set it uses that
+// cluster; otherwise it starts an offline one with nodes real nodes (0:
+// control plane only). A missing prerequisite skips the suite, except
+// under CI=true, where it fails.
+func Setup(nodes int) (*Env, error) {
+	if kc := os.Getenv("MAGEKUBE_E2E_KUBECONFIG"); kc != "" {
+		return fromKubeconfig(kc)
+	}
+	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
+	if binDir == "" {
+		return nil, prerequisite("MAGEKUBE_BIN_DIR is not set (hack/test-integration.sh and hack/test-e2e.sh set it from hack/build-bins.sh)")
+	}
+	if nodes > 0 && os.Geteuid() != 0 {
+		return nil, prerequisite("real nodes need root")
+	}
+	cluster.DownStale(false)
+	work := filepath.Join(cluster.Root, fmt.Sprintf("suite-%d", os.Getpid()))
+	var imgs []string
+	if nodes > 0 {
+		repo, err := repoRoot()
+		if err != nil {
+			return nil, err
+		}
+		imgs, err = images.Build(context.Background(), repo, work+"-images")
+		if err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, Nodes: nodes, Images: imgs})
+	if err != nil {
+		os.RemoveAll(work + "-images")
+		return nil, err
+	}
+	shared := filepath.Join(work, "shared")
+	if err := os.MkdirAll(shared, 0o777); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	client, err := c.Client()
+	if err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return &Env{
+		Kubeconfig: c.Kubeconfig, Client: client, SharedDir: shared,
+		AgentImage: images.Agent, ServerImage: images.Server,
+		stop: func() { c.Stop(); os.RemoveAll(work + "-images") },
+	}, nil
+}
+
+func fromKubeconfig(path string) (*Env, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{
+		Kubeconfig: path, Client: client,
+		AgentImage:  envOr("MAGEKUBE_E2E_AGENT_IMAGE", images.Agent),
+		ServerImage: envOr("MAGEKUBE_E2E_SERVER_IMAGE", images.Server),
+		SharedDir:   os.Getenv("MAGEKUBE_E2E_SHARED_DIR"),
+		stop:        func() {},
+	}, nil
+}
+
+// Teardown stops what Setup started.
+func (e *Env) Teardown() {
+	if e != nil && e.stop != nil {
+		e.stop()
+	}
+}
+
+// ErrSkip marks a missing prerequisite outside CI.
+type ErrSkip struct{ Reason string }
+
+func (e *ErrSkip) Error() string { return e.Reason }
+
+func prerequisite(reason string) error {
+	if os.Getenv("CI") == "true" {
+		return fmt.Errorf("missing prerequisite under CI=true: %s", reason)
+	}
+	return &ErrSkip{Reason: reason}
+}
+
+// Namespace creates a namespace for one test and deletes it afterwards.
+func (e *Env) Namespace(t *testing.T, prefix string) string {
+	t.Helper()
+	ns, err := e.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.Client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
+	})
+	e.waitServiceAccount(t, ns.Name)
+	return ns.Name
+}
+
+func (e *Env) waitServiceAccount(t *testing.T, ns string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := e.Client.CoreV1().ServiceAccounts(ns).Get(t.Context(), "default", metav1.GetOptions{}); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("namespace %s has no default service account after 30s", ns)
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Main runs a suite's tests around Setup and Teardown.
+func Main(m *testing.M, nodes int, env **Env) int {
+	e, err := Setup(nodes)
+	var skip *ErrSkip
+	if errors.As(err, &skip) {
+		fmt.Fprintln(os.Stderr, "SKIP suite:", skip.Reason)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "suite setup:", err)
+		return 1
+	}
+	defer e.Teardown()
+	*env = e
+	return m.Run()
+}
