@@ -1,8 +1,9 @@
 # Every target is one line calling a script in hack/ (strict mode there).
-.PHONY: build test test-unit lint fuzz integration e2e cluster-up cluster-down bins bench clean
+.PHONY: demo build test test-unit lint fuzz integration e2e cluster-up cluster-down bins bench clean
 
 NODES ?= 0
 
+demo:         ; hack/demo.sh
 build:        ; hack/build.sh
 test:         ; hack/test.sh
 test-unit:    ; hack/test-unit.sh

@@ -61,19 +61,8 @@ func Build(ctx context.Context, repo, out string) ([]string, error) {
 		return nil, fmt.Errorf("build image binaries: %w\n%s", err, output)
 	}
 	b := func(n string) string { return filepath.Join(bin, n) }
-	specs := []spec{
-		{ref: Agent, user: NonRoot, entrypoint: []string{"/usr/local/bin/agent"}, cmd: []string{"run"},
-			files: []file{{path: "usr/local/bin/agent", src: b("agent"), mode: 0o755}, {path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
-		{ref: Runner, user: NonRoot, entrypoint: []string{"/usr/local/bin/runner"},
-			files: []file{{path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
-		{ref: Pause, user: NonRoot, entrypoint: []string{"/pause"},
-			files: []file{{path: "pause", src: b("pause"), mode: 0o755}}},
-		{ref: Server, entrypoint: []string{"/usr/local/bin/block"}, cmd: []string{"serve"},
-			files: []file{{path: "usr/local/bin/block", src: b("block"), mode: 0o755}, {path: "app/run_app.sh", src: b("block"), mode: 0o755},
-				{path: "tmp", mode: 0o1777}, {path: "home/src", mode: 0o777}}},
-	}
 	var paths []string
-	for _, s := range specs {
+	for _, s := range specs(b) {
 		p := filepath.Join(out, sanitize(s.ref)+".tar")
 		if err := s.write(p); err != nil {
 			return nil, fmt.Errorf("image %s: %w", s.ref, err)
@@ -169,4 +158,19 @@ func tarLayer(files []file) (v1.Layer, error) {
 	}
 	data := buf.Bytes()
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}
+
+// specs are the test images; b maps a binary name to its built file.
+func specs(b func(string) string) []spec {
+	return []spec{
+		{ref: Agent, user: NonRoot, entrypoint: []string{"/usr/local/bin/agent"}, cmd: []string{"run"},
+			files: []file{{path: "usr/local/bin/agent", src: b("agent"), mode: 0o755}, {path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
+		{ref: Runner, user: NonRoot, entrypoint: []string{"/usr/local/bin/runner"},
+			files: []file{{path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
+		{ref: Pause, user: NonRoot, entrypoint: []string{"/pause"},
+			files: []file{{path: "pause", src: b("pause"), mode: 0o755}}},
+		{ref: Server, entrypoint: []string{"/usr/local/bin/block"}, cmd: []string{"serve"},
+			files: []file{{path: "usr/local/bin/block", src: b("block"), mode: 0o755}, {path: "app/run_app.sh", src: b("block"), mode: 0o755},
+				{path: "tmp", mode: 0o1777}, {path: "home/src", mode: 0o777}}},
+	}
 }
