@@ -27,7 +27,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	runnerBin = filepath.Join(dir, "runner")
-	build := exec.Command("go", "build", "-o", runnerBin, "github.com/magekube/magekube/cmd/runner")
+	// Built as hack/build.sh builds it: static, stripped, without the
+	// CLI's man-page generator.
+	build := exec.Command("go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", runnerBin, "github.com/magekube/magekube/cmd/runner")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build runner: %v\n%s", err, out)

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -153,8 +154,11 @@ func (r *recorder) writeSpan(res protocol.Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write span: %w", err)
 	}
-	file := telemetry.SpanFile("magekube-runner", resource, span)
-	return protocol.WriteJSONAtomic(filepath.Join(dir, fmt.Sprintf("runner-exec-%d.json", r.attempt)), file)
+	data, err := json.Marshal(telemetry.SpanFile("magekube-runner", resource, span))
+	if err != nil {
+		return fmt.Errorf("write span: %w", err)
+	}
+	return protocol.ReplaceFile(filepath.Join(dir, fmt.Sprintf("runner-exec-%d.json", r.attempt)), data, 0o644)
 }
 
 func (r *recorder) close() { _ = r.log.Close() }
