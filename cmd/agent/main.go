@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +23,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
 	stop()
-	if err != nil {
+	var code exitCode
+	switch {
+	case errors.As(err, &code):
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(int(code))
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(1)
 	}
@@ -56,7 +62,13 @@ file contract.`,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags:     globalFlags(g),
+		DefaultCommand: "run",
+		ExitErrHandler: func(*cli.Context, error) {}, // main decides exit codes
 		Commands: []*cli.Command{
+			runCommand(g),
+			submitCommand(g, stdout),
+			statusCommand(g, stdout),
+			cancelCommand(g, stdout),
 			renderCommand(g, stdout),
 			{
 				Name:  "version",

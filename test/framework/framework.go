@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/magekube/magekube/test/cluster"
@@ -100,6 +101,11 @@ func fromKubeconfig(path string) (*Env, error) {
 		SharedDir:   os.Getenv("MAGEKUBE_E2E_SHARED_DIR"),
 		stop:        func() {},
 	}, nil
+}
+
+// RESTConfig is an admin client config for the cluster.
+func (e *Env) RESTConfig() (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
 }
 
 // Teardown stops what Setup started.

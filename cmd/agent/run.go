@@ -1,0 +1,82 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/sidecar"
+)
+
+type runOptions struct {
+	maxInflight int
+	rescan      time.Duration
+	listen      string
+	logFormat   string
+	policy      dispatch.Policy
+}
+
+func runCommand(g *globalOptions) *cli.Command {
+	o := &runOptions{}
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run the sidecar: take requests in, create Jobs, write every outcome back",
+		Description: `Watches <dir>/requests/ (fsnotify, plus a rescan every --rescan as a
+safety net for writes inotify cannot see), claims each request by moving it
+to <dir>/runs/<id>/, builds its Job (see 'agent render'), creates it and
+tracks it with label-selected informers, rewriting runs/<id>/status.json on
+every transition. A file runs/<id>/cancel deletes the run's Job.
+
+At start the agent reads its own pod (KUBE_POD_NAME, KUBE_NAMESPACE) and
+checks its permissions; a missing one stops it with the exact verb,
+resource and namespace. On SIGTERM it stops taking requests and leaves the
+Jobs running; the next agent adopts them and every unfinished run.
+
+HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
+/metrics (Prometheus).`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "max-inflight", Value: 100, EnvVars: env("MAGEKUBE_MAX_INFLIGHT"), Destination: &o.maxInflight,
+				Usage: "runs with a live Job at once; more wait as Queued"},
+			&cli.DurationFlag{Name: "rescan", Value: 30 * time.Second, EnvVars: env("MAGEKUBE_RESCAN"), Destination: &o.rescan,
+				Usage: "safety-net rescan of the request and run directories"},
+			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: env("MAGEKUBE_LISTEN"), Destination: &o.listen,
+				Usage: "address for /healthz, /readyz and /metrics"},
+			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: env("MAGEKUBE_LOG_FORMAT"), Destination: &o.logFormat,
+				Usage: "json, text, or auto (text on a terminal, else JSON)"},
+			&cli.StringSliceFlag{Name: "allow-namespace", EnvVars: env("MAGEKUBE_ALLOW_NAMESPACE"),
+				Usage: "namespaces a run's config may put its Job in besides the server pod's (\"*\": any)",
+				Action: func(_ *cli.Context, v []string) error { o.policy.Namespaces = v; return nil }},
+			&cli.StringSliceFlag{Name: "allow-service-account", EnvVars: env("MAGEKUBE_ALLOW_SERVICE_ACCOUNT"),
+				Usage: "service accounts a run's config may use besides the server pod's and \"default\" (\"*\": any)",
+				Action: func(_ *cli.Context, v []string) error { o.policy.ServiceAccounts = v; return nil }},
+			&cli.BoolFlag{Name: "allow-privileged", EnvVars: env("MAGEKUBE_ALLOW_PRIVILEGED"), Destination: &o.policy.Privileged,
+				Usage: "let a run's config ask for privileged containers or added capabilities"},
+			&cli.BoolFlag{Name: "allow-host-path", EnvVars: env("MAGEKUBE_ALLOW_HOST_PATH"), Destination: &o.policy.HostPaths,
+				Usage: "let a run's config add hostPath volumes the server pod does not have"},
+		},
+		Action: func(c *cli.Context) error {
+			return sidecar.Run(c.Context, sidecar.Config{
+				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
+				Builder: dispatch.Builder{Settings: g.jobSettings()}, Policy: o.policy,
+				MaxInflight: o.maxInflight, Rescan: o.rescan, Listen: o.listen, Log: logger(o.logFormat),
+			})
+		},
+	}
+}
+
+func logger(format string) *slog.Logger {
+	if format == "auto" {
+		format = "json"
+		if term.IsTerminal(int(os.Stderr.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+}

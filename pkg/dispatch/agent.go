@@ -1,0 +1,199 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// Options configure the agent's engine.
+type Options struct {
+	Layout  protocol.Layout
+	Builder Builder
+	Policy  Policy
+	Client  kubernetes.Interface
+	// Pod is the server pod the Jobs inherit from (read once at start).
+	Pod *corev1.Pod
+	// MaxInflight bounds runs with a live Job; more wait as Queued.
+	MaxInflight int
+	// Rescan is the safety-net interval for re-reading the directories
+	// (inotify misses writes made on other nodes of an NFS-like volume).
+	Rescan time.Duration
+	Log    *slog.Logger
+}
+
+// Agent turns request files into Jobs and Job events into status files.
+// One goroutine (Run's loop) owns all run state; informer handlers and
+// create workers only hand it run ids and results.
+type Agent struct {
+	o        Options
+	log      *slog.Logger
+	runs     map[string]*run
+	queue    []string
+	inflight int
+	trackers map[string]*tracker
+	dirty    *idSet
+	created  chan createResult
+	watcher  *fsnotify.Watcher
+	ctx      context.Context // the loop's; set once in Run
+	workers  sync.WaitGroup
+	ready    atomic.Bool
+}
+
+// run is the in-memory state of one unfinished run.
+type run struct {
+	id        string
+	req       *protocol.Request
+	status    protocol.Status
+	namespace string
+	job       string
+	creating  bool
+	cancelled bool
+	watched   bool
+}
+
+// New checks the options and returns an agent ready to Run.
+func New(o Options) (*Agent, error) {
+	if o.Client == nil || o.Pod == nil {
+		return nil, errors.New("agent needs a Kubernetes client and the server pod")
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = 100
+	}
+	if o.Rescan <= 0 {
+		o.Rescan = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{o.Layout.Requests(), o.Layout.Runs()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", d, err)
+		}
+	}
+	return &Agent{
+		o: o, log: o.Log,
+		runs: map[string]*run{}, trackers: map[string]*tracker{},
+		dirty: newIDSet(), created: make(chan createResult, 64),
+	}, nil
+}
+
+// Ready reports whether the agent has recovered its runs and its
+// informers are synced (for /readyz).
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Run serves until ctx ends. On return no goroutine of the agent is left;
+// Jobs keep running, and the next agent adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", a.o.Layout.Root, err)
+	}
+	a.watcher = w
+	defer w.Close()
+	for _, d := range []string{a.o.Layout.Requests(), a.o.Layout.Runs()} {
+		if err := w.Add(d); err != nil {
+			return fmt.Errorf("watch %s: %w", d, err)
+		}
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	a.ctx = workCtx
+	defer func() {
+		stopWork()
+		a.workers.Wait()
+		for _, t := range a.trackers {
+			t.stop()
+		}
+	}()
+	if _, err := a.tracker(workCtx, a.o.Pod.Namespace); err != nil {
+		return err
+	}
+	a.recoverRuns(workCtx)
+	a.scanRequests(workCtx)
+	a.ready.Store(true)
+	a.log.Info("agent ready", "dir", a.o.Layout.Root, "runs", len(a.runs))
+	return a.loop(workCtx)
+}
+
+func (a *Agent) loop(ctx context.Context) error {
+	rescan := time.NewTicker(a.o.Rescan)
+	defer rescan.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	pendingRequests := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("agent stopping; Jobs keep running and are adopted on restart", "runs", len(a.runs))
+			return nil
+		case ev, ok := <-a.watcher.Events:
+			if !ok {
+				return errors.New("file watcher closed")
+			}
+			if name, isRequest := a.fileEvent(ev); isRequest {
+				pendingRequests[name] = true
+				debounce.Reset(20 * time.Millisecond)
+			}
+		case err := <-a.watcher.Errors:
+			a.log.Warn("file watcher", "err", err) // overflow: the rescan catches up
+		case <-debounce.C:
+			for name := range pendingRequests {
+				a.intake(ctx, name)
+			}
+			clear(pendingRequests)
+		case <-rescan.C:
+			a.scanRequests(ctx)
+			for id := range a.runs {
+				a.checkCancel(ctx, id)
+				a.dirty.add(id)
+			}
+			a.refreshDirty(ctx)
+		case <-a.dirty.wake:
+			a.refreshDirty(ctx)
+		case res := <-a.created:
+			a.onCreated(ctx, res)
+		}
+	}
+}
+
+// idSet coalesces run ids to refresh; informer handlers add, the loop
+// drains. Adding never blocks.
+type idSet struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	wake chan struct{}
+}
+
+func newIDSet() *idSet { return &idSet{ids: map[string]struct{}{}, wake: make(chan struct{}, 1)} }
+
+func (s *idSet) add(id string) {
+	s.mu.Lock()
+	s.ids[id] = struct{}{}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *idSet) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.ids))
+	for id := range s.ids {
+		out = append(out, id)
+	}
+	clear(s.ids)
+	return out
+}

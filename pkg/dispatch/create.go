@@ -1,0 +1,144 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// createResult is a create worker's report to the loop.
+type createResult struct {
+	id      string
+	job     *batchv1.Job
+	adopted bool
+	reason  string // set on failure
+	err     error
+}
+
+// enqueue dispatches the run now, or queues it behind --max-inflight.
+func (a *Agent) enqueue(ctx context.Context, r *run) {
+	if a.inflight >= a.o.MaxInflight {
+		a.queue = append(a.queue, r.id)
+		return
+	}
+	a.dispatch(ctx, r)
+}
+
+// dispatch builds the run's Job, checks it against the policy and hands
+// the create to a worker goroutine.
+func (a *Agent) dispatch(ctx context.Context, r *run) {
+	job, err := a.o.Builder.Build(a.o.Pod, r.req)
+	if err != nil {
+		reason := protocol.ReasonError
+		var cfg *ConfigError
+		if errors.As(err, &cfg) {
+			reason = protocol.ReasonInvalidConfig
+		}
+		a.finish(r, protocol.PhaseFailed, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	if v := a.o.Policy.Violations(a.o.Pod, job); len(v) > 0 {
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the server pod has: "+strings.Join(v, "; "))
+		return
+	}
+	if _, err := a.tracker(ctx, job.Namespace); err != nil {
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
+		return
+	}
+	r.namespace, r.job, r.creating = job.Namespace, job.Name, true
+	a.inflight++
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		res := createJob(ctx, a.o, r.id, job)
+		select {
+		case a.created <- res:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// createJob creates the Job, retrying transient errors with exponential
+// backoff and jitter (honouring Retry-After). AlreadyExists adopts a Job
+// made for this run (an earlier life of the agent) and refuses any other.
+func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) createResult {
+	jobs := o.Client.BatchV1().Jobs(job.Namespace)
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		created, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: "magekube"})
+		switch {
+		case err == nil:
+			return createResult{id: id, job: created}
+		case apierrors.IsAlreadyExists(err):
+			existing, gerr := jobs.Get(ctx, job.Name, metav1.GetOptions{})
+			if gerr != nil {
+				err = gerr
+				break
+			}
+			if existing.Annotations[inherit.AnnotationRunID] == id {
+				return createResult{id: id, job: existing, adopted: true}
+			}
+			return createResult{id: id, reason: protocol.ReasonNameCollision, err: fmt.Errorf(
+				"job %s/%s already exists for run %q (Mage's name depends only on the cluster uuid, prefix and run id); delete it or change job_name_prefix",
+				job.Namespace, job.Name, existing.Annotations[inherit.AnnotationRunID])}
+		case apierrors.IsForbidden(err):
+			return createResult{id: id, reason: protocol.ReasonForbidden, err: fmt.Errorf(
+				"create jobs in namespace %s is forbidden for the agent's service account: %v (grant it with deploy/manifests RBAC: jobs create/get/list/watch/delete)", job.Namespace, err)}
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			return createResult{id: id, reason: protocol.ReasonInvalidConfig, err: fmt.Errorf("the API server rejected job %s/%s: %v", job.Namespace, job.Name, err)}
+		case ctx.Err() != nil:
+			return createResult{id: id, reason: protocol.ReasonError, err: ctx.Err()}
+		}
+		wait := delay + rand.N(delay/2+1)
+		if s, ok := apierrors.SuggestsClientDelay(err); ok {
+			wait = time.Duration(s) * time.Second
+		}
+		o.Log.Warn("create job failed; retrying", "run", id, "attempt", attempt, "in", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return createResult{id: id, reason: protocol.ReasonError, err: ctx.Err()}
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// onCreated records a worker's result: the run is Dispatched, or failed.
+func (a *Agent) onCreated(ctx context.Context, res createResult) {
+	r, ok := a.runs[res.id]
+	if !ok {
+		return
+	}
+	r.creating = false
+	if res.err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the next agent dispatches it again
+		}
+		a.finish(r, protocol.PhaseFailed, res.reason, res.err.Error())
+		return
+	}
+	verb := "created"
+	if res.adopted {
+		verb = "adopted"
+	}
+	a.log.Info("job "+verb, "run", r.id, "job", res.job.Name, "namespace", res.job.Namespace)
+	if r.cancelled {
+		a.cancel(ctx, r)
+		return
+	}
+	r.status.Phase, r.status.Namespace, r.status.Job = protocol.PhaseDispatched, res.job.Namespace, res.job.Name
+	r.status.Reason, r.status.Message = "", ""
+	a.writeStatus(r)
+	a.watchRun(r)
+	a.dirty.add(r.id)
+}

@@ -1,0 +1,160 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// rejectedDir keeps request files that cannot even name a run, so they
+// are not read again on every rescan.
+const rejectedDir = ".rejected"
+
+// fileEvent sorts a watcher event: a request file to take in (returned),
+// or a file in a run directory (result, cancel) that refreshes the run.
+func (a *Agent) fileEvent(ev fsnotify.Event) (string, bool) {
+	dir, name := filepath.Split(ev.Name)
+	dir = filepath.Clean(dir)
+	switch {
+	case dir == a.o.Layout.Requests():
+		if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) {
+			return name, true
+		}
+	case filepath.Dir(dir) == a.o.Layout.Runs():
+		id := filepath.Base(dir)
+		if _, ok := a.runs[id]; ok && (name == protocol.CancelFile || name == protocol.ResultFile) {
+			if name == protocol.CancelFile {
+				a.checkCancel(context.Background(), id)
+			}
+			a.dirty.add(id)
+		}
+	}
+	return "", false
+}
+
+// scanRequests takes in every request file present: the start-up pass and
+// the safety net for events inotify cannot see.
+func (a *Agent) scanRequests(ctx context.Context) {
+	entries, err := os.ReadDir(a.o.Layout.Requests())
+	if err != nil {
+		a.log.Error("read requests directory", "err", err)
+		return
+	}
+	for _, e := range entries {
+		a.intake(ctx, e.Name())
+	}
+}
+
+// intake reads, claims and queues one request file. Every problem ends as
+// a Failed status when the file names a usable id, else as a log line and
+// the file moved to requests/.rejected/. Nothing stops the agent.
+func (a *Agent) intake(ctx context.Context, name string) {
+	id, ok := protocol.RequestID(name)
+	if !ok {
+		return // temporary, hidden or foreign file
+	}
+	path := filepath.Join(a.o.Layout.Requests(), name)
+	if err := protocol.ValidateID(id); err != nil {
+		a.reject(name, fmt.Errorf("file name: %w", err))
+		return
+	}
+	if _, active := a.runs[id]; active {
+		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
+		return
+	}
+	data, young, err := readRequestFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return // taken meanwhile (another agent, or a repeated event)
+	}
+	req, perr := protocol.ParseRequest(data)
+	if err == nil && perr != nil && young && isIncomplete(data) {
+		return // still being written without a rename; the next event or rescan retries
+	}
+	if err := protocol.Claim(a.o.Layout, id); err != nil {
+		if errors.Is(err, protocol.ErrClaimed) {
+			// Another agent may be between its mkdir and its rename: only a
+			// finished claim makes this file a duplicate.
+			if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
+				a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
+			}
+			return
+		}
+		a.log.Error("claim request", "run", id, "err", err)
+		return
+	}
+	r := &run{id: id, status: a.newStatus(id)}
+	a.runs[id] = r
+	switch {
+	case err != nil:
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, err.Error())
+	case perr != nil:
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "invalid request: "+strings.ReplaceAll(perr.Error(), "\n", "; "))
+	case req.ID != id:
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", req.ID, name))
+	default:
+		r.req = req
+		a.writeStatus(r)
+		a.enqueue(ctx, r)
+	}
+}
+
+// readRequestFile reads a request without following symlinks, refusing
+// anything but a regular file and anything over the size limit. young
+// reports a file modified in the last two seconds.
+func readRequestFile(path string) (data []byte, young bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, false, errors.New("request file is a symbolic link; write a regular file (temp name, then rename)")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, false, fmt.Errorf("request file is not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > protocol.MaxRequestBytes {
+		return nil, false, fmt.Errorf("request file is %d bytes; the limit is %d", fi.Size(), protocol.MaxRequestBytes)
+	}
+	data, err = io.ReadAll(io.LimitReader(f, protocol.MaxRequestBytes+1))
+	if err == nil && len(data) > protocol.MaxRequestBytes {
+		err = protocol.ErrTooLarge
+	}
+	return data, time.Since(fi.ModTime()) < 2*time.Second, err
+}
+
+// isIncomplete reports JSON cut short, as a writer mid-write leaves it.
+func isIncomplete(data []byte) bool {
+	var v any
+	err := json.Unmarshal(data, &v)
+	return err != nil && (len(data) == 0 || strings.Contains(err.Error(), "unexpected end of JSON input"))
+}
+
+// reject moves a request file that names no usable run aside.
+func (a *Agent) reject(name string, why error) {
+	dir := filepath.Join(a.o.Layout.Requests(), rejectedDir)
+	_ = os.MkdirAll(dir, 0o755)
+	err := os.Rename(filepath.Join(a.o.Layout.Requests(), name), filepath.Join(dir, name))
+	a.log.Error("rejected request file", "file", name, "err", why, "moved_to", dir, "move_err", err)
+}
+
+func (a *Agent) newStatus(id string) protocol.Status {
+	now := time.Now().UTC()
+	return protocol.Status{APIVersion: protocol.APIVersion, ID: id, Phase: protocol.PhaseQueued, CreatedAt: now, UpdatedAt: now}
+}

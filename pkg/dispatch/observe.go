@@ -1,0 +1,190 @@
+package dispatch
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// Observation is what Kubernetes and the runner say about one run.
+type Observation struct {
+	Job    *batchv1.Job
+	Pods   []*corev1.Pod
+	Result *protocol.Result
+}
+
+// Verdict is the run's status as derived from an Observation.
+type Verdict struct {
+	Phase    protocol.Phase
+	Reason   string
+	Message  string
+	Pod      string
+	Node     string
+	Attempts int
+	ExitCode *int
+}
+
+// Judge derives a run's phase from its Job, its pods and the runner's
+// result. Success is final as soon as the runner reports exit 0; failure
+// only when the Job itself failed, so a retry that succeeds is never
+// reported as failed. Kubernetes' view wins over a missing or stale
+// result: a container killed for memory is OOMKilled even though its
+// runner wrote nothing.
+func Judge(o Observation) Verdict {
+	v := Verdict{Phase: protocol.PhaseDispatched}
+	pod := latest(o.Pods)
+	if pod != nil {
+		v.Pod, v.Node = pod.Name, pod.Spec.NodeName
+	}
+	v.Attempts = len(o.Pods)
+	if o.Job != nil {
+		if n := int(o.Job.Status.Failed + o.Job.Status.Succeeded + o.Job.Status.Active); n > v.Attempts {
+			v.Attempts = n
+		}
+	}
+	if r := o.Result; r != nil && r.ExitCode == 0 {
+		code := 0
+		v.Phase, v.Reason, v.ExitCode = protocol.PhaseSucceeded, protocol.ReasonCompleted, &code
+		if r.Pod != "" {
+			v.Pod = r.Pod
+		}
+		return v
+	}
+	if o.Job != nil {
+		if c := condition(o.Job, batchv1.JobComplete); c != nil {
+			code := 0
+			v.Phase, v.Reason, v.ExitCode = protocol.PhaseSucceeded, protocol.ReasonCompleted, &code
+			return v
+		}
+		if c := condition(o.Job, batchv1.JobFailed); c != nil {
+			return failed(v, c, pod, o.Result)
+		}
+	}
+	if pod == nil {
+		return v
+	}
+	return progress(v, pod)
+}
+
+// failed explains a failed Job: the pod's own story first (OOMKilled,
+// Evicted, the command's exit code), then the Job's condition.
+func failed(v Verdict, c *batchv1.JobCondition, pod *corev1.Pod, r *protocol.Result) Verdict {
+	v.Phase, v.Reason, v.Message = protocol.PhaseFailed, c.Reason, c.Message
+	if v.Reason == "" {
+		v.Reason = protocol.ReasonError
+	}
+	if r != nil {
+		code := r.ExitCode
+		v.ExitCode = &code
+		v.Message = joinMessage(r.Message, c.Message)
+		if r.Reason == protocol.ReasonTimeout {
+			v.Reason = protocol.ReasonTimeout
+		}
+	}
+	if pod == nil {
+		return v
+	}
+	if pod.Status.Reason == "Evicted" {
+		v.Reason, v.Message = protocol.ReasonEvicted, joinMessage(pod.Status.Message, c.Message)
+		return v
+	}
+	if t := terminated(pod); t != nil {
+		code := int(t.ExitCode)
+		if v.ExitCode == nil {
+			v.ExitCode = &code
+		}
+		if t.Reason == "OOMKilled" {
+			v.Reason = protocol.ReasonOOMKilled
+			v.Message = joinMessage(fmt.Sprintf("the container was killed for exceeding its memory limit (exit code %d)", t.ExitCode), c.Message)
+		} else if r == nil && c.Reason == protocol.ReasonBackoffLimitExceeded {
+			v.Message = joinMessage(fmt.Sprintf("the container exited with code %d (%s)", t.ExitCode, t.Reason), c.Message)
+		}
+	}
+	return v
+}
+
+// progress places a run whose Job has not ended: pending for a reason
+// Kubernetes gives (unschedulable, image pull), or running.
+func progress(v Verdict, pod *corev1.Pod) Verdict {
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+			v.Phase, v.Reason, v.Message = protocol.PhasePending, protocol.ReasonUnschedulable, cond.Message
+			return v
+		}
+	}
+	for _, s := range append(append([]corev1.ContainerStatus(nil), pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if w := s.State.Waiting; w != nil {
+			switch w.Reason {
+			case protocol.ReasonErrImagePull, protocol.ReasonImagePullBackOff, protocol.ReasonErrImageNeverPull, "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+				v.Phase, v.Reason, v.Message = protocol.PhasePending, w.Reason, fmt.Sprintf("container %s: %s", s.Name, w.Message)
+				return v
+			}
+		}
+	}
+	switch pod.Status.Phase {
+	case corev1.PodRunning:
+		v.Phase = protocol.PhaseRunning
+	case corev1.PodPending:
+		v.Phase = protocol.PhasePending
+		if pod.Spec.NodeName != "" {
+			v.Reason, v.Message = "ContainerCreating", "scheduled on "+pod.Spec.NodeName+"; starting containers"
+		}
+	default: // a pod ended; the Job controller decides what comes next
+		v.Phase = protocol.PhaseRunning
+	}
+	return v
+}
+
+func condition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		c := &job.Status.Conditions[i]
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+// latest is the most recently created pod.
+func latest(pods []*corev1.Pod) *corev1.Pod {
+	if len(pods) == 0 {
+		return nil
+	}
+	sorted := append([]*corev1.Pod(nil), pods...)
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i].CreationTimestamp, sorted[j].CreationTimestamp
+		if a.Equal(&b) {
+			return sorted[i].Name < sorted[j].Name
+		}
+		return a.Before(&b)
+	})
+	return sorted[len(sorted)-1]
+}
+
+// terminated is the main container's terminated state, if any.
+func terminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	for _, s := range pod.Status.ContainerStatuses {
+		if t := s.State.Terminated; t != nil {
+			return t
+		}
+		if t := s.LastTerminationState.Terminated; t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+func joinMessage(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,233 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// refreshDirty re-judges every run an event touched.
+func (a *Agent) refreshDirty(ctx context.Context) {
+	for _, id := range a.dirty.take() {
+		if r, ok := a.runs[id]; ok {
+			a.refresh(ctx, r)
+		}
+	}
+}
+
+// refresh derives r's status from the caches and the runner's result and
+// writes it when it changed.
+func (a *Agent) refresh(ctx context.Context, r *run) {
+	if r.creating || r.job == "" || r.status.Phase.Terminal() {
+		return
+	}
+	o := a.observe(r)
+	if o.Job == nil && (o.Result == nil || o.Result.ExitCode != 0) {
+		if !a.jobGone(ctx, r) {
+			return
+		}
+		switch {
+		case r.cancelled:
+			a.finish(r, protocol.PhaseCancelled, protocol.ReasonCancelled, "cancelled; the Job and its pods were deleted")
+		case o.Result != nil:
+			code := o.Result.ExitCode
+			r.status.ExitCode = &code
+			a.finish(r, protocol.PhaseFailed, o.Result.Reason, joinMessage(o.Result.Message, "job "+r.namespace+"/"+r.job+" is gone"))
+		default:
+			a.finish(r, protocol.PhaseFailed, protocol.ReasonJobDeleted, "job "+r.namespace+"/"+r.job+" was deleted before the run finished")
+		}
+		return
+	}
+	if r.cancelled {
+		return // waiting for the deletion to show
+	}
+	v := Judge(o)
+	s := &r.status
+	changed := s.Phase != v.Phase || s.Reason != v.Reason || s.Message != v.Message || s.Pod != v.Pod || s.Node != v.Node || s.Attempts != v.Attempts
+	if !changed {
+		return
+	}
+	s.Reason, s.Message, s.Pod, s.Node, s.Attempts, s.ExitCode = v.Reason, v.Message, v.Pod, v.Node, v.Attempts, v.ExitCode
+	if o.Result != nil && s.StartedAt == nil {
+		t := o.Result.StartedAt
+		s.StartedAt = &t
+	}
+	if v.Phase == protocol.PhaseRunning && s.StartedAt == nil {
+		now := time.Now().UTC()
+		s.StartedAt = &now
+	}
+	if v.Phase.Terminal() {
+		a.finish(r, v.Phase, v.Reason, v.Message)
+		return
+	}
+	s.Phase = v.Phase
+	a.writeStatus(r)
+}
+
+// jobGone confirms with the API server that a Job missing from the cache
+// is really gone (the cache may lag a fresh create).
+func (a *Agent) jobGone(ctx context.Context, r *run) bool {
+	_, err := a.o.Client.BatchV1().Jobs(r.namespace).Get(ctx, r.job, metav1.GetOptions{})
+	return apierrors.IsNotFound(err)
+}
+
+// finish ends a run: final status, then its slot goes to the next queued.
+func (a *Agent) finish(r *run, phase protocol.Phase, reason, message string) {
+	now := time.Now().UTC()
+	r.status.Phase, r.status.Reason, r.status.Message, r.status.FinishedAt = phase, reason, message, &now
+	a.writeStatus(r)
+	a.log.Info("run finished", "run", r.id, "phase", phase, "reason", reason, "message", message)
+	if r.watched {
+		_ = a.watcher.Remove(a.o.Layout.RunDir(r.id))
+	}
+	delete(a.runs, r.id)
+	if r.job != "" && !r.creating {
+		a.release()
+	}
+}
+
+// release frees an in-flight slot and dispatches the next queued run.
+func (a *Agent) release() {
+	a.inflight--
+	for len(a.queue) > 0 && a.inflight < a.o.MaxInflight {
+		id := a.queue[0]
+		a.queue = a.queue[1:]
+		if r, ok := a.runs[id]; ok {
+			a.dispatch(a.ctx, r)
+		}
+	}
+}
+
+func (a *Agent) writeStatus(r *run) {
+	r.status.UpdatedAt = time.Now().UTC()
+	if err := protocol.WriteJSONAtomic(a.o.Layout.RunFile(r.id, protocol.StatusFile), r.status); err != nil {
+		a.log.Error("write status", "run", r.id, "err", err)
+	}
+}
+
+// watchRun adds the run's directory to the watcher, so a result or cancel
+// file written on this node is seen at once (other nodes: the informers).
+func (a *Agent) watchRun(r *run) {
+	if err := a.watcher.Add(a.o.Layout.RunDir(r.id)); err == nil {
+		r.watched = true
+	}
+}
+
+func (a *Agent) readResult(id string) *protocol.Result {
+	var res protocol.Result
+	if err := protocol.ReadJSON(a.o.Layout.RunFile(id, protocol.ResultFile), &res); err != nil {
+		return nil
+	}
+	return &res
+}
+
+// checkCancel cancels the run when its cancel file exists.
+func (a *Agent) checkCancel(ctx context.Context, id string) {
+	r, ok := a.runs[id]
+	if !ok || r.cancelled {
+		return
+	}
+	if _, err := os.Stat(a.o.Layout.RunFile(id, protocol.CancelFile)); err != nil {
+		return
+	}
+	r.cancelled = true
+	a.cancel(ctx, r)
+}
+
+// cancel deletes the run's Job and its pods; the run ends as Cancelled
+// when the deletion shows in the cache (or at once, without a Job).
+func (a *Agent) cancel(ctx context.Context, r *run) {
+	a.log.Info("cancelling run", "run", r.id, "job", r.job)
+	if r.creating {
+		return // onCreated cancels once the Job exists
+	}
+	if r.job == "" {
+		a.queue = without(a.queue, r.id)
+		a.finish(r, protocol.PhaseCancelled, protocol.ReasonCancelled, "cancelled before a Job was created")
+		return
+	}
+	background := metav1.DeletePropagationBackground
+	err := a.o.Client.BatchV1().Jobs(r.namespace).Delete(ctx, r.job, metav1.DeleteOptions{PropagationPolicy: &background})
+	if err != nil && !apierrors.IsNotFound(err) {
+		a.log.Error("delete job for cancel", "run", r.id, "err", err)
+		r.cancelled = false // the next rescan tries again
+		return
+	}
+	a.dirty.add(r.id)
+}
+
+func without(list []string, id string) []string {
+	out := list[:0]
+	for _, v := range list {
+		if v != id {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// recoverRuns adopts every unfinished run found in runs/: a claim
+// interrupted before the request moved is completed; a run with a Job is
+// tracked; one without is dispatched again (the Job name is the same, so
+// a Job created just before a crash is adopted, never duplicated).
+func (a *Agent) recoverRuns(ctx context.Context) {
+	entries, err := os.ReadDir(a.o.Layout.Runs())
+	if err != nil {
+		a.log.Error("read runs directory", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || protocol.ValidateID(e.Name()) != nil {
+			continue
+		}
+		a.recoverRun(ctx, e.Name())
+	}
+}
+
+func (a *Agent) recoverRun(ctx context.Context, id string) {
+	var st protocol.Status
+	err := protocol.ReadJSON(a.o.Layout.RunFile(id, protocol.StatusFile), &st)
+	if err == nil && st.Phase.Terminal() {
+		return
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		st = a.newStatus(id)
+	}
+	reqPath := a.o.Layout.RunFile(id, protocol.RequestFile)
+	if _, err := os.Stat(reqPath); errors.Is(err, fs.ErrNotExist) {
+		_ = os.Rename(a.o.Layout.RequestPath(id), reqPath) // finish an interrupted claim
+	}
+	r := &run{id: id, status: st}
+	a.runs[id] = r
+	data, rerr := os.ReadFile(reqPath)
+	req, perr := protocol.ParseRequest(data)
+	if rerr != nil || perr != nil {
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json")
+		return
+	}
+	r.req = req
+	a.log.Info("recovering run", "run", id, "phase", st.Phase, "job", st.Job)
+	if st.Job != "" { // created before: track that Job, whatever the config says now
+		if _, err := a.tracker(ctx, st.Namespace); err != nil {
+			a.finish(r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
+			return
+		}
+		r.namespace, r.job = st.Namespace, st.Job
+		a.inflight++
+		a.watchRun(r)
+		a.dirty.add(id)
+	} else {
+		a.enqueue(ctx, r) // a Job created just before a crash is adopted through AlreadyExists
+	}
+	if _, err := os.Stat(filepath.Join(a.o.Layout.RunDir(id), protocol.CancelFile)); err == nil {
+		a.checkCancel(ctx, id)
+	}
+}

@@ -1,0 +1,108 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/magekube/magekube/pkg/inherit"
+)
+
+// tracker holds the label-selected Job and Pod informers of one namespace.
+type tracker struct {
+	jobs   batchlisters.JobLister
+	pods   corelisters.PodLister
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (t *tracker) stop() {
+	t.cancel()
+	<-t.done
+}
+
+// tracker returns the namespace's tracker, starting it and waiting for its
+// caches on first use.
+func (a *Agent) tracker(ctx context.Context, ns string) (*tracker, error) {
+	if t, ok := a.trackers[ns]; ok {
+		return t, nil
+	}
+	selector := labels.Set{inherit.LabelManagedBy: inherit.ManagedByValue, inherit.LabelInstance: a.o.Builder.Settings.Default().Instance}.String()
+	factory := informers.NewSharedInformerFactoryWithOptions(a.o.Client, 0,
+		informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
+		informers.WithTransform(stripManagedFields))
+	jobs := factory.Batch().V1().Jobs()
+	pods := factory.Core().V1().Pods()
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    a.onObject,
+		UpdateFunc: func(_, obj any) { a.onObject(obj) },
+		DeleteFunc: a.onObject,
+	}
+	if _, err := jobs.Informer().AddEventHandler(handler); err != nil {
+		return nil, err
+	}
+	if _, err := pods.Informer().AddEventHandler(handler); err != nil {
+		return nil, err
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	t := &tracker{jobs: jobs.Lister(), pods: pods.Lister(), cancel: cancel, done: make(chan struct{})}
+	factory.Start(tctx.Done())
+	go func() { factory.Shutdown(); close(t.done) }()
+	syncCtx, syncCancel := context.WithTimeout(tctx, time.Minute)
+	defer syncCancel()
+	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
+		if !ok {
+			cancel()
+			<-t.done
+			return nil, fmt.Errorf("watch %s in namespace %s did not sync: check the agent's RBAC (list and watch jobs and pods in %s)", typ, ns, ns)
+		}
+	}
+	a.trackers[ns] = t
+	return t, nil
+}
+
+// onObject runs in informer goroutines: it only marks the run dirty.
+func (a *Agent) onObject(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if m, ok := obj.(metav1.Object); ok {
+		if id := m.GetLabels()[inherit.LabelRun]; id != "" {
+			a.dirty.add(id)
+		}
+	}
+}
+
+// stripManagedFields keeps the informers' caches small.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// observe gathers what the caches and the run directory say of r.
+func (a *Agent) observe(r *run) Observation {
+	var o Observation
+	t, ok := a.trackers[r.namespace]
+	if !ok || r.job == "" {
+		return o
+	}
+	if job, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {
+		o.Job = job
+	}
+	sel := labels.SelectorFromSet(labels.Set{inherit.LabelRun: r.id})
+	if pods, err := t.pods.Pods(r.namespace).List(sel); err == nil {
+		o.Pods = pods
+	}
+	o.Result = a.readResult(r.id)
+	return o
+}

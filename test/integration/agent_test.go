@@ -1,0 +1,339 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// harness is one agent, in this process, against the real API server.
+type harness struct {
+	t      *testing.T
+	ns     string
+	layout protocol.Layout
+	opts   dispatch.Options
+	stop   func()
+}
+
+func newHarness(t *testing.T, project string) *harness {
+	t.Helper()
+	ns := env.Namespace(t, "agent")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "mage-server", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "mage", Image: "mage:test"},
+			{Name: "magekube-agent", Image: "magekube/agent:test"},
+		}},
+	}
+	created, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, ns: ns, layout: protocol.Layout{Root: t.TempDir()}}
+	h.opts = dispatch.Options{
+		Layout: h.layout, Client: env.Client, Pod: created, Rescan: 2 * time.Second,
+		Builder: dispatch.Builder{
+			Settings:  inherit.Settings{AgentContainer: "magekube-agent", Instance: ns},
+			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
+		},
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	}
+	return h
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// start runs an agent until the test ends or stop is called.
+func (h *harness) start() {
+	h.t.Helper()
+	a, err := dispatch.New(h.opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				h.t.Errorf("agent: %v", err)
+			}
+		})
+	}
+	h.stop = stop
+	h.t.Cleanup(stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for !a.Ready() {
+		if time.Now().After(deadline) {
+			h.t.Fatal("agent not ready after 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) submit(id string, extra string) {
+	h.t.Helper()
+	req := fmt.Sprintf(`{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"load","block_run_id":%d%s}`,
+		id, len(id)*1000+int(id[len(id)-1]), extra)
+	if _, err := protocol.Submit(h.layout, []byte(req)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// waitStatus waits until the run's status satisfies ok.
+func (h *harness) waitStatus(id string, ok func(protocol.Status) bool) protocol.Status {
+	h.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var s protocol.Status
+	var err error
+	for time.Now().Before(deadline) {
+		s, err = protocol.ReadStatus(h.layout, id)
+		if err == nil && ok(s) {
+			return s
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatalf("run %s: status %+v (%v) never matched", id, s, err)
+	return s
+}
+
+func phase(p protocol.Phase, reason string) func(protocol.Status) bool {
+	return func(s protocol.Status) bool { return s.Phase == p && (reason == "" || s.Reason == reason) }
+}
+
+func (h *harness) jobs(id string) int {
+	h.t.Helper()
+	list, err := env.Client.BatchV1().Jobs(h.ns).List(h.t.Context(), metav1.ListOptions{LabelSelector: inherit.LabelRun + "=" + id})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+func emptyProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: it\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestAgentDispatchesAndDiagnosesUnschedulable: a request becomes one
+// Job; with no node in the cluster its pod is Unschedulable, and the
+// status says so in the scheduler's words.
+func TestAgentDispatchesAndDiagnosesUnschedulable(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	h.submit("r1", "")
+	s := h.waitStatus("r1", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	if !strings.Contains(s.Message, "nodes are available") && !strings.Contains(s.Message, "no nodes available") {
+		t.Errorf("message %q is not the scheduler's", s.Message)
+	}
+	if s.Job != "mage-it-block-2049" || s.Namespace != h.ns || h.jobs("r1") != 1 {
+		t.Errorf("status %+v, %d jobs", s, h.jobs("r1"))
+	}
+	if _, err := os.Stat(h.layout.RunFile("r1", protocol.RequestFile)); err != nil {
+		t.Errorf("request not claimed: %v", err)
+	}
+}
+
+// TestAgentIdempotent: the same request twice, a second request naming
+// the same Job, and an agent restart never create a second Job.
+func TestAgentIdempotent(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	h.submit("r1", "")
+	h.waitStatus("r1", phase(protocol.PhasePending, ""))
+	// The same file again: refused as a duplicate, set aside.
+	dup := `{"apiVersion":"magekube/v1","id":"r1","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"load","block_run_id":2049}`
+	if err := protocol.WriteFileAtomic(h.layout.RequestPath("r1"), []byte(dup), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the duplicate to be set aside", func() bool {
+		_, err := os.Stat(filepath.Join(h.layout.Requests(), ".rejected", "r1.json"))
+		return err == nil
+	})
+	// Another run whose Job name is the same: a collision, not a second Job.
+	other := `{"apiVersion":"magekube/v1","id":"r2x","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"load","block_run_id":2049}`
+	if _, err := protocol.Submit(h.layout, []byte(other)); err != nil {
+		t.Fatal(err)
+	}
+	s := h.waitStatus("r2x", phase(protocol.PhaseFailed, protocol.ReasonNameCollision))
+	if !strings.Contains(s.Message, `already exists for run "r1"`) {
+		t.Errorf("collision message %q", s.Message)
+	}
+	// Restart: the run is adopted, not created again.
+	h.stop()
+	h.start()
+	h.submit("r3", "")
+	h.waitStatus("r3", phase(protocol.PhasePending, ""))
+	if n := h.jobs("r1"); n != 1 {
+		t.Errorf("run r1 has %d jobs after a restart", n)
+	}
+	if s, _ := protocol.ReadStatus(h.layout, "r1"); s.Phase != protocol.PhasePending {
+		t.Errorf("r1 after restart: %+v", s)
+	}
+}
+
+// TestAgentRecoversClaimWithoutJob: an agent that died after the claim but
+// before the create leaves a run the next one dispatches.
+func TestAgentRecoversClaimWithoutJob(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	req := `{"apiVersion":"magekube/v1","id":"crashed","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"load","block_run_id":77}`
+	for _, d := range []string{h.layout.Requests(), h.layout.Runs()} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(h.layout.RequestPath("crashed"), []byte(req), 0o644)
+	os.Mkdir(h.layout.RunDir("crashed"), 0o755) // mkdir done, rename not
+	h.start()
+	h.waitStatus("crashed", phase(protocol.PhasePending, ""))
+	if h.jobs("crashed") != 1 {
+		t.Errorf("want one job")
+	}
+}
+
+// TestAgentBadInput: each bad input ends as a clear Failed status (or a
+// log line and a file set aside when no id can be had), and the agent
+// keeps serving.
+func TestAgentBadInput(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	write := func(name string, data []byte) {
+		if err := protocol.WriteFileAtomic(filepath.Join(h.layout.Requests(), name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("malformed.json", []byte(`{"apiVersion": "magekube/v1", "id": `+"\n\n"+`oops}`))
+	write("unknown.json", []byte(`{"apiVersion":"magekube/v1","id":"unknown","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"l","block_run_id":1,"colour":"red"}`))
+	write("huge.json", make([]byte, 5<<20))
+	write("badconfig.json", []byte(`{"apiVersion":"magekube/v1","id":"badconfig","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"l","block_run_id":2,
+	  "executor_config":{"resource_limits":{"memory":"2Gx"}}}`))
+	write("policy.json", []byte(`{"apiVersion":"magekube/v1","id":"policy","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"l","block_run_id":3,
+	  "executor_config":{"resource_limits":{"memory":"1Gi"},"namespace":"kube-system"}}`))
+	target := filepath.Join(t.TempDir(), "target.json")
+	os.WriteFile(target, []byte(`{}`), 0o644)
+	if err := os.Symlink(target, filepath.Join(h.layout.Requests(), "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	write("bad..id.json", []byte(`{}`))
+	for id, want := range map[string][]string{
+		"malformed": {protocol.ReasonInvalidRequest, "not a JSON object"},
+		"unknown":   {protocol.ReasonInvalidRequest, "colour: unknown field"},
+		"huge":      {protocol.ReasonInvalidRequest, "the limit is 1048576"},
+		"badconfig": {protocol.ReasonInvalidConfig, `request: executor_config.resource_limits.memory: "2Gx" is not a quantity`},
+		"policy":    {protocol.ReasonPolicyDenied, `namespace "kube-system" is not the server pod's`},
+		"link":      {protocol.ReasonInvalidRequest, "symbolic link"},
+	} {
+		s := h.waitStatus(id, phase(protocol.PhaseFailed, ""))
+		if s.Reason != want[0] || !strings.Contains(s.Message, want[1]) {
+			t.Errorf("%s: %s %q, want %s containing %q", id, s.Reason, s.Message, want[0], want[1])
+		}
+	}
+	waitFor(t, "the file with a bad id to be set aside", func() bool {
+		_, err := os.Stat(filepath.Join(h.layout.Requests(), ".rejected", "bad..id.json"))
+		return err == nil
+	})
+	// Still serving: a good request goes through.
+	h.submit("after", "")
+	h.waitStatus("after", phase(protocol.PhasePending, ""))
+}
+
+// TestAgentCancel: the cancel file deletes the Job and its pods.
+func TestAgentCancel(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	h.submit("c1", "")
+	h.waitStatus("c1", phase(protocol.PhasePending, ""))
+	if err := protocol.RequestCancel(h.layout, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus("c1", phase(protocol.PhaseCancelled, protocol.ReasonCancelled))
+	if n := h.jobs("c1"); n != 0 {
+		t.Errorf("%d jobs left after cancel", n)
+	}
+}
+
+// TestPreflightNamesMissingPermissions runs the preflight with the token
+// of a service account that may only read pods.
+func TestPreflightNamesMissingPermissions(t *testing.T) {
+	ns := env.Namespace(t, "rbac")
+	ctx := t.Context()
+	c := env.Client
+	mustCreate(t, func() error {
+		_, err := c.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pods-only"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}}, metav1.CreateOptions{})
+		return err
+	})
+	mustCreate(t, func() error {
+		_, err := c.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "pods-only"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: ns}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "pods-only"}}, metav1.CreateOptions{})
+		return err
+	})
+	limited := saClient(t, ns, "default")
+	err := dispatch.Preflight(ctx, limited, ns)
+	if err == nil {
+		t.Fatal("preflight passed without job permissions")
+	}
+	for _, want := range []string{"missing permission: create jobs (batch) in namespace " + ns, "delete jobs", "deploy/manifests"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("preflight error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pods") {
+		t.Errorf("pods are granted, but reported missing:\n%v", err)
+	}
+	if err := dispatch.Preflight(ctx, env.Client, ns); err != nil {
+		t.Errorf("admin preflight: %v", err)
+	}
+}
+
+func mustCreate(t *testing.T, f func() error) {
+	t.Helper()
+	if err := f(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// saClient is a client authenticated as a service account (TokenRequest).
+func saClient(t *testing.T, ns, sa string) kubernetes.Interface {
+	t.Helper()
+	tr, err := env.Client.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := env.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BearerToken = tr.Status.Token
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
