@@ -58,10 +58,10 @@ volumes and scheduling, applies the project's k8s_executor_config, and
 tracks the Job to the end, writing <dir>/runs/<id>/status.json on every
 transition. See docs/config.md for the config and README.md for the
 file contract.`,
-		Version:   buildinfo.String(),
-		Writer:    stdout,
-		ErrWriter: stderr,
-		Flags:     globalFlags(g),
+		Version:        buildinfo.String(),
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		Flags:          globalFlags(g),
 		DefaultCommand: "run",
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides exit codes
 		Commands: []*cli.Command{
