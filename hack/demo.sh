@@ -7,7 +7,8 @@
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-require kubectl "Debian: apt-get install kubectl, or any kubectl ≥1.32"
+require kubectl "any kubectl ≥1.32 on PATH"
+require curl "apt-get install curl"
 
 bins=$(hack/build-bins.sh)
 hack/install-node-deps.sh
@@ -42,6 +43,9 @@ blocks:
 YAML
 
 kubectl create namespace mage >/dev/null
+# The Mage container mounts the shared volume at the same path the host
+# sees it, so the agent (running here, outside the cluster) and the Jobs
+# agree on project_dir and the run directories.
 kubectl -n mage apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Pod
@@ -52,54 +56,52 @@ spec:
     image: magekube/test-server:dev
     imagePullPolicy: Never
     env: [{name: MAGE_CLUSTER_UUID, value: demo}]
-    volumeMounts: [{name: mage-fs, mountPath: /home/src}]
+    volumeMounts: [{name: mage-fs, mountPath: $shared}]
   volumes:
   - name: mage-fs
     hostPath: {path: $shared}
 YAML
 kubectl -n mage wait --for=condition=Ready pod/mage-server --timeout=120s >/dev/null
 
+agent=(bin/agent --kubeconfig "$KUBECONFIG" --pod-name mage-server --pod-namespace mage
+  --dir "$shared/.magekube" --runner-image magekube/agent:dev)
+"${agent[@]}" run --listen 127.0.0.1:18080 --log-format text 2>/tmp/magekube-demo-agent.log &
+agent_pid=$!
+trap 'kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null' EXIT
+until curl -sf http://127.0.0.1:18080/readyz >/dev/null 2>&1; do
+  kill -0 "$agent_pid" 2>/dev/null || { cat /tmp/magekube-demo-agent.log >&2; exit 1; }
+  sleep 0.2
+done
+echo "agent ready (pid $agent_pid, log /tmp/magekube-demo-agent.log)"
+
 request() { # id block run-id [command-json]
   local cmd=""
   [[ -n ${4:-} ]] && cmd=", \"command\": $4"
-  cat >"$shared/.magekube/$1.json" <<JSON
-{"apiVersion": "magekube/v1", "id": "$1", "kind": "block", "project_dir": "/home/src/default_repo",
- "pipeline_uuid": "etl", "block_uuid": "$2", "pipeline_run_id": 1, "block_run_id": $3, "trigger_name": "daily"$cmd}
-JSON
+  echo "{\"apiVersion\": \"magekube/v1\", \"id\": \"$1\", \"kind\": \"block\", \"project_dir\": \"$project\",
+   \"pipeline_uuid\": \"etl\", \"block_uuid\": \"$2\", \"pipeline_run_id\": 1, \"block_run_id\": $3, \"trigger_name\": \"daily\"$cmd}"
 }
-request etl-1-load load 11
-request etl-1-transform transform 12 '["/usr/local/bin/block", "--print", "transformed", "--sleep", "2s"]'
-request etl-1-report report 13 '["/usr/local/bin/block", "--print", "report failed on purpose", "--exit", "3"]'
+submit() { request "$@" | "${agent[@]}" submit - | sed 's/^/  /'; }
+# load runs Mage's own command and is followed to its end; then three
+# blocks run in parallel, one failing on purpose.
+request etl-1-load load 11 | "${agent[@]}" submit --wait -
+submit etl-1-transform transform 12 '["/usr/local/bin/block", "--print", "transformed", "--sleep", "2s"]'
+submit etl-1-report report 13 '["/usr/local/bin/block", "--print", "report failed on purpose", "--exit", "3"]'
+submit etl-1-clean clean 14 '["/usr/local/bin/block", "--print", "cleaned", "--sleep", "1s"]'
 
-for id in etl-1-load etl-1-transform etl-1-report; do
-  # project_dir is read by the agent at the path the server sees.
-  sed "s|/home/src/default_repo|$project|" "$shared/.magekube/$id.json" >"/tmp/magekube-demo-$id.json"
-  bin/agent --kubeconfig "$KUBECONFIG" --pod-name mage-server --pod-namespace mage \
-    --runner-image magekube/agent:dev render "/tmp/magekube-demo-$id.json" |
-    sed "s|$project|/home/src/default_repo|" | kubectl apply -f - | sed 's/^/  /'
-done
-echo "waiting for the three Jobs…"
 deadline=$((SECONDS + 180))
-for id in etl-1-load etl-1-transform etl-1-report; do
-  until [[ -f $shared/.magekube/runs/$id/result.json ]]; do
-    if ((SECONDS > deadline)); then
-      kubectl -n mage get jobs,pods -o wide >&2
-      echo "no result for $id after 180s" >&2
-      exit 1
-    fi
-    sleep 0.5
-  done
+while :; do
+  table=$("${agent[@]}" status)
+  printf '\033[2J\033[H%s\n' "$table"
+  grep -qE 'Queued|Dispatched|Pending|Running' <<<"$table" || break
+  if ((SECONDS > deadline)); then echo "runs did not finish in 180s" >&2; exit 1; fi
+  sleep 1
 done
 
-printf '\n%-18s %-10s %-6s %-9s %s\n' RUN REASON EXIT SECONDS POD
-for id in etl-1-load etl-1-transform etl-1-report; do
-  python3 - "$shared/.magekube/runs/$id/result.json" "$id" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:<18} {r['reason']:<10} {r['exit_code']:<6} {r['duration_seconds']:<9.2f} {r.get('pod', '')}")
-PY
+echo
+for id in etl-1-load etl-1-transform etl-1-report etl-1-clean; do
+  echo "--- $id: $(tail -n 2 "$shared/.magekube/runs/$id/log" | tr '\n' ' ')"
 done
 echo
-echo "logs:    $shared/.magekube/runs/<id>/log   (also: kubectl -n mage logs job/<name>)"
+echo "status:  bin/agent --dir $shared/.magekube status [ID]"
 echo "jobs:    KUBECONFIG=$KUBECONFIG kubectl -n mage get jobs"
 echo "cleanup: make cluster-down"

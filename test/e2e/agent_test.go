@@ -66,10 +66,10 @@ func TestAgentOutcomes(t *testing.T) {
 		extra string
 		want  outcome
 	}{
-		"ok":      {`"command":["/usr/local/bin/block","--print","fine"]`, outcome{protocol.PhaseSucceeded, protocol.ReasonCompleted, 0}},
-		"exit3":   {`"command":["/usr/local/bin/block","--exit","3"]`, outcome{protocol.PhaseFailed, protocol.ReasonBackoffLimitExceeded, 3}},
-		"oom":     {`"command":["/usr/local/bin/block","--alloc-mib","256","--sleep","5s"]`, outcome{protocol.PhaseFailed, protocol.ReasonOOMKilled, 137}},
-		"retried": {`"command":["/usr/local/bin/block","--fail-first-attempt","/home/src/` + ns + `/runs/retried"],"executor_config":{"job":{"backoff_limit":1}}`, outcome{protocol.PhaseSucceeded, protocol.ReasonCompleted, 0}},
+		"ok":       {`"command":["/usr/local/bin/block","--print","fine"]`, outcome{protocol.PhaseSucceeded, protocol.ReasonCompleted, 0}},
+		"exit3":    {`"command":["/usr/local/bin/block","--exit","3"]`, outcome{protocol.PhaseFailed, protocol.ReasonBackoffLimitExceeded, 3}},
+		"oom":      {`"command":["/usr/local/bin/block","--alloc-mib","256","--sleep","5s"]`, outcome{protocol.PhaseFailed, protocol.ReasonOOMKilled, 137}},
+		"retried":  {`"command":["/usr/local/bin/block","--fail-first-attempt","/home/src/` + ns + `/runs/retried"],"executor_config":{"job":{"backoff_limit":1}}`, outcome{protocol.PhaseSucceeded, protocol.ReasonCompleted, 0}},
 		"deadline": {`"command":["/usr/local/bin/block","--sleep","60s"],"executor_config":{"job":{"active_deadline_seconds":3}}`, outcome{protocol.PhaseFailed, protocol.ReasonDeadlineExceeded, -1}},
 	}
 	n := 100
