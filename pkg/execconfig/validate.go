@@ -211,3 +211,20 @@ func combine(lists ...corev1.ResourceList) corev1.ResourceList {
 	}
 	return out
 }
+
+// ContainerOverlays are the config's container settings in the order they
+// apply: the detailed container: section, then container_config (both
+// Mage formats describe the same container).
+func (c *Config) ContainerOverlays() []corev1.Container {
+	var out []corev1.Container
+	if k := c.Container; k != nil {
+		out = append(out, corev1.Container{
+			Name: k.Name, Image: k.Image, ImagePullPolicy: k.ImagePullPolicy, Command: k.Command, Args: k.Args,
+			WorkingDir: k.WorkingDir, Env: k.Env, EnvFrom: k.EnvFrom, VolumeMounts: k.VolumeMounts, SecurityContext: k.SecurityContext,
+		})
+	}
+	if c.ContainerConfig != nil {
+		out = append(out, *c.ContainerConfig)
+	}
+	return out
+}

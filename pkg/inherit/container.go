@@ -34,32 +34,8 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 		SecurityContext: server.SecurityContext.DeepCopy(),
 	}
 	block := req.Command
-	if k := cfg.Container; k != nil {
-		setString(&c.Name, k.Name)
-		setString(&c.Image, k.Image)
-		setString((*string)(&c.ImagePullPolicy), string(k.ImagePullPolicy))
-		setString(&c.WorkingDir, k.WorkingDir)
-		c.Env = mergeEnv(c.Env, k.Env)
-		c.EnvFrom = mergeEnvFrom(c.EnvFrom, k.EnvFrom)
-		c.VolumeMounts = mergeMounts(c.VolumeMounts, k.VolumeMounts)
-		if k.SecurityContext != nil {
-			c.SecurityContext = k.SecurityContext.DeepCopy()
-		}
-		if block == nil && len(k.Command) > 0 {
-			block = append(append([]string(nil), k.Command...), k.Args...)
-		}
-	}
-	if k := cfg.ContainerConfig; k != nil {
-		setString(&c.Name, k.Name)
-		setString(&c.Image, k.Image)
-		setString((*string)(&c.ImagePullPolicy), string(k.ImagePullPolicy))
-		setString(&c.WorkingDir, k.WorkingDir)
-		c.Env = mergeEnv(c.Env, k.Env)
-		c.EnvFrom = mergeEnvFrom(c.EnvFrom, k.EnvFrom)
-		c.VolumeMounts = mergeMounts(c.VolumeMounts, k.VolumeMounts)
-		if k.SecurityContext != nil {
-			c.SecurityContext = k.SecurityContext.DeepCopy()
-		}
+	for _, k := range cfg.ContainerOverlays() {
+		overlay(&c, k)
 		if block == nil && len(k.Command) > 0 {
 			block = append(append([]string(nil), k.Command...), k.Args...)
 		}
@@ -88,6 +64,20 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 	c.Command = append([]string{runner, "exec", "--run-dir", s.RunDir(req.ID), "--"}, block...)
 	c.Args = nil
 	return c, nil
+}
+
+// overlay applies the config's container fields over c.
+func overlay(c *corev1.Container, k corev1.Container) {
+	setString(&c.Name, k.Name)
+	setString(&c.Image, k.Image)
+	setString((*string)(&c.ImagePullPolicy), string(k.ImagePullPolicy))
+	setString(&c.WorkingDir, k.WorkingDir)
+	c.Env = mergeEnv(c.Env, k.Env)
+	c.EnvFrom = mergeEnvFrom(c.EnvFrom, k.EnvFrom)
+	c.VolumeMounts = mergeMounts(c.VolumeMounts, k.VolumeMounts)
+	if k.SecurityContext != nil {
+		c.SecurityContext = k.SecurityContext.DeepCopy()
+	}
 }
 
 // runnerInit copies the runner into the shared emptyDir before the main
