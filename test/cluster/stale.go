@@ -33,6 +33,7 @@ func DownStale(all bool) {
 			}
 		}
 		_ = exec.Command("ip", "link", "del", bridgeName).Run()
+		removeOrphanPodNetns()
 		dirs, _ := filepath.Glob(filepath.Join(Root, "*"))
 		for _, d := range dirs {
 			killMatching(d)

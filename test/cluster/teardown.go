@@ -40,6 +40,9 @@ func Teardown(state *State) {
 		_ = exec.Command("ip", "netns", "del", n.Netns).Run()
 		_ = exec.Command("ip", "link", "del", n.Veth).Run()
 	}
+	if len(state.Nodes) > 0 {
+		removeOrphanPodNetns()
+	}
 	if state.Bridge != "" {
 		_ = exec.Command("ip", "link", "del", state.Bridge).Run()
 	}
@@ -195,4 +198,21 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// removeOrphanPodNetns deletes the pod sandbox network namespaces
+// containerd pins under /var/run/netns (cni-…) once their node is gone:
+// with the node's bridge deleted, only their loopback is left.
+func removeOrphanPodNetns() {
+	names, _ := filepath.Glob("/var/run/netns/cni-*")
+	for _, path := range names {
+		name := filepath.Base(path)
+		out, err := exec.Command("ip", "-n", name, "-o", "link", "show").Output()
+		if err != nil {
+			continue
+		}
+		if links := strings.Fields(strings.TrimSpace(string(out))); len(links) > 0 && strings.Count(string(out), "\n") <= 1 && strings.Contains(string(out), ": lo:") {
+			_ = exec.Command("ip", "netns", "del", name).Run()
+		}
+	}
 }
