@@ -14,36 +14,14 @@ import (
 
 	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func loadPod(t *testing.T) *corev1.Pod {
-	t.Helper()
-	data, err := os.ReadFile("testdata/pod.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict(data, pod); err != nil {
-		t.Fatal(err)
-	}
-	return pod
-}
+func loadPod(t *testing.T) *corev1.Pod { return fixtures.Pod(t, "testdata/pod.yaml") }
 
-func loadRequest(t *testing.T, path string) *protocol.Request {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	req, err := protocol.DecodeRequest(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
+func loadRequest(t *testing.T, path string) *protocol.Request { return fixtures.Request(t, path) }
 
 func testBuilder(projectDir string) Builder {
 	return Builder{

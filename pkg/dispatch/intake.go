@@ -36,7 +36,7 @@ func (a *Agent) fileEvent(ev fsnotify.Event) (string, bool) {
 		id := filepath.Base(dir)
 		if _, ok := a.runs[id]; ok && (name == protocol.CancelFile || name == protocol.ResultFile) {
 			if name == protocol.CancelFile {
-				a.checkCancel(context.Background(), id)
+				a.checkCancel(a.ctx, id)
 			}
 			a.dirty.add(id)
 		}

@@ -21,36 +21,14 @@ import (
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/fixtures"
 )
 
 const seedDir = "../../pkg/dispatch/testdata"
 
-func readPod(t *testing.T) *corev1.Pod {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(seedDir, "pod.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict(data, pod); err != nil {
-		t.Fatal(err)
-	}
-	return pod
-}
+func readPod(t *testing.T) *corev1.Pod { return fixtures.Pod(t, filepath.Join(seedDir, "pod.yaml")) }
 
-func readRequest(t *testing.T, path string) *protocol.Request {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	req, err := protocol.DecodeRequest(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
+func readRequest(t *testing.T, path string) *protocol.Request { return fixtures.Request(t, path) }
 
 func ensureNamespace(t *testing.T, name string) {
 	t.Helper()
