@@ -12,7 +12,7 @@ fuzz:         ; hack/fuzz.sh
 integration:  ; hack/test-integration.sh
 e2e:          ; hack/test-e2e.sh
 bins:         ; hack/build-bins.sh
-cluster-up:   ; hack/cluster.sh up $(NODES)
+cluster-up:   ; hack/cluster.sh up $(or $(NODES),0) $(or $(FAKE_NODES),0)
 cluster-down: ; hack/cluster.sh down
 bench:        ; hack/bench.sh
 clean:        ; rm -rf bin _output

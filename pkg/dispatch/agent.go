@@ -30,7 +30,11 @@ type Options struct {
 	// Rescan is the safety-net interval for re-reading the directories
 	// (inotify misses writes made on other nodes of an NFS-like volume).
 	Rescan time.Duration
-	Log    *slog.Logger
+	// APIErrors, when set, signals requests that failed below HTTP
+	// (kube.Outages); the agent then probes the API server and re-lists
+	// as soon as it answers (see outage.go).
+	APIErrors <-chan struct{}
+	Log       *slog.Logger
 }
 
 // Agent turns request files into Jobs and Job events into status files.
@@ -49,6 +53,8 @@ type Agent struct {
 	ctx      context.Context // the loop's; set once in Run
 	workers  sync.WaitGroup
 	ready    atomic.Bool
+	probing  atomic.Bool   // an API probe is running (see outage.go)
+	apiBack  chan struct{} // the probe saw the API server answer again
 }
 
 // run is the in-memory state of one unfinished run.
@@ -85,7 +91,7 @@ func New(o Options) (*Agent, error) {
 	return &Agent{
 		o: o, log: o.Log,
 		runs: map[string]*run{}, trackers: map[string]*tracker{},
-		dirty: newIDSet(), created: make(chan createResult, 64),
+		dirty: newIDSet(), created: make(chan createResult, 64), apiBack: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -163,6 +169,10 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.refreshDirty(ctx)
 		case res := <-a.created:
 			a.onCreated(ctx, res)
+		case <-a.o.APIErrors:
+			a.startProbe()
+		case <-a.apiBack:
+			a.restartTrackers(ctx)
 		}
 	}
 }

@@ -68,6 +68,10 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 	}()
 }
 
+// maxCreateDelay caps the create backoff: after an API server outage a
+// run waits at most this long past the recovery.
+const maxCreateDelay = 5 * time.Second
+
 // createJob creates the Job, retrying transient errors with exponential
 // backoff and jitter (honouring Retry-After). AlreadyExists adopts a Job
 // made for this run (an earlier life of the agent) and refuses any other.
@@ -109,7 +113,7 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 		case <-ctx.Done():
 			return createResult{id: id, reason: protocol.ReasonError, err: ctx.Err()}
 		}
-		delay = min(delay*2, 30*time.Second)
+		delay = min(delay*2, maxCreateDelay)
 	}
 }
 

@@ -24,6 +24,8 @@ type Options struct {
 	Burst int
 	// UserAgent names the component in the API server's logs.
 	UserAgent string
+	// Outages, when set, observes every request (see Outages).
+	Outages *Outages
 }
 
 // Config returns a REST config for the options.
@@ -45,6 +47,9 @@ func Config(o Options) (*rest.Config, error) {
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	if o.UserAgent != "" {
 		cfg.UserAgent = o.UserAgent
+	}
+	if o.Outages != nil {
+		cfg.Wrap(o.Outages.Wrap)
 	}
 	return cfg, nil
 }

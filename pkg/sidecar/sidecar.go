@@ -38,6 +38,8 @@ type Config struct {
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, c Config) error {
+	outages := kube.NewOutages()
+	c.Kube.Outages = outages
 	client, err := kube.Client(c.Kube)
 	if err != nil {
 		return err
@@ -51,7 +53,7 @@ func Run(ctx context.Context, c Config) error {
 	}
 	agent, err := dispatch.New(dispatch.Options{
 		Layout: protocol.Layout{Root: c.Dir}, Builder: c.Builder, Policy: c.Policy, Client: client, Pod: pod,
-		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Log: c.Log,
+		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Log: c.Log, APIErrors: outages.Errors(),
 	})
 	if err != nil {
 		return err

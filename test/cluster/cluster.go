@@ -30,6 +30,9 @@ type Options struct {
 	Nodes int
 	// Images are image tarballs imported into every node's containerd.
 	Images []string
+	// FakeNodes is the number of kwok nodes (no root; BinDir holds kwok).
+	// Pods on them run no container; see FakeNodeLabel.
+	FakeNodes int
 }
 
 // Cluster is a running cluster.
@@ -85,12 +88,17 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.startControlPlane(ctx, o, host); err != nil {
 		return c, err
 	}
+	if o.FakeNodes > 0 {
+		if err := c.startKwok(ctx, o); err != nil {
+			return c, fmt.Errorf("kwok: %w", err)
+		}
+	}
 	for i := range o.Nodes {
 		if err := c.startNode(ctx, o, i+1); err != nil {
 			return c, fmt.Errorf("node %d: %w", i+1, err)
 		}
 	}
-	if err := c.waitNodesReady(ctx, o.Nodes); err != nil {
+	if err := c.waitNodesReady(ctx, o.Nodes+o.FakeNodes); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -183,4 +191,39 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func (c *Cluster) Detach() error {
 	c.state.Owner = 0
 	return c.save()
+}
+
+// StopComponent stops a running component by name (e.g. "kube-apiserver")
+// as an outage would; StartComponent starts it again with the same
+// command line. Fault tests use them.
+func (c *Cluster) StopComponent(name string) error {
+	p := c.proc(name)
+	if p == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	stopGroup(p.PID, 10*time.Second)
+	return nil
+}
+
+// StartComponent restarts a component stopped with StopComponent.
+func (c *Cluster) StartComponent(name string) error {
+	p := c.proc(name)
+	if p == nil {
+		return fmt.Errorf("no component %q", name)
+	}
+	np, err := startProc(filepath.Dir(p.Log), p.Name, p.Netns, p.Argv, p.Env)
+	if err != nil {
+		return err
+	}
+	*p = *np
+	return c.save()
+}
+
+func (c *Cluster) proc(name string) *proc {
+	for _, p := range c.state.Procs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }

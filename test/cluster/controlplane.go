@@ -91,6 +91,7 @@ func (c *Cluster) startControlPlane(ctx context.Context, o Options, host string)
 		"--service-account-private-key-file=" + p.path("sa.key"),
 		"--root-ca-file=" + p.path("ca.crt"),
 		"--use-service-account-credentials=true",
+		"--kube-api-qps=100", "--kube-api-burst=200",
 		"--secure-port=0",
 	}, nil)
 	if err != nil {

@@ -237,6 +237,17 @@ func waitFile(ctx context.Context, path string, p *proc, timeout time.Duration) 
 	}
 }
 
+// untainted: no taint but the fake nodes' own (real nodes register with
+// a not-ready taint that the node lifecycle controller lifts).
+func untainted(node corev1.Node) bool {
+	for _, t := range node.Spec.Taints {
+		if t.Key != FakeNodeLabel {
+			return false
+		}
+	}
+	return true
+}
+
 // waitNodesReady waits until n nodes report Ready.
 func (c *Cluster) waitNodesReady(ctx context.Context, n int) error {
 	if n == 0 {
@@ -253,7 +264,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, n int) error {
 		if err == nil {
 			for _, node := range nodes.Items {
 				for _, cond := range node.Status.Conditions {
-					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && len(node.Spec.Taints) == 0 {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && untainted(node) {
 						ready++
 					}
 				}

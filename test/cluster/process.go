@@ -16,15 +16,20 @@ type proc struct {
 	Name string `json:"name"`
 	PID  int    `json:"pid"`
 	Log  string `json:"log"`
-	cmd  *exec.Cmd
+	// What started it, so that a test can stop and start it again.
+	Argv  []string `json:"argv"`
+	Env   []string `json:"env,omitempty"`
+	Netns string   `json:"netns,omitempty"`
+	cmd   *exec.Cmd
 }
 
 // startProc starts argv in its own process group with its output in
 // logDir/name.log. With netns set it runs inside that network namespace
 // (nsenter --net, which keeps the host's /sys, unlike ip netns exec).
 func startProc(logDir, name, netns string, argv []string, env []string) (*proc, error) {
+	run := argv
 	if netns != "" {
-		argv = append([]string{"nsenter", "--net=/var/run/netns/" + netns, "--"}, argv...)
+		run = append([]string{"nsenter", "--net=/var/run/netns/" + netns, "--"}, argv...)
 	}
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -32,14 +37,14 @@ func startProc(logDir, name, netns string, argv []string, env []string) (*proc, 
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(run[0], run[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{Name: name, PID: cmd.Process.Pid, Log: logPath, cmd: cmd}
+	p := &proc{Name: name, PID: cmd.Process.Pid, Log: logPath, Argv: argv, Env: env, Netns: netns, cmd: cmd}
 	go func() { _ = cmd.Wait() }() // reap it when it exits
 	return p, nil
 }

@@ -14,4 +14,4 @@ import (
 
 var env *framework.Env
 
-func TestMain(m *testing.M) { os.Exit(framework.Main(m, 2, &env)) }
+func TestMain(m *testing.M) { os.Exit(framework.Main(m, 2, 0, &env)) }

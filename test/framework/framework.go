@@ -30,14 +30,20 @@ type Env struct {
 	// SharedDir is a directory that the test process and every node see
 	// at the same path (the stand-in for Mage's RWX volume), or "".
 	SharedDir string
-	stop      func()
+	// FakeNodes is the number of kwok nodes (see cluster.FakeNodeLabel);
+	// 0 on a cluster this suite did not start.
+	FakeNodes int
+	// Cluster is the offline cluster this suite started (nil on a cluster
+	// given by kubeconfig); fault tests stop and start its components.
+	Cluster *cluster.Cluster
+	stop    func()
 }
 
 // Setup returns the suite's cluster. With KUBECONFIG set it uses that
 // cluster; otherwise it starts an offline one with nodes real nodes (0:
-// control plane only). A missing prerequisite skips the suite, except
+// control plane only) and fakeNodes kwok nodes. A missing prerequisite skips the suite, except
 // under CI=true, where it fails.
-func Setup(nodes int) (*Env, error) {
+func Setup(nodes, fakeNodes int) (*Env, error) {
 	if kc := os.Getenv("MAGEKUBE_E2E_KUBECONFIG"); kc != "" {
 		return fromKubeconfig(kc)
 	}
@@ -63,7 +69,7 @@ func Setup(nodes int) (*Env, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, Nodes: nodes, Images: imgs})
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, Nodes: nodes, FakeNodes: fakeNodes, Images: imgs})
 	if err != nil {
 		os.RemoveAll(work + "-images")
 		return nil, err
@@ -79,7 +85,7 @@ func Setup(nodes int) (*Env, error) {
 		return nil, err
 	}
 	return &Env{
-		Kubeconfig: c.Kubeconfig, Client: client, SharedDir: shared,
+		Kubeconfig: c.Kubeconfig, Client: client, SharedDir: shared, FakeNodes: fakeNodes, Cluster: c,
 		AgentImage: images.Agent, ServerImage: images.Server,
 		stop: func() { c.Stop(); os.RemoveAll(work + "-images") },
 	}, nil
@@ -171,8 +177,8 @@ func envOr(k, def string) string {
 }
 
 // Main runs a suite's tests around Setup and Teardown.
-func Main(m *testing.M, nodes int, env **Env) int {
-	e, err := Setup(nodes)
+func Main(m *testing.M, nodes, fakeNodes int, env **Env) int {
+	e, err := Setup(nodes, fakeNodes)
 	var skip *ErrSkip
 	if errors.As(err, &skip) {
 		fmt.Fprintln(os.Stderr, "SKIP suite:", skip.Reason)

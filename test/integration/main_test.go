@@ -1,8 +1,9 @@
 //go:build integration
 
 // Package integration runs magekube against a real API server, controller
-// manager and scheduler (no nodes): what the API accepts, defaults and
-// rejects, with real RBAC.
+// manager and scheduler, with no real node: what the API accepts, defaults
+// and rejects, with real RBAC. Two kwok nodes, tainted so that only pods
+// that tolerate them land there, play pods to the exit code a test sets.
 package integration
 
 import (
@@ -14,4 +15,4 @@ import (
 
 var env *framework.Env
 
-func TestMain(m *testing.M) { os.Exit(framework.Main(m, 0, &env)) }
+func TestMain(m *testing.M) { os.Exit(framework.Main(m, 0, 2, &env)) }

@@ -16,7 +16,7 @@ import (
 
 type upOptions struct {
 	binDir, imagesDir, name string
-	nodes                   int
+	nodes, fakeNodes        int
 }
 
 func main() {
@@ -39,6 +39,7 @@ func newApp() *cli.App {
 				&cli.StringFlag{Name: "bin-dir", Required: true, EnvVars: []string{"MAGEKUBE_BIN_DIR"}, Destination: &o.binDir, Usage: "directory with etcd and the Kubernetes binaries (hack/build-bins.sh)"},
 				&cli.StringFlag{Name: "images-dir", EnvVars: []string{"MAGEKUBE_IMAGES_DIR"}, Destination: &o.imagesDir, Usage: "import every *.tar in it into each node"},
 				&cli.IntFlag{Name: "nodes", EnvVars: []string{"MAGEKUBE_NODES"}, Destination: &o.nodes, Usage: "real nodes to start (needs root); 0 for the control plane only"},
+				&cli.IntFlag{Name: "fake-nodes", EnvVars: []string{"MAGEKUBE_FAKE_NODES"}, Destination: &o.fakeNodes, Usage: "kwok nodes to start (no root): pods on them run no container and end when annotated " + cluster.ExitCodeAnnotation},
 				&cli.StringFlag{Name: "name", Value: "dev", EnvVars: []string{"MAGEKUBE_CLUSTER_NAME"}, Destination: &o.name, Usage: "cluster name (its directory under " + cluster.Root + ")"},
 			},
 			Action: func(c *cli.Context) error { return up(c.Context, o) },
@@ -71,14 +72,14 @@ func up(ctx context.Context, o *upOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: o.binDir, WorkDir: dir, Nodes: o.nodes, Images: images})
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: o.binDir, WorkDir: dir, Nodes: o.nodes, FakeNodes: o.fakeNodes, Images: images})
 	if err != nil {
 		return err
 	}
 	if err := c.Detach(); err != nil {
 		return err
 	}
-	fmt.Printf("cluster %q is up: %d node(s); logs in %s/logs\n", o.name, o.nodes, dir)
+	fmt.Printf("cluster %q is up: %d node(s), %d fake node(s); logs in %s/logs\n", o.name, o.nodes, o.fakeNodes, dir)
 	fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig)
 	return nil
 }

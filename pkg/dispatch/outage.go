@@ -1,0 +1,62 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+)
+
+// An API server outage breaks every watch. client-go's reflectors then
+// retry with a backoff that grows to 30 s (plus jitter), so after a 20 s
+// outage they may stay blind for most of another minute. The agent does
+// not wait for them: the first request that fails below HTTP
+// (Options.APIErrors) starts one probe of the API server (GET /version,
+// once a second, only while it is unreachable); when it answers, the loop
+// restarts every tracker, which lists afresh, and refreshes every run.
+
+// probeInterval is how often an unreachable API server is asked again.
+const probeInterval = time.Second
+
+// startProbe starts the probe unless one is running.
+func (a *Agent) startProbe() {
+	if !a.probing.CompareAndSwap(false, true) {
+		return
+	}
+	a.log.Warn("Kubernetes API unreachable; probing it every second")
+	a.workers.Go(func() { a.probeAPI(a.ctx) })
+}
+
+func (a *Agent) probeAPI(ctx context.Context) {
+	defer a.probing.Store(false)
+	tick := time.NewTicker(probeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := a.o.Client.Discovery().ServerVersion(); err == nil {
+			select {
+			case a.apiBack <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+}
+
+// restartTrackers re-lists every namespace after an outage and refreshes
+// every run from the fresh caches. It runs on the loop.
+func (a *Agent) restartTrackers(ctx context.Context) {
+	a.log.Info("Kubernetes API reachable again; re-listing jobs and pods", "namespaces", len(a.trackers))
+	for ns, t := range a.trackers {
+		t.stop()
+		delete(a.trackers, ns)
+		if _, err := a.tracker(ctx, ns); err != nil {
+			a.log.Warn("re-list after outage", "namespace", ns, "err", err)
+		}
+	}
+	for id := range a.runs {
+		a.dirty.add(id)
+	}
+}
