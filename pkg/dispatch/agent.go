@@ -12,9 +12,12 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/telemetry"
 )
 
 // Options configure the agent's engine.
@@ -34,7 +37,13 @@ type Options struct {
 	// (kube.Outages); the agent then probes the API server and re-lists
 	// as soon as it answers (see outage.go).
 	APIErrors <-chan struct{}
-	Log       *slog.Logger
+	// Tracer exports each run's trace when it ends; nil: none.
+	Tracer *telemetry.Tracer
+	// Metrics, when set, count runs and latencies.
+	Metrics *telemetry.Metrics
+	// Events, when set, records Kubernetes Events on the runs' Jobs.
+	Events record.EventRecorder
+	Log    *slog.Logger
 }
 
 // Agent turns request files into Jobs and Job events into status files.
@@ -67,6 +76,12 @@ type run struct {
 	creating  bool
 	cancelled bool
 	watched   bool
+	// container is the Job's main container (for span attributes).
+	container  string
+	jobUID     types.UID
+	trace      telemetry.SpanContext
+	parentSpan telemetry.SpanID
+	times      timeline
 }
 
 // New checks the options and returns an agent ready to Run.
@@ -174,6 +189,7 @@ func (a *Agent) loop(ctx context.Context) error {
 		case <-a.apiBack:
 			a.restartTrackers(ctx)
 		}
+		a.o.Metrics.SetLoad(len(a.queue), a.inflight)
 	}
 }
 

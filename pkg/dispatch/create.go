@@ -14,6 +14,7 @@ import (
 
 	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/telemetry"
 )
 
 // createResult is a create worker's report to the loop.
@@ -23,6 +24,8 @@ type createResult struct {
 	adopted bool
 	reason  string // set on failure
 	err     error
+	at      time.Time              // when the Job was created
+	retries []telemetry.TimedEvent // failed attempts, for the dispatch span
 }
 
 // enqueue dispatches the run now, or queues it behind --max-inflight.
@@ -37,7 +40,9 @@ func (a *Agent) enqueue(ctx context.Context, r *run) {
 // dispatch builds the run's Job, checks it against the policy and hands
 // the create to a worker goroutine.
 func (a *Agent) dispatch(ctx context.Context, r *run) {
-	job, err := a.o.Builder.Build(a.o.Pod, r.req)
+	b := a.o.Builder
+	b.Settings.TraceParent = r.status.TraceParent
+	job, err := b.Build(a.o.Pod, r.req)
 	if err != nil {
 		reason := protocol.ReasonError
 		var cfg *ConfigError
@@ -78,11 +83,12 @@ const maxCreateDelay = 5 * time.Second
 func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) createResult {
 	jobs := o.Client.BatchV1().Jobs(job.Namespace)
 	delay := 200 * time.Millisecond
+	var retries []telemetry.TimedEvent
 	for attempt := 1; ; attempt++ {
 		created, err := jobs.Create(ctx, job, metav1.CreateOptions{FieldManager: "magekube"})
 		switch {
 		case err == nil:
-			return createResult{id: id, job: created}
+			return createResult{id: id, job: created, at: time.Now(), retries: retries}
 		case apierrors.IsAlreadyExists(err):
 			existing, gerr := jobs.Get(ctx, job.Name, metav1.GetOptions{})
 			if gerr != nil {
@@ -90,7 +96,7 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 				break
 			}
 			if existing.Annotations[inherit.AnnotationRunID] == id {
-				return createResult{id: id, job: existing, adopted: true}
+				return createResult{id: id, job: existing, adopted: true, at: existing.CreationTimestamp.Time, retries: retries}
 			}
 			return createResult{id: id, reason: protocol.ReasonNameCollision, err: fmt.Errorf(
 				"job %s/%s already exists for run %q (Mage's name depends only on the cluster uuid, prefix and run id); delete it or change job_name_prefix",
@@ -108,6 +114,7 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 			wait = time.Duration(s) * time.Second
 		}
 		o.Log.Warn("create job failed; retrying", "run", id, "attempt", attempt, "in", wait, "err", err)
+		retries = append(retries, telemetry.TimedEvent{Time: time.Now(), Name: "create failed; retrying", Message: err.Error()})
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -139,6 +146,15 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 	if r.cancelled {
 		a.cancel(ctx, r)
 		return
+	}
+	r.times.jobCreated, r.times.dispatchEvents = res.at, res.retries
+	r.jobUID = res.job.UID
+	a.event(r, false, EventDispatched, fmt.Sprintf("run %s %s by magekube (trace %s)", r.id, verb, r.status.TraceID))
+	if !res.adopted && !r.times.seen.IsZero() {
+		a.o.Metrics.Dispatched(res.at.Sub(r.times.seen))
+	}
+	if cs := res.job.Spec.Template.Spec.Containers; len(cs) > 0 {
+		r.container = cs[0].Name
 	}
 	r.status.Phase, r.status.Namespace, r.status.Job = protocol.PhaseDispatched, res.job.Namespace, res.job.Name
 	r.status.Reason, r.status.Message = "", ""

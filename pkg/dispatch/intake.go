@@ -74,6 +74,7 @@ func (a *Agent) intake(ctx context.Context, name string) {
 		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
 		return
 	}
+	seen := time.Now()
 	data, young, err := readRequestFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return // taken meanwhile (another agent, or a repeated event)
@@ -94,8 +95,12 @@ func (a *Agent) intake(ctx context.Context, name string) {
 		a.log.Error("claim request", "run", id, "err", err)
 		return
 	}
-	r := &run{id: id, status: a.newStatus(id)}
+	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}}
 	a.runs[id] = r
+	if perr == nil && err == nil {
+		r.req = req
+	}
+	a.startTrace(r)
 	switch {
 	case err != nil:
 		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, err.Error())
@@ -104,7 +109,6 @@ func (a *Agent) intake(ctx context.Context, name string) {
 	case req.ID != id:
 		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", req.ID, name))
 	default:
-		r.req = req
 		a.writeStatus(r)
 		a.enqueue(ctx, r)
 	}

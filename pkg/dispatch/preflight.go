@@ -20,6 +20,8 @@ var Required = []authv1.ResourceAttributes{
 	{Group: "", Resource: "pods", Verb: "get"},
 	{Group: "", Resource: "pods", Verb: "list"},
 	{Group: "", Resource: "pods", Verb: "watch"},
+	{Group: "", Resource: "events", Verb: "create"},
+	{Group: "", Resource: "events", Verb: "patch"},
 }
 
 // Preflight asks the API server (SelfSubjectAccessReview) whether the

@@ -55,6 +55,7 @@ func (a *Agent) refresh(ctx context.Context, r *run) {
 	if !changed {
 		return
 	}
+	a.noteProgress(r, v)
 	s.Reason, s.Message, s.Pod, s.Node, s.Attempts, s.ExitCode = v.Reason, v.Message, v.Pod, v.Node, v.Attempts, v.ExitCode
 	if o.Result != nil && s.StartedAt == nil {
 		t := o.Result.StartedAt
@@ -84,6 +85,23 @@ func (a *Agent) finish(r *run, phase protocol.Phase, reason, message string) {
 	now := time.Now().UTC()
 	r.status.Phase, r.status.Reason, r.status.Message, r.status.FinishedAt = phase, reason, message, &now
 	a.writeStatus(r)
+	var res *protocol.Result
+	if r.job != "" {
+		res = a.readResult(r.id)
+	}
+	a.exportTrace(r, res)
+	switch phase {
+	case protocol.PhaseSucceeded:
+		a.event(r, false, EventSucceeded, "run "+r.id+" succeeded")
+	case protocol.PhaseCancelled:
+		a.event(r, false, EventCancelled, "run "+r.id+" cancelled")
+	default:
+		a.event(r, true, EventFailed, reason+": "+message)
+	}
+	a.o.Metrics.RunFinished(string(phase), reason, now.Sub(r.status.CreatedAt))
+	if res != nil && !res.FinishedAt.IsZero() {
+		a.o.Metrics.Noticed(now.Sub(res.FinishedAt))
+	}
 	a.log.Info("run finished", "run", r.id, "phase", phase, "reason", reason, "message", message)
 	if r.watched {
 		_ = a.watcher.Remove(a.o.Layout.RunDir(r.id))
@@ -210,10 +228,12 @@ func (a *Agent) recoverRun(ctx context.Context, id string) {
 	data, rerr := os.ReadFile(reqPath)
 	req, perr := protocol.ParseRequest(data)
 	if rerr != nil || perr != nil {
+		a.startTrace(r)
 		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json")
 		return
 	}
 	r.req = req
+	a.startTrace(r)
 	a.log.Info("recovering run", "run", id, "phase", st.Phase, "job", st.Job)
 	if st.Job != "" { // created before: track that Job, whatever the config says now
 		if _, err := a.tracker(ctx, st.Namespace); err != nil {

@@ -45,22 +45,24 @@ const (
 
 // Status is runs/<id>/status.json, written only by the agent.
 type Status struct {
-	APIVersion string     `json:"apiVersion"`
-	ID         string     `json:"id"`
-	Phase      Phase      `json:"phase"`
-	Reason     string     `json:"reason,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	Namespace  string     `json:"namespace,omitempty"`
-	Job        string     `json:"job,omitempty"`
-	Pod        string     `json:"pod,omitempty"`
-	Node       string     `json:"node,omitempty"`
-	Attempts   int        `json:"attempts,omitempty"`
-	ExitCode   *int       `json:"exit_code,omitempty"`
-	TraceID    string     `json:"trace_id,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	APIVersion string `json:"apiVersion"`
+	ID         string `json:"id"`
+	Phase      Phase  `json:"phase"`
+	Reason     string `json:"reason,omitempty"`
+	Message    string `json:"message,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Job        string `json:"job,omitempty"`
+	Pod        string `json:"pod,omitempty"`
+	Node       string `json:"node,omitempty"`
+	Attempts   int    `json:"attempts,omitempty"`
+	ExitCode   *int   `json:"exit_code,omitempty"`
+	TraceID    string `json:"trace_id,omitempty"`
+	// TraceParent names the run's root span (W3C); the Job's TRACEPARENT.
+	TraceParent string     `json:"traceparent,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 }
 
 // Result is runs/<id>/result.json, written only by the runner, once per

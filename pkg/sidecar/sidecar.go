@@ -12,14 +12,17 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/magekube/magekube/pkg/buildinfo"
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/telemetry"
 )
 
 // Config is everything `agent run` needs.
@@ -38,6 +41,22 @@ type Config struct {
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, c Config) error {
+	metrics := telemetry.NewMetrics(buildinfo.Version)
+	metrics.ObserveKubernetesAPI()
+	tracer, err := telemetry.NewTracer(ctx, "magekube-agent", nil)
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_* environment): %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := tracer.Shutdown(sctx); err != nil {
+			c.Log.Warn("flush traces", "err", err)
+		}
+	}()
+	if tracer != nil {
+		c.Log.Info("tracing on: each run is exported as one trace over OTLP")
+	}
 	outages := kube.NewOutages()
 	c.Kube.Outages = outages
 	client, err := kube.Client(c.Kube)
@@ -51,18 +70,18 @@ func Run(ctx context.Context, c Config) error {
 	if err := dispatch.Preflight(ctx, client, pod.Namespace); err != nil {
 		return fmt.Errorf("preflight:\n%w", err)
 	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	events := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "magekube-agent"})
 	agent, err := dispatch.New(dispatch.Options{
 		Layout: protocol.Layout{Root: c.Dir}, Builder: c.Builder, Policy: c.Policy, Client: client, Pod: pod,
 		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Log: c.Log, APIErrors: outages.Errors(),
+		Tracer: tracer, Metrics: metrics, Events: events,
 	})
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "magekube_build_info", Help: "Always 1; the version is a label.", ConstLabels: prometheus.Labels{"version": buildinfo.Version},
-	}, func() float64 { return 1 }))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -73,7 +92,7 @@ func Run(ctx context.Context, c Config) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.Listen, err)
