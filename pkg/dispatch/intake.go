@@ -71,6 +71,9 @@ func (a *Agent) intake(ctx context.Context, name string) {
 		return
 	}
 	if _, active := a.runs[id]; active {
+		if _, err := os.Lstat(path); err != nil {
+			return // the claimed file's own event, seen late
+		}
 		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
 		return
 	}

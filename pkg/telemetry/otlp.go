@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -57,25 +59,89 @@ func NewTracer(ctx context.Context, service string, lookup func(string) (string,
 	if proto == "" {
 		proto = get("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
+	// The exporters read the process environment themselves; magekube
+	// passes what lookup says instead, so both agree in every case.
+	endpoint := get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	headers, err := parseHeaders(firstOf(get("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), get("OTEL_EXPORTER_OTLP_HEADERS")))
+	if err != nil {
+		return nil, err
+	}
+	timeout := 10 * time.Second
+	if v := firstOf(get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"), get("OTEL_EXPORTER_OTLP_TIMEOUT")); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms <= 0 {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_TIMEOUT=%q: want milliseconds", v)
+		}
+		timeout = time.Duration(ms) * time.Millisecond
+	}
 	var exp sdktrace.SpanExporter
 	switch proto {
 	case "", "http/protobuf":
-		exp, err = otlptracehttp.New(ctx)
+		if endpoint == "" { // the generic endpoint gets the signal's path
+			endpoint = strings.TrimSuffix(get("OTEL_EXPORTER_OTLP_ENDPOINT"), "/") + "/v1/traces"
+		}
+		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint), otlptracehttp.WithHeaders(headers), otlptracehttp.WithTimeout(timeout))
 	case "grpc":
-		exp, err = otlptracegrpc.New(ctx)
+		if endpoint == "" {
+			endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT")
+		}
+		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(endpoint), otlptracegrpc.WithHeaders(headers), otlptracegrpc.WithTimeout(timeout))
 	default:
 		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want grpc or http/protobuf", proto)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
-	res, err := resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", service)),
-		resource.WithFromEnv(), resource.WithTelemetrySDK())
+	attrs, err := parseHeaders(get("OTEL_RESOURCE_ATTRIBUTES"))
 	if err != nil {
-		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %s", strings.TrimPrefix(err.Error(), "OTEL_EXPORTER_OTLP_HEADERS: "))
+	}
+	if _, ok := attrs["service.name"]; !ok {
+		attrs["service.name"] = service
+	}
+	if name := get("OTEL_SERVICE_NAME"); name != "" {
+		attrs["service.name"] = name
+	}
+	kvs := make([]attribute.KeyValue, 0, len(attrs))
+	for k, v := range attrs {
+		kvs = append(kvs, attribute.String(k, v))
+	}
+	res, err := resource.New(ctx, resource.WithAttributes(kvs...), resource.WithTelemetrySDK())
+	if err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
 	}
 	return &Tracer{exporter: exp, resource: res, sampler: sampler}, nil
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// parseHeaders reads OTEL_EXPORTER_OTLP_HEADERS: key=value pairs,
+// comma-separated, values URL-encoded.
+func parseHeaders(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %q is not key=value", pair)
+		}
+		dv, err := url.QueryUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %q: %w", k, err)
+		}
+		out[k] = dv
+	}
+	return out, nil
 }
 
 // samplerFromEnv implements the sampler names of the OpenTelemetry

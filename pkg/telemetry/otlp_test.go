@@ -38,6 +38,8 @@ func TestNewTracerOffWithoutEndpoint(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_PROTOCOL": `OTEL_EXPORTER_OTLP_PROTOCOL="thrift": want grpc or http/protobuf`,
 		"OTEL_TRACES_SAMPLER":         `OTEL_TRACES_SAMPLER="thrift": want always_on`,
 		"OTEL_TRACES_EXPORTER":        `OTEL_TRACES_EXPORTER="thrift": magekube exports traces with otlp`,
+		"OTEL_EXPORTER_OTLP_HEADERS":  `OTEL_EXPORTER_OTLP_HEADERS: "thrift" is not key=value`,
+		"OTEL_EXPORTER_OTLP_TIMEOUT":  `OTEL_EXPORTER_OTLP_TIMEOUT="thrift": want milliseconds`,
 	} {
 		env[k] = "thrift"
 		_, err := NewTracer(context.Background(), "magekube-agent", lookup)
