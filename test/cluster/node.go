@@ -170,7 +170,7 @@ func (n *nodeState) writeConfigs(c *Cluster, i int) error {
 	dir := n.RootDir
 	ca := c.dir("pki", "ca.crt")
 	cni := fmt.Sprintf(`{"cniVersion": "1.0.0", "name": "magekube-pods", "plugins": [
-  {"type": "bridge", "bridge": "cni0", "isGateway": false, "ipMasq": false,
+  {"type": "bridge", "bridge": "cni0", "isDefaultGateway": true, "ipMasq": true,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.%d.0/24"}]], "dataDir": %q}},
   {"type": "loopback"}]}
 `, i, filepath.Join(dir, "ipam"))
@@ -212,7 +212,10 @@ imageGCLowThresholdPercent: 99
 resolvConf: ""
 serializeImagePulls: false
 maxPods: 200
-`, n.Cgroup, n.Socket, nodeIP(i), ca)
+# Each node its own pod log directory: the nodes share one filesystem,
+# and a kubelet removes the log directories of pods it does not run.
+podLogsDir: %q
+`, n.Cgroup, n.Socket, nodeIP(i), ca, filepath.Join(dir, "pod-logs"))
 	for name, content := range map[string]string{
 		"cni/10-magekube.conflist": cni, "containerd.toml": containerd, "kubelet.yaml": kubelet,
 	} {
