@@ -1,5 +1,5 @@
 # Every target is one line calling a script in hack/ (strict mode there).
-.PHONY: demo build test test-unit lint fuzz integration e2e cluster-up cluster-down bins bench clean
+.PHONY: demo build test test-unit test-python lint fuzz integration e2e cluster-up cluster-down bins bench clean
 
 NODES ?= 0
 
@@ -7,6 +7,7 @@ demo:         ; hack/demo.sh
 build:        ; hack/build.sh
 test:         ; hack/test.sh
 test-unit:    ; hack/test-unit.sh
+test-python:  ; hack/test-python.sh
 lint:         ; hack/lint.sh
 fuzz:         ; hack/fuzz.sh
 integration:  ; hack/test-integration.sh

@@ -1,0 +1,132 @@
+// Package manifests holds no code: its test builds every kustomization
+// under deploy/manifests with kustomize (the library kubectl embeds) and
+// checks the properties the docs promise.
+package manifests
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+func build(t *testing.T, dir string) resmap.ResMap {
+	t.Helper()
+	opts := krusty.MakeDefaultOptions()
+	res, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	return res
+}
+
+// TestEveryKustomizationBuilds: `kubectl kustomize` works on each
+// directory (components are checked through the example that uses them).
+func TestEveryKustomizationBuilds(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Name() != "kustomization.yaml" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var k struct{ Kind string }
+		if err := yaml.Unmarshal(data, &k); err != nil {
+			return err
+		}
+		if k.Kind == "Component" {
+			return nil
+		}
+		n++
+		build(t, filepath.Dir(path))
+		return nil
+	})
+	if err != nil || n < 3 {
+		t.Fatalf("walked %d kustomizations: %v", n, err)
+	}
+}
+
+// TestLeastPrivilege: namespaced RBAC only, no wildcards, exactly the
+// verbs the agent uses.
+func TestLeastPrivilege(t *testing.T) {
+	for _, r := range build(t, "base").Resources() {
+		switch r.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding":
+			t.Errorf("cluster-wide %s %s", r.GetKind(), r.GetName())
+		case "Role":
+			data, _ := r.AsYAML()
+			var role rbacv1.Role
+			if err := yaml.Unmarshal(data, &role); err != nil {
+				t.Fatal(err)
+			}
+			for _, rule := range role.Rules {
+				for _, list := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs} {
+					for _, v := range list {
+						if v == "*" {
+							t.Errorf("wildcard in rule %+v", rule)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSidecar: the example's Mage pod holds one Kubernetes token, in the
+// agent container, which runs locked down with probes.
+func TestSidecar(t *testing.T) {
+	var dep *appsv1.Deployment
+	for _, r := range build(t, "examples/mage-stack").Resources() {
+		if r.GetKind() == "Deployment" && r.GetName() == "mage" {
+			data, _ := r.AsYAML()
+			dep = &appsv1.Deployment{}
+			if err := yaml.Unmarshal(data, dep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if dep == nil {
+		t.Fatal("no mage Deployment")
+	}
+	spec := dep.Spec.Template.Spec
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken || spec.ServiceAccountName != "magekube-agent" {
+		t.Errorf("pod: automount %v, service account %q", spec.AutomountServiceAccountToken, spec.ServiceAccountName)
+	}
+	for _, c := range spec.Containers {
+		token := false
+		for _, m := range c.VolumeMounts {
+			token = token || m.MountPath == "/var/run/secrets/kubernetes.io/serviceaccount"
+		}
+		if c.Name != "magekube-agent" {
+			if token {
+				t.Errorf("container %s mounts the token", c.Name)
+			}
+			continue
+		}
+		sc := c.SecurityContext
+		if !token || sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile == nil || sc.SeccompProfile.Type != "RuntimeDefault" {
+			t.Errorf("agent container: token %v, securityContext %+v", token, sc)
+		}
+		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+			t.Error("agent container probes are not /healthz and /readyz")
+		}
+		env := map[string]bool{}
+		for _, e := range c.Env {
+			env[e.Name] = e.ValueFrom != nil && e.ValueFrom.FieldRef != nil
+		}
+		if !env["KUBE_POD_NAME"] || !env["KUBE_NAMESPACE"] {
+			t.Error("agent container lacks downward-API KUBE_POD_NAME/KUBE_NAMESPACE")
+		}
+	}
+}
