@@ -1,9 +1,10 @@
 # Every target is one line calling a script in hack/ (strict mode there).
-.PHONY: demo build test test-unit test-python lint fuzz integration e2e cluster-up cluster-down bins bench clean
+.PHONY: demo demo-down build test test-unit test-python lint fuzz integration e2e cluster-up cluster-down bins bench clean
 
 NODES ?= 0
 
 demo:         ; hack/demo.sh
+demo-down:    ; hack/cluster.sh down
 build:        ; hack/build.sh
 test:         ; hack/test.sh
 test-unit:    ; hack/test-unit.sh

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job end to end on the offline cluster (root): start a real node,
-# deploy a stand-in Mage server pod, write three run requests, turn each
-# into the Job the agent builds (agent render, reading the pod from the
-# API), run them, and print every run's outcome from the files the runner
-# wrote. `make cluster-down` removes everything afterwards.
+# The main job end to end on the offline cluster (root): start a real node
+# and Jaeger, deploy deploy/manifests/examples/mage-stack (a stand-in Mage
+# server with the agent sidecar and the Mage-side trigger) with the
+# changes an offline cluster needs, submit a small pipeline's blocks as
+# run requests, show live progress, print every outcome and its trace.
+# Jaeger's UI stays on 127.0.0.1:16686; `make demo-down` removes it all.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -13,14 +14,15 @@ require curl "apt-get install curl"
 bins=$(hack/build-bins.sh)
 hack/install-node-deps.sh
 hack/build.sh >/dev/null
-go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster down >/dev/null
-go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster up --bin-dir "$bins" --nodes 1 --name demo | tee /tmp/magekube-demo-up.log
+testcluster() { go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster "$@"; }
+testcluster down >/dev/null
+testcluster up --bin-dir "$bins" --nodes 1 --name demo --jaeger-ui 127.0.0.1:16686 | tee /tmp/magekube-demo-up.log
+otlp=$(sed -n 's/^jaeger: .*OTLP\/HTTP \(.*\)$/\1/p' /tmp/magekube-demo-up.log)
 export KUBECONFIG=/tmp/magekube-clusters/demo/admin.kubeconfig
-shared=/tmp/magekube-clusters/demo/shared
+shared=/tmp/magekube-clusters/demo/shared # the project volume, /home/src in the pod
 project=$shared/default_repo
 mkdir -p "$project/pipelines/etl" "$shared/.magekube"
 chmod -R 0777 "$shared"
-
 cat >"$project/metadata.yaml" <<'YAML'
 project_uuid: demo
 executor_type: k8s
@@ -43,41 +45,15 @@ blocks:
 YAML
 
 kubectl create namespace mage >/dev/null
-# The Mage container mounts the shared volume at the same path the host
-# sees it, so the agent (running here, outside the cluster) and the Jobs
-# agree on project_dir and the run directories.
-kubectl -n mage apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Pod
-metadata: {name: mage-server}
-spec:
-  containers:
-  - name: mage
-    image: magekube/test-server:dev
-    imagePullPolicy: Never
-    env: [{name: MAGE_CLUSTER_UUID, value: demo}]
-    volumeMounts: [{name: mage-fs, mountPath: $shared}]
-  volumes:
-  - name: mage-fs
-    hostPath: {path: $shared}
-YAML
-kubectl -n mage wait --for=condition=Ready pod/mage-server --timeout=120s >/dev/null
-
-agent=(bin/agent --kubeconfig "$KUBECONFIG" --pod-name mage-server --pod-namespace mage
-  --dir "$shared/.magekube" --runner-image magekube/agent:dev)
-"${agent[@]}" run --listen 127.0.0.1:18080 --log-format text 2>/tmp/magekube-demo-agent.log &
-agent_pid=$!
-trap 'kill "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null' EXIT
-until curl -sf http://127.0.0.1:18080/readyz >/dev/null 2>&1; do
-  kill -0 "$agent_pid" 2>/dev/null || { cat /tmp/magekube-demo-agent.log >&2; exit 1; }
-  sleep 0.2
-done
-echo "agent ready (pid $agent_pid, log /tmp/magekube-demo-agent.log)"
+testcluster deploy-example --namespace mage --shared "$shared" --otlp "$otlp"
+kubectl -n mage rollout status deployment/mage --timeout=180s
+agent=(bin/agent --dir "$shared/.magekube") # the files only: the agent itself runs in the pod
+echo "agent sidecar ready in $(kubectl -n mage get pods -l app.kubernetes.io/name=mage -o name)"
 
 request() { # id block run-id [command-json]
   local cmd=""
   [[ -n ${4:-} ]] && cmd=", \"command\": $4"
-  echo "{\"apiVersion\": \"magekube/v1\", \"id\": \"$1\", \"kind\": \"block\", \"project_dir\": \"$project\",
+  echo "{\"apiVersion\": \"magekube/v1\", \"id\": \"$1\", \"kind\": \"block\", \"project_dir\": \"/home/src/default_repo\",
    \"pipeline_uuid\": \"etl\", \"block_uuid\": \"$2\", \"pipeline_run_id\": 1, \"block_run_id\": $3, \"trigger_name\": \"daily\"$cmd}"
 }
 submit() { request "$@" | "${agent[@]}" submit - | sed 's/^/  /'; }
@@ -102,6 +78,18 @@ for id in etl-1-load etl-1-transform etl-1-report etl-1-clean; do
   echo "--- $id: $(tail -n 2 "$shared/.magekube/runs/$id/log" | tr '\n' ' ')"
 done
 echo
+for id in etl-1-load etl-1-transform etl-1-report etl-1-clean; do
+  trace=$(sed -n 's/.*"trace_id": *"\([0-9a-f]*\)".*/\1/p' "$shared/.magekube/runs/$id/status.json")
+  spans=0
+  for _ in $(seq 1 50); do # the export is asynchronous
+    spans=$(curl -sf "http://127.0.0.1:16686/api/traces/$trace" | grep -o '"operationName"' | wc -l) || true
+    ((spans >= 6)) && break
+    sleep 0.2
+  done
+  echo "trace   $id: http://127.0.0.1:16686/trace/$trace ($spans spans)"
+done
+echo
 echo "status:  bin/agent --dir $shared/.magekube status [ID]"
-echo "jobs:    KUBECONFIG=$KUBECONFIG kubectl -n mage get jobs"
-echo "cleanup: make cluster-down"
+echo "jobs:    KUBECONFIG=$KUBECONFIG kubectl -n mage get jobs; kubectl -n mage describe job NAME"
+echo "metrics: KUBECONFIG=$KUBECONFIG kubectl -n mage port-forward deployment/mage 8080 (then /metrics)"
+echo "cleanup: make demo-down"

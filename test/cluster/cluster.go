@@ -33,6 +33,10 @@ type Options struct {
 	// FakeNodes is the number of kwok nodes (no root; BinDir holds kwok).
 	// Pods on them run no container; see FakeNodeLabel.
 	FakeNodes int
+	// Jaeger starts Jaeger (BinDir holds it) with its OTLP receivers where
+	// the cluster's pods reach them and its UI on JaegerQueryAddr.
+	Jaeger          bool
+	JaegerQueryAddr string
 }
 
 // Cluster is a running cluster.
@@ -42,6 +46,8 @@ type Cluster struct {
 	// Server is the API server's URL; Token authenticates as admin.
 	Server string
 	Token  string
+	// Jaeger is set when Options.Jaeger asked for it.
+	Jaeger *Jaeger
 	state  *State
 	etcd   string
 }
@@ -100,6 +106,15 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if err := c.waitNodesReady(ctx, o.Nodes+o.FakeNodes); err != nil {
 		return c, err
+	}
+	if o.Jaeger {
+		c.Jaeger, err = StartJaeger(ctx, o.BinDir, c.dir("logs"), JaegerOptions{Host: host, QueryAddr: o.JaegerQueryAddr})
+		if err != nil {
+			return c, err
+		}
+		if err := c.track(c.Jaeger.proc); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }

@@ -54,22 +54,41 @@ exporters:
   jaeger_storage_exporter: {trace_storage: memstore}
 `
 
+// JaegerOptions place Jaeger's listeners.
+type JaegerOptions struct {
+	// Host is the address the OTLP receivers bind (default 127.0.0.1; the
+	// bridge address lets pods on real nodes export).
+	Host string
+	// QueryAddr is the UI and API address (default: a free loopback port).
+	QueryAddr string
+}
+
 // StartJaeger starts Jaeger from binDir (hack/build-bins.sh builds it) and
 // waits until its query API answers. Stop it with Stop.
-func StartJaeger(ctx context.Context, binDir, workDir string) (*Jaeger, error) {
+func StartJaeger(ctx context.Context, binDir, workDir string, o JaegerOptions) (*Jaeger, error) {
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, err
 	}
-	addr := func() (string, error) {
-		p, err := freePort("127.0.0.1")
-		return fmt.Sprintf("127.0.0.1:%d", p), err
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	addr := func(host string) (string, error) {
+		p, err := freePort(host)
+		return fmt.Sprintf("%s:%d", host, p), err
 	}
 	var ports [5]string
 	for i := range ports {
+		host := "127.0.0.1"
+		if i >= 3 {
+			host = o.Host // the OTLP receivers
+		}
 		var err error
-		if ports[i], err = addr(); err != nil {
+		if ports[i], err = addr(host); err != nil {
 			return nil, err
 		}
+	}
+	if o.QueryAddr != "" {
+		ports[0] = o.QueryAddr
 	}
 	cfg := filepath.Join(workDir, "jaeger.yaml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, jaegerConfig, ports[0], ports[1], ports[2], ports[3], ports[4]), 0o644); err != nil {

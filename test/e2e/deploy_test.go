@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,15 +13,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/restmapper"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // TestDeployManifests deploys deploy/manifests/examples/mage-stack as a
@@ -40,25 +32,25 @@ func TestDeployManifests(t *testing.T) {
 	if err := os.Chmod(shared, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	objs := buildManifests(t, "../../deploy/manifests/examples/mage-stack")
-	var apply []*unstructured.Unstructured
-	for _, o := range objs {
-		switch {
-		case o.GetKind() == "Namespace", o.GetKind() == "PersistentVolumeClaim", o.GetName() == "jaeger":
-			continue // the test's namespace; a hostPath instead; no Jaeger image offline
-		case o.GetKind() == "Deployment" && o.GetName() == "mage":
-			offlineMage(t, o, shared)
-		case o.GetKind() == "RoleBinding":
-			subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
-			for _, s := range subjects {
-				s.(map[string]any)["namespace"] = ns
-			}
-			_ = unstructured.SetNestedSlice(o.Object, subjects, "subjects")
-		}
-		o.SetNamespace(ns)
-		apply = append(apply, o)
+	built, err := framework.BuildStack("../../" + framework.ExampleStack)
+	if err != nil {
+		t.Fatal(err)
 	}
-	applyAll(t, apply)
+	opts := framework.StackOptions{Namespace: ns, SharedDir: shared, ServerImage: env.ServerImage, AgentImage: env.AgentImage}
+	if env.Cluster != nil {
+		opts.APIServer = env.Cluster.Server // no kube-proxy offline
+	}
+	objs, err := framework.OfflineStack(built, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := env.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := framework.Apply(t.Context(), cfg, objs); err != nil {
+		t.Fatal(err)
+	}
 
 	// The server pod: Ready means the agent passed its preflight with the
 	// Role's permissions and synced its informers.
@@ -110,105 +102,6 @@ func TestDeployManifests(t *testing.T) {
 		evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=Dispatched"})
 		return err == nil && len(evs.Items) > 0
 	}, func() string { return "" })
-}
-
-// buildManifests runs kustomize (the library kubectl embeds) on dir.
-func buildManifests(t *testing.T, dir string) []*unstructured.Unstructured {
-	t.Helper()
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	var out []*unstructured.Unstructured
-	for _, r := range res.Resources() {
-		data, err := r.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := &unstructured.Unstructured{}
-		if err := o.UnmarshalJSON(data); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
-// offlineMage points the example's Mage Deployment at the test images
-// and the shared host directory.
-func offlineMage(t *testing.T, o *unstructured.Unstructured, shared string) {
-	t.Helper()
-	spec, _, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec")
-	volumes := spec["volumes"].([]any)
-	for _, v := range volumes {
-		vol := v.(map[string]any)
-		if vol["name"] == "mage-fs" {
-			delete(vol, "persistentVolumeClaim")
-			vol["hostPath"] = map[string]any{"path": shared}
-		}
-	}
-	for _, c := range spec["containers"].([]any) {
-		ctr := c.(map[string]any)
-		switch ctr["name"] {
-		case "mage":
-			ctr["image"] = env.ServerImage
-			delete(ctr, "command") // the stand-in server's own entrypoint
-		case "magekube-agent":
-			ctr["image"] = env.AgentImage
-			var kept []any
-			for _, e := range ctr["env"].([]any) {
-				if !strings.HasPrefix(e.(map[string]any)["name"].(string), "OTEL_") {
-					kept = append(kept, e)
-				}
-			}
-			if env.Cluster != nil {
-				// The offline cluster runs no kube-proxy, so the kubernetes
-				// Service's cluster IP leads nowhere: in-cluster config
-				// gets the API server's own address instead.
-				u, err := url.Parse(env.Cluster.Server)
-				if err != nil {
-					t.Fatal(err)
-				}
-				kept = append(kept,
-					map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": u.Hostname()},
-					map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": u.Port()})
-			}
-			ctr["env"] = kept
-		}
-	}
-	if err := unstructured.SetNestedMap(o.Object, spec, "spec", "template", "spec"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// applyAll server-side applies objects, as `kubectl apply --server-side`.
-func applyAll(t *testing.T, objs []*unstructured.Unstructured) {
-	t.Helper()
-	cfg, err := env.RESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(env.Client.Discovery()))
-	for _, o := range objs {
-		gvk := o.GroupVersionKind()
-		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			t.Fatalf("%s: %v", gvk, err)
-		}
-		data, err := json.Marshal(o.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = dyn.Resource(m.Resource).Namespace(o.GetNamespace()).Patch(context.Background(), o.GetName(), types.ApplyPatchType, data,
-			metav1.PatchOptions{FieldManager: "magekube-e2e", Force: ptr(true)})
-		if err != nil {
-			t.Fatalf("apply %s %s: %v", gvk.Kind, o.GetName(), err)
-		}
-	}
 }
 
 func waitFor(t *testing.T, within time.Duration, what string, ok func() bool, diag func() string) {

@@ -61,7 +61,7 @@ func TestTracesAndMetrics(t *testing.T) {
 		}
 		t.Skip("MAGEKUBE_BIN_DIR is not set: no Jaeger to export to")
 	}
-	jaeger, err := cluster.StartJaeger(t.Context(), binDir, t.TempDir())
+	jaeger, err := cluster.StartJaeger(t.Context(), binDir, t.TempDir(), cluster.JaegerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
