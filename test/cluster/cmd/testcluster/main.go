@@ -23,7 +23,7 @@ type upOptions struct {
 }
 
 type deployOptions struct {
-	kubeconfig, namespace, shared, otlp, apiServer string
+	kubeconfig, namespace, shared, otlp string
 }
 
 func main() {
