@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks that exist so far: the runner's overhead (added wall time,
-# peak RSS, binary size). The agent's latency and scale benchmarks come
-# with issue 8.
+# make bench: the agent on the offline control plane with kwok nodes
+# (dispatch and completion-notice latency against a 5 s poller,
+# throughput, memory and restart with many Jobs tracked) and the runner's
+# overhead. A markdown table, then one JSON object as the last line.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-go test -tags "$GO_TAGS" -run '^$' -bench ExecOverhead -benchtime 300x ./pkg/runner
+MAGEKUBE_BIN_DIR=$(hack/build-bins.sh)
+export MAGEKUBE_BIN_DIR
+go run -tags "$GO_TAGS" ./test/bench "$@"

@@ -1,0 +1,588 @@
+// Command bench measures the agent on the offline control plane with kwok
+// nodes (real API server, Job controller and scheduler; pods run no
+// container): dispatch latency, completion-notice latency against a
+// tracker that polls every 5 s as Mage's executor does, throughput, and
+// the agent's memory and restart time with many Jobs tracked. It prints a
+// markdown table and, as its last line, one JSON object. `make bench`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/kube"
+	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/cluster"
+)
+
+type bench struct {
+	client  kubernetes.Interface
+	ns      string
+	pod     *corev1.Pod
+	layout  protocol.Layout
+	project string
+	kubecfg string
+
+	mu       sync.Mutex
+	jobSeen  map[string]time.Time // run id → Job first seen by the bench's watch
+	podOf    map[string]string    // run id → pod name
+	running  map[string]chan struct{}
+	autoExit bool
+	n        int
+}
+
+func main() {
+	binDir := flag.String("bin-dir", os.Getenv("MAGEKUBE_BIN_DIR"), "directory with the cluster binaries and kwok (hack/build-bins.sh)")
+	throughputN := flag.Int("throughput", 200, "runs for the throughput figure (the issue asks for 1,000 and 5,000)")
+	scaleN := flag.Int("scale", 500, "Jobs tracked at once for the memory and restart figures (the issue asks for 10,000; on 2 cores the API server cannot serve that within the time limit)")
+	flag.Parse()
+	if err := run(*binDir, *throughputN, *scaleN); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binDir string, throughputN, scaleN int) error {
+	ctx := context.Background()
+	// The runner's overhead first, before the cluster loads the machine.
+	overhead, overheadErr := runnerOverhead()
+	cluster.DownStale(false)
+	work := filepath.Join(cluster.Root, fmt.Sprintf("bench-%d", os.Getpid()))
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 500, 1000 // the bench's own client must not be the bottleneck
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	b := &bench{client: client, ns: "bench", kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	b.pod, err = client.CoreV1().Pods(b.ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "mage-server"},
+		Spec: corev1.PodSpec{
+			Containers:  []corev1.Container{{Name: "mage", Image: "mage:bench"}, {Name: "magekube-agent", Image: "magekube/agent:bench"}},
+			Tolerations: []corev1.Toleration{cluster.FakeNodeToleration()},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	b.project, _ = os.MkdirTemp("", "magekube-bench-project")
+	defer os.RemoveAll(b.project)
+	root, _ := os.MkdirTemp("", "magekube-bench-runs")
+	defer os.RemoveAll(root)
+	b.layout = protocol.Layout{Root: root}
+	if err := os.WriteFile(filepath.Join(b.project, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: b\n"), 0o644); err != nil {
+		return err
+	}
+	stopWatch := b.watch(ctx)
+	defer stopWatch()
+
+	// The agent under test, in this process, with its production client
+	// settings except a rate limit sized for the bench.
+	agentCfg, err := kube.Config(kube.Options{Kubeconfig: c.Kubeconfig, QPS: 200, Burst: 400})
+	if err != nil {
+		return err
+	}
+	agentClient, err := kubernetes.NewForConfig(agentCfg)
+	if err != nil {
+		return err
+	}
+	stopAgent, err := b.startAgent(agentClient, 5000)
+	if err != nil {
+		return err
+	}
+
+	res := map[string]any{"machine": fmt.Sprintf("%d cores, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
+	table := [][2]string{}
+	add := func(k string, v any, label string) {
+		res[k] = v
+		table = append(table, [2]string{label, fmt.Sprint(v)})
+	}
+
+	// 1. Dispatch latency: request renamed into requests/ → Job seen.
+	var single []time.Duration
+	b.autoExit = true
+	for range 20 {
+		d, err := b.burst(1)
+		if err != nil {
+			return err
+		}
+		single = append(single, d...)
+	}
+	add("dispatch_single_p50_ms", ms(pct(single, 50)), "dispatch latency, single request, p50 (ms)")
+	add("dispatch_single_p99_ms", ms(pct(single, 99)), "dispatch latency, single request, p99 (ms)")
+	for _, n := range []int{100, 1000} {
+		d, err := b.burst(n)
+		if err != nil {
+			return err
+		}
+		add(fmt.Sprintf("dispatch_burst%d_p50_ms", n), ms(pct(d, 50)), fmt.Sprintf("dispatch latency, burst of %d, p50 (ms)", n))
+		add(fmt.Sprintf("dispatch_burst%d_p99_ms", n), ms(pct(d, 99)), fmt.Sprintf("dispatch latency, burst of %d, p99 (ms)", n))
+		if n == 100 {
+			res["dispatch_p99_ms"] = ms(pct(d, 99))
+		}
+	}
+
+	// 2. Completion notice vs a 5 s poller, on 100 runs kept Running.
+	b.autoExit = false
+	notice, poll, err := b.notice(ctx, 100)
+	if err != nil {
+		return err
+	}
+	add("completion_notice_p50_ms", ms(pct(notice, 50)), "completion notice (result.json → terminal status.json), p50 (ms)")
+	add("completion_notice_p99_ms", ms(pct(notice, 99)), "completion notice, p99 (ms)")
+	add("poll_baseline_notice_mean_ms", ms(mean(poll)), "5 s poller (Mage's executor) notice, mean (ms)")
+	add("notice_speedup", round(float64(mean(poll))/float64(max(mean(notice), time.Microsecond)), 1), "notice speed-up (poller mean / agent mean)")
+
+	// 3. Throughput: n runs requested at once, run and finished.
+	b.autoExit = true
+	created, finished, err := b.throughput(throughputN)
+	if err != nil {
+		return err
+	}
+	add("throughput_runs_per_s", round(created, 1), fmt.Sprintf("throughput, %d runs: Jobs created per second", throughputN))
+	add("throughput_finished_per_s", round(finished, 1), fmt.Sprintf("throughput, %d runs: runs finished per second", throughputN))
+
+	// 4. Scale: Jobs tracked at once (kept Running), then a restart.
+	stopAgent()
+	b.autoExit = false
+	rss, idleCPU, ready, err := b.scale(ctx, agentClient, scaleN)
+	if err != nil {
+		return err
+	}
+	add("scale_jobs", scaleN, "scale: Jobs tracked at once")
+	add("rss_10k_mib", round(rss, 1), fmt.Sprintf("agent peak RSS with %d Jobs tracked (MiB)", scaleN))
+	add("idle_cpu_percent", idleCPU, "agent CPU while idle with them (% of one core)")
+	add("restart_ready_10k_s", round(ready.Seconds(), 2), fmt.Sprintf("restart: list, adopt %d runs, ready (s)", scaleN))
+
+	// 5. Runner overhead, from the runner's benchmark.
+	if overheadErr == nil {
+		add("runner_overhead_ms", overhead, "runner overhead: added wall time (ms)")
+	} else {
+		res["runner_overhead_ms"] = nil
+		fmt.Fprintln(os.Stderr, "runner benchmark:", overheadErr)
+	}
+
+	fmt.Printf("\n| %s | figure |\n|---|---|\n", "measured on "+res["machine"].(string))
+	for _, row := range table {
+		fmt.Printf("| %s | %s |\n", row[0], row[1])
+	}
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	return nil
+}
+
+// watch records when each Job is first seen and ends pods that go
+// Running when autoExit is on (as a block that does nothing would).
+func (b *bench) watch(ctx context.Context) func() {
+	f := informers.NewSharedInformerFactoryWithOptions(b.client, 0, informers.WithNamespace(b.ns))
+	_, _ = f.Batch().V1().Jobs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+		j := obj.(*batchv1.Job)
+		now := time.Now()
+		b.mu.Lock()
+		if _, ok := b.jobSeen[j.Labels[inherit.LabelRun]]; !ok {
+			b.jobSeen[j.Labels[inherit.LabelRun]] = now
+		}
+		b.mu.Unlock()
+	}})
+	onPod := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok || p.Status.Phase != corev1.PodRunning {
+			return
+		}
+		id := p.Labels[inherit.LabelRun]
+		b.mu.Lock()
+		_, known := b.podOf[id]
+		b.podOf[id] = p.Name
+		ch := b.running[id]
+		auto := b.autoExit
+		b.mu.Unlock()
+		if known || id == "" {
+			return
+		}
+		if ch != nil {
+			close(ch)
+		}
+		if auto {
+			go b.end(ctx, id, p.Name)
+		}
+	}
+	_, _ = f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }})
+	stop := make(chan struct{})
+	f.Start(stop)
+	f.WaitForCacheSync(stop)
+	return func() { close(stop); f.Shutdown() }
+}
+
+// end plays the runner and the container: result.json with exit 0, then
+// the pod's exit.
+func (b *bench) end(ctx context.Context, id, pod string) {
+	now := time.Now().UTC()
+	_ = protocol.WriteJSONAtomic(b.layout.RunFile(id, protocol.ResultFile), protocol.Result{ExitCode: 0, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: 1, Pod: pod})
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"0"}}}`, cluster.ExitCodeAnnotation)
+	_, _ = b.client.CoreV1().Pods(b.ns).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{})
+}
+
+func (b *bench) startAgent(client kubernetes.Interface, maxInflight int) (func(), error) {
+	a, err := dispatch.New(dispatch.Options{
+		Layout: b.layout, Client: client, Pod: b.pod, MaxInflight: maxInflight, Rescan: 30 * time.Second,
+		Builder: dispatch.Builder{
+			Settings:  inherit.Settings{AgentContainer: "magekube-agent", Instance: "bench"},
+			ProjectFS: func(string) fs.FS { return os.DirFS(b.project) },
+		},
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Run(ctx); close(done) }()
+	for !a.Ready() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return func() { cancel(); <-done }, nil
+}
+
+// submit writes n requests at once and returns their ids and times.
+func (b *bench) submit(n int) ([]string, []time.Time) {
+	ids, at := make([]string, n), make([]time.Time, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		b.n++
+		ids[i] = "r" + strconv.Itoa(b.n)
+		req := fmt.Appendf(nil, `{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":"/p","pipeline_uuid":"bench","block_uuid":"b","block_run_id":%d}`, ids[i], b.n)
+		wg.Go(func() {
+			tmp := filepath.Join(b.layout.Requests(), "."+ids[i]+".tmp")
+			_ = os.WriteFile(tmp, req, 0o644)
+			at[i] = time.Now()
+			_ = os.Rename(tmp, b.layout.RequestPath(ids[i]))
+		})
+	}
+	wg.Wait()
+	return ids, at
+}
+
+func (b *bench) burst(n int) ([]time.Duration, error) {
+	ids, at := b.submit(n)
+	deadline := time.Now().Add(5 * time.Minute)
+	var out []time.Duration
+	for i := 0; i < len(ids); {
+		b.mu.Lock()
+		seen, ok := b.jobSeen[ids[i]]
+		b.mu.Unlock()
+		if ok {
+			out = append(out, seen.Sub(at[i]))
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("run %s: no Job after 5 minutes", ids[i])
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return out, b.waitTerminal(ids, 10*time.Minute)
+}
+
+func (b *bench) waitTerminal(ids []string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for _, id := range ids {
+		for {
+			if s, err := protocol.ReadStatus(b.layout, id); err == nil && s.Phase.Terminal() {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("run %s not finished after %s", id, within)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// notice keeps n runs Running, then ends each at a recorded instant and
+// measures when status.json turns terminal; in the same run a poller per
+// Job reads its status every 5 s from the Job's creation, as Mage's
+// executor does, and notes when it sees the end.
+func (b *bench) notice(ctx context.Context, n int) (agent, poll []time.Duration, err error) {
+	ids, _ := b.submit(n)
+	for _, id := range ids {
+		b.mu.Lock()
+		b.running[id] = make(chan struct{})
+		b.mu.Unlock()
+	}
+	for _, id := range ids {
+		b.mu.Lock()
+		ch := b.running[id]
+		_, already := b.podOf[id]
+		b.mu.Unlock()
+		if !already {
+			select {
+			case <-ch:
+			case <-time.After(3 * time.Minute):
+				return nil, nil, fmt.Errorf("run %s never Running", id)
+			}
+		}
+	}
+	ended := make([]time.Time, n)
+	var wg sync.WaitGroup
+	polled := make([]time.Duration, n)
+	for i, id := range ids {
+		s, _ := protocol.ReadStatus(b.layout, id)
+		job, err := b.client.BatchV1().Jobs(b.ns).Get(ctx, s.Job, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		// Mage's loop polls every 5 s from the create; its phase relative
+		// to the block's end is what decides the delay.
+		phase := time.Duration(rand.Int64N(int64(5 * time.Second)))
+		wg.Go(func() {
+			next := time.Now().Add(phase)
+			for {
+				time.Sleep(time.Until(next))
+				j, err := b.client.BatchV1().Jobs(b.ns).Get(ctx, job.Name, metav1.GetOptions{})
+				if err == nil && j.Status.Succeeded > 0 {
+					polled[i] = time.Since(ended[i])
+					return
+				}
+				next = next.Add(5 * time.Second)
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	for i, id := range ids {
+		b.mu.Lock()
+		pod := b.podOf[id]
+		b.mu.Unlock()
+		ended[i] = time.Now()
+		b.end(ctx, id, pod)
+		time.Sleep(20 * time.Millisecond) // one at a time: no queueing in the figure
+	}
+	for i, id := range ids {
+		for {
+			s, err := protocol.ReadStatus(b.layout, id)
+			if err == nil && s.Phase.Terminal() {
+				agent = append(agent, s.UpdatedAt.Sub(ended[i]))
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	wg.Wait()
+	return agent, polled, nil
+}
+
+func (b *bench) throughput(n int) (created, finished float64, err error) {
+	start := time.Now()
+	ids, _ := b.submit(n)
+	var lastCreated time.Time
+	if err := b.waitTerminal(ids, 10*time.Minute); err != nil {
+		return 0, 0, err
+	}
+	end := time.Now()
+	b.mu.Lock()
+	for _, id := range ids {
+		if t := b.jobSeen[id]; t.After(lastCreated) {
+			lastCreated = t
+		}
+	}
+	b.mu.Unlock()
+	return float64(n) / lastCreated.Sub(start).Seconds(), float64(n) / end.Sub(start).Seconds(), nil
+}
+
+// scale runs the agent as its own process (for an honest RSS) with n
+// Jobs Running, then restarts it and times list + adopt + ready.
+func (b *bench) scale(ctx context.Context, client kubernetes.Interface, n int) (rssMiB, idleCPU float64, ready time.Duration, err error) {
+	stop, err := b.startAgent(client, n+1)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for done := 0; done < n; done += 1000 {
+		ids, _ := b.submit(min(1000, n-done))
+		deadline := time.Now().Add(5 * time.Minute)
+		for _, id := range ids {
+			for {
+				b.mu.Lock()
+				_, ok := b.jobSeen[id]
+				b.mu.Unlock()
+				if ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					stop()
+					return 0, 0, 0, fmt.Errorf("scale: run %s has no Job", id)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	// Idle means every pod is Running and nothing moves.
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		b.mu.Lock()
+		running := len(b.podOf)
+		b.mu.Unlock()
+		if running >= b.n-1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	// The agent as a process: its RSS and CPU are its own.
+	bin, err := buildAgent()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	args := []string{"--kubeconfig", b.kubecfg, "--pod-name", b.pod.Name, "--pod-namespace", b.ns, "--dir", b.layout.Root,
+		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(n + 1), "--listen", "127.0.0.1:0", "--log-format", "json"}
+	start := time.Now()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "MAGEKUBE_AGENT_CONTAINER=magekube-agent")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return 0, 0, 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	readyRe := regexp.MustCompile(`"msg":"agent ready"`)
+	buf := make([]byte, 1<<16)
+	var acc []byte
+	for !readyRe.Match(acc) {
+		k, rerr := out.Read(buf)
+		acc = append(acc[max(0, len(acc)-4096):], buf[:k]...)
+		if rerr != nil {
+			return 0, 0, 0, fmt.Errorf("restarted agent: %v: %s", rerr, acc)
+		}
+		if time.Since(start) > 3*time.Minute {
+			return 0, 0, 0, fmt.Errorf("restarted agent not ready after 3 minutes")
+		}
+	}
+	ready = time.Since(start)
+	go func() { _, _ = drain(out) }()
+	time.Sleep(5 * time.Second)
+	t0 := cpuTicks(cmd.Process.Pid)
+	time.Sleep(10 * time.Second)
+	idleCPU = round(float64(cpuTicks(cmd.Process.Pid)-t0)/100/10*100, 2)
+	return float64(peakRSS(cmd.Process.Pid)) / 1024, idleCPU, ready, nil
+}
+
+func drain(r interface{ Read([]byte) (int, error) }) (int, error) {
+	buf := make([]byte, 1<<16)
+	for {
+		if _, err := r.Read(buf); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func buildAgent() (string, error) {
+	dir, err := os.MkdirTemp("", "magekube-bench-agent")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "agent")
+	out, err := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "github.com/magekube/magekube/cmd/agent").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build agent: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// peakRSS is VmHWM in KiB.
+func peakRSS(pid int) int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(data)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.Atoi(string(m[1]))
+	return v
+}
+
+// cpuTicks is utime+stime in clock ticks (USER_HZ, 100 on Linux).
+func cpuTicks(pid int) int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f := regexp.MustCompile(`\) \S+ (.*)`).FindSubmatch(data)
+	if f == nil {
+		return 0
+	}
+	var fields []int
+	for _, s := range regexp.MustCompile(`\s+`).Split(string(f[1]), -1) {
+		v, _ := strconv.Atoi(s)
+		fields = append(fields, v)
+	}
+	if len(fields) < 13 {
+		return 0
+	}
+	return fields[10] + fields[11] // utime, stime (fields 14 and 15 of stat)
+}
+
+func runnerOverhead() (float64, error) {
+	out, err := exec.Command("go", "test", "-tags", "urfave_cli_no_docs", "-run", "^$", "-bench", "ExecOverhead", "-benchtime", "300x", "./pkg/runner").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, out)
+	}
+	m := regexp.MustCompile(`([\d.]+) added-ms/op`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no added-ms/op in: %s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, (len(s)*p+99)/100-1)]
+}
+
+func mean(d []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return sum / time.Duration(max(1, len(d)))
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
+
+func round(v float64, digits int) float64 {
+	p, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
+	return p
+}
