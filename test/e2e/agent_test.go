@@ -25,37 +25,8 @@ import (
 // every outcome a Mage user meets comes back in status.json with the
 // right phase, reason and exit code.
 func TestAgentOutcomes(t *testing.T) {
-	ns := env.Namespace(t, "outcomes")
-	shared := sharedDir(t)
-	root := filepath.Join(shared, ns)
-	if err := os.MkdirAll(root, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	pod, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), serverPod(ns, shared), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	project := t.TempDir()
-	if err := os.WriteFile(filepath.Join(project, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: out\n  resource_limits: {memory: 64Mi}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	layout := protocol.Layout{Root: root}
-	a, err := dispatch.New(dispatch.Options{
-		Layout: layout, Client: env.Client, Pod: pod, Rescan: 5 * time.Second,
-		Builder: dispatch.Builder{
-			Settings:  inherit.Settings{AgentContainer: "magekube-agent", JobDir: "/home/src/" + ns, Instance: ns},
-			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
-		},
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	layout := startAgent(t, "outcomes", "k8s_executor_config:\n  job_name_prefix: out\n  resource_limits: {memory: 64Mi}\n", nil)
+	ns := filepath.Base(layout.Root) // the run directory is named after the namespace
 
 	type outcome struct {
 		phase  protocol.Phase
@@ -103,6 +74,48 @@ func TestAgentOutcomes(t *testing.T) {
 	if s.Phase != protocol.PhasePending || !strings.Contains(s.Message, "does-not-exist") {
 		t.Errorf("noimage: %+v", s)
 	}
+}
+
+// startAgent runs an agent in this process for one test: a namespace,
+// the server pod, a project with the given metadata.yaml, and the run
+// directory on the shared volume. with, when set, adjusts the options.
+func startAgent(t *testing.T, prefix, metadata string, with func(*dispatch.Options)) protocol.Layout {
+	t.Helper()
+	ns := env.Namespace(t, prefix)
+	shared := sharedDir(t)
+	root := filepath.Join(shared, ns)
+	if err := os.MkdirAll(root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), serverPod(ns, shared), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := t.TempDir()
+	if err := os.WriteFile(filepath.Join(project, "metadata.yaml"), []byte(metadata), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layout := protocol.Layout{Root: root}
+	opts := dispatch.Options{
+		Layout: layout, Client: env.Client, Pod: pod, Rescan: 5 * time.Second,
+		Builder: dispatch.Builder{
+			Settings:  inherit.Settings{AgentContainer: "magekube-agent", JobDir: "/home/src/" + ns, Instance: ns},
+			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
+		},
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if with != nil {
+		with(&opts)
+	}
+	a, err := dispatch.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return layout
 }
 
 func waitRun(t *testing.T, l protocol.Layout, id string, ok func(protocol.Status) bool) protocol.Status {

@@ -7,22 +7,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry"
 	"github.com/magekube/magekube/test/cluster"
@@ -74,37 +68,10 @@ func TestTracesAndMetrics(t *testing.T) {
 	metrics := telemetry.NewMetrics("e2e")
 	metrics.ObserveKubernetesAPI()
 
-	ns := env.Namespace(t, "traces")
-	shared := sharedDir(t)
-	root := filepath.Join(shared, ns)
-	if err := os.MkdirAll(root, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	pod, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), serverPod(ns, shared), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	project := t.TempDir()
-	if err := os.WriteFile(filepath.Join(project, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: tr\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	layout := protocol.Layout{Root: root}
-	a, err := dispatch.New(dispatch.Options{
-		Layout: layout, Client: env.Client, Pod: pod, Rescan: 5 * time.Second,
-		Builder: dispatch.Builder{
-			Settings:  inherit.Settings{AgentContainer: "magekube-agent", JobDir: "/home/src/" + ns, Instance: ns},
-			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
-		},
-		Tracer: tracer, Metrics: metrics,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	layout := startAgent(t, "traces", "k8s_executor_config:\n  job_name_prefix: tr\n", func(o *dispatch.Options) {
+		o.Tracer, o.Metrics = tracer, metrics
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = a.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait(); _ = tracer.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = tracer.Shutdown(context.Background()) })
 
 	caller := telemetry.SpanContext{TraceID: telemetry.NewTraceID(), SpanID: telemetry.NewSpanID(), Sampled: true}
 	runs := map[string]string{
