@@ -202,8 +202,20 @@ func unescape(s string) string {
 
 // removeOrphanPodNetns deletes the pod sandbox network namespaces
 // containerd pins under /var/run/netns (cni-…) once their node is gone:
-// with the node's bridge deleted, only their loopback is left.
+// with the node's bridge deleted, only their loopback is left. The kernel
+// frees a deleted node namespace's veths asynchronously, so a sandbox may
+// still show its eth0 for a moment: it looks again for up to 3 s.
 func removeOrphanPodNetns() {
+	for range 15 {
+		if sweepPodNetns() == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sweepPodNetns deletes the orphaned sandboxes and counts those left.
+func sweepPodNetns() (left int) {
 	names, _ := filepath.Glob("/var/run/netns/cni-*")
 	for _, path := range names {
 		name := filepath.Base(path)
@@ -213,6 +225,9 @@ func removeOrphanPodNetns() {
 		}
 		if links := strings.Fields(strings.TrimSpace(string(out))); len(links) > 0 && strings.Count(string(out), "\n") <= 1 && strings.Contains(string(out), ": lo:") {
 			_ = exec.Command("ip", "netns", "del", name).Run()
+			continue
 		}
+		left++
 	}
+	return left
 }
