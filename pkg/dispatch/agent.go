@@ -46,6 +46,10 @@ type Options struct {
 	Log    *slog.Logger
 }
 
+// watchBuffer is how many file events wait for the loop before the
+// watcher stops reading inotify (whose own queue then holds the rest).
+const watchBuffer = 1024
+
 // Agent turns request files into Jobs and Job events into status files.
 // One goroutine (Run's loop) owns all run state; informer handlers and
 // create workers only hand it run ids and results.
@@ -58,6 +62,7 @@ type Agent struct {
 	trackers map[string]*tracker
 	dirty    *idSet
 	created  chan createResult
+	status   *statusWriter
 	watcher  *fsnotify.Watcher
 	ctx      context.Context // the loop's; set once in Run
 	workers  sync.WaitGroup
@@ -76,6 +81,7 @@ type run struct {
 	creating  bool
 	cancelled bool
 	watched   bool
+	jobCached bool // the informer cache has shown the Job
 	// container is the Job's main container (for span attributes).
 	container  string
 	jobUID     types.UID
@@ -117,12 +123,14 @@ func (a *Agent) Ready() bool { return a.ready.Load() }
 // Run serves until ctx ends. On return no goroutine of the agent is left;
 // Jobs keep running, and the next agent adopts them.
 func (a *Agent) Run(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := fsnotify.NewBufferedWatcher(watchBuffer)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", a.o.Layout.Root, err)
 	}
 	a.watcher = w
 	defer w.Close()
+	a.status = newStatusWriter(a.o.Layout, a.log)
+	defer a.status.close() // after the workers below: every status is written
 	for _, d := range []string{a.o.Layout.Requests(), a.o.Layout.Runs()} {
 		if err := w.Add(d); err != nil {
 			return fmt.Errorf("watch %s: %w", d, err)
@@ -150,9 +158,6 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) loop(ctx context.Context) error {
 	rescan := time.NewTicker(a.o.Rescan)
 	defer rescan.Stop()
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
-	pendingRequests := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -162,17 +167,9 @@ func (a *Agent) loop(ctx context.Context) error {
 			if !ok {
 				return errors.New("file watcher closed")
 			}
-			if name, isRequest := a.fileEvent(ev); isRequest {
-				pendingRequests[name] = true
-				debounce.Reset(20 * time.Millisecond)
-			}
+			a.intake(ctx, a.fileEvents(ev))
 		case err := <-a.watcher.Errors:
 			a.log.Warn("file watcher", "err", err) // overflow: the rescan catches up
-		case <-debounce.C:
-			for name := range pendingRequests {
-				a.intake(ctx, name)
-			}
-			clear(pendingRequests)
 		case <-rescan.C:
 			a.scanRequests(ctx)
 			for id := range a.runs {
@@ -192,6 +189,36 @@ func (a *Agent) loop(ctx context.Context) error {
 		a.o.Metrics.SetLoad(len(a.queue), a.inflight)
 	}
 }
+
+// fileEvents handles ev and every watcher event already waiting (a burst
+// of requests arrives as one batch, claimed with one directory sync) and
+// returns the request files among them, each once.
+func (a *Agent) fileEvents(ev fsnotify.Event) []string {
+	var names []string
+	seen := map[string]bool{}
+	for {
+		if name, isRequest := a.fileEvent(ev); isRequest && !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+		if len(names) >= maxIntakeBatch {
+			return names
+		}
+		select {
+		case next, ok := <-a.watcher.Events:
+			if !ok {
+				return names // the loop sees the closed channel next
+			}
+			ev = next
+		default:
+			return names
+		}
+	}
+}
+
+// maxIntakeBatch bounds one intake pass, so Job events and results are
+// handled between the parts of a very large burst.
+const maxIntakeBatch = 256
 
 // idSet coalesces run ids to refresh; informer handlers add, the loop
 // drains. Adding never blocks.

@@ -52,39 +52,73 @@ func (a *Agent) scanRequests(ctx context.Context) {
 		a.log.Error("read requests directory", "err", err)
 		return
 	}
+	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		a.intake(ctx, e.Name())
+		names = append(names, e.Name())
+	}
+	a.intake(ctx, names)
+}
+
+// intake takes in a batch of request files: each is claimed and at once
+// queued or failed (its Job create starts before the next file is read),
+// then one directory sync makes the batch's claims durable. A crash before
+// that sync only repeats a claim: the Job's name is the same, so the run
+// adopts its Job. Every problem ends as a Failed status when the file
+// names a usable id, else as a log line and the file moved to
+// requests/.rejected/. Nothing stops the agent.
+func (a *Agent) intake(ctx context.Context, names []string) {
+	claimed := 0
+	for _, name := range names {
+		if c, ok := a.claim(name); ok {
+			claimed++
+			a.admit(ctx, c)
+		}
+	}
+	if claimed == 0 {
+		return
+	}
+	if err := protocol.SyncClaims(a.o.Layout); err != nil {
+		a.log.Warn("sync claims", "err", err)
 	}
 }
 
-// intake reads, claims and queues one request file. Every problem ends as
-// a Failed status when the file names a usable id, else as a log line and
-// the file moved to requests/.rejected/. Nothing stops the agent.
-func (a *Agent) intake(ctx context.Context, name string) {
+// claimedRequest is one request taken by this agent: its run, and the request or
+// why it cannot run.
+type claimedRequest struct {
+	r        *run
+	name     string
+	req      *protocol.Request
+	readErr  error
+	parseErr error
+}
+
+// claim reads and claims one request file; false when there is nothing to
+// take (yet).
+func (a *Agent) claim(name string) (claimedRequest, bool) {
 	id, ok := protocol.RequestID(name)
 	if !ok {
-		return // temporary, hidden or foreign file
+		return claimedRequest{}, false // temporary, hidden or foreign file
 	}
 	path := filepath.Join(a.o.Layout.Requests(), name)
 	if err := protocol.ValidateID(id); err != nil {
 		a.reject(name, fmt.Errorf("file name: %w", err))
-		return
+		return claimedRequest{}, false
 	}
 	if _, active := a.runs[id]; active {
 		if _, err := os.Lstat(path); err != nil {
-			return // the claimed file's own event, seen late
+			return claimedRequest{}, false // the claimed file's own event, seen late
 		}
 		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
-		return
+		return claimedRequest{}, false
 	}
 	seen := time.Now()
 	data, young, err := readRequestFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return // taken meanwhile (another agent, or a repeated event)
+		return claimedRequest{}, false // taken meanwhile (another agent, or a repeated event)
 	}
 	req, perr := protocol.ParseRequest(data)
 	if err == nil && perr != nil && young && isIncomplete(data) {
-		return // still being written without a rename; the next event or rescan retries
+		return claimedRequest{}, false // still being written without a rename; the next event or rescan retries
 	}
 	if err := protocol.Claim(a.o.Layout, id); err != nil {
 		if errors.Is(err, protocol.ErrClaimed) {
@@ -93,24 +127,31 @@ func (a *Agent) intake(ctx context.Context, name string) {
 			if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
 				a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
 			}
-			return
+			return claimedRequest{}, false
 		}
 		a.log.Error("claim request", "run", id, "err", err)
-		return
+		return claimedRequest{}, false
 	}
 	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}}
 	a.runs[id] = r
-	if perr == nil && err == nil {
-		r.req = req
+	return claimedRequest{r: r, name: name, req: req, readErr: err, parseErr: perr}, true
+}
+
+// admit queues a claimed run, or fails it with what is wrong with its
+// request.
+func (a *Agent) admit(ctx context.Context, c claimedRequest) {
+	r := c.r
+	if c.readErr == nil && c.parseErr == nil {
+		r.req = c.req
 	}
 	a.startTrace(r)
 	switch {
-	case err != nil:
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, err.Error())
-	case perr != nil:
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "invalid request: "+strings.ReplaceAll(perr.Error(), "\n", "; "))
-	case req.ID != id:
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", req.ID, name))
+	case c.readErr != nil:
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, c.readErr.Error())
+	case c.parseErr != nil:
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "invalid request: "+strings.ReplaceAll(c.parseErr.Error(), "\n", "; "))
+	case c.req.ID != r.id:
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", c.req.ID, c.name))
 	default:
 		a.writeStatus(r)
 		a.enqueue(ctx, r)

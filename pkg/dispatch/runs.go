@@ -30,7 +30,17 @@ func (a *Agent) refresh(ctx context.Context, r *run) {
 		return
 	}
 	o := a.observe(r)
+	if o.Job != nil {
+		r.jobCached = true
+	}
 	if o.Job == nil && (o.Result == nil || o.Result.ExitCode != 0) {
+		// A Job just created reaches the cache a moment later, and its add
+		// event refreshes the run again: only a Job the cache has had, or
+		// one still missing after the grace, is asked of the API server
+		// (a call the loop waits for).
+		if !r.jobCached && time.Since(r.times.jobCreated) < cacheGrace {
+			return
+		}
 		if !a.jobGone(ctx, r) {
 			return
 		}
@@ -72,6 +82,10 @@ func (a *Agent) refresh(ctx context.Context, r *run) {
 	s.Phase = v.Phase
 	a.writeStatus(r)
 }
+
+// cacheGrace is how long a created Job may be missing from the cache
+// before the agent asks the API server whether it was deleted.
+const cacheGrace = 10 * time.Second
 
 // jobGone confirms with the API server that a Job missing from the cache
 // is really gone (the cache may lag a fresh create).
@@ -124,11 +138,10 @@ func (a *Agent) release() {
 	}
 }
 
+// writeStatus hands the run's status to the status writer (see
+// statuswriter.go); the file follows within one write.
 func (a *Agent) writeStatus(r *run) {
-	r.status.UpdatedAt = time.Now().UTC()
-	if err := protocol.WriteJSONAtomic(a.o.Layout.RunFile(r.id, protocol.StatusFile), r.status); err != nil {
-		a.log.Error("write status", "run", r.id, "err", err)
-	}
+	a.status.put(r.status)
 }
 
 // watchRun adds the run's directory to the watcher, so a result or cancel

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/inherit"
@@ -17,8 +17,9 @@ import (
 
 // tracker holds the label-selected Job and Pod informers of one namespace.
 type tracker struct {
-	jobs   batchlisters.JobLister
-	pods   corelisters.PodLister
+	jobs batchlisters.JobLister
+	// pods is indexed by run id: a run's pods are found without a scan.
+	pods   cache.Indexer
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -52,8 +53,11 @@ func (a *Agent) tracker(ctx context.Context, ns string) (*tracker, error) {
 	if _, err := pods.Informer().AddEventHandler(handler); err != nil {
 		return nil, err
 	}
+	if err := pods.Informer().AddIndexers(cache.Indexers{runIndex: byRun}); err != nil {
+		return nil, err
+	}
 	tctx, cancel := context.WithCancel(ctx)
-	t := &tracker{jobs: jobs.Lister(), pods: pods.Lister(), cancel: cancel, done: make(chan struct{})}
+	t := &tracker{jobs: jobs.Lister(), pods: pods.Informer().GetIndexer(), cancel: cancel, done: make(chan struct{})}
 	factory.Start(tctx.Done())
 	go func() { factory.Shutdown(); close(t.done) }()
 	syncCtx, syncCancel := context.WithTimeout(tctx, time.Minute)
@@ -81,6 +85,18 @@ func (a *Agent) onObject(obj any) {
 	}
 }
 
+// runIndex indexes the pod cache by the run label.
+const runIndex = "run"
+
+func byRun(obj any) ([]string, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		if id := m.GetLabels()[inherit.LabelRun]; id != "" {
+			return []string{id}, nil
+		}
+	}
+	return nil, nil
+}
+
 // stripManagedFields keeps the informers' caches small.
 func stripManagedFields(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
@@ -99,9 +115,12 @@ func (a *Agent) observe(r *run) Observation {
 	if job, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {
 		o.Job = job
 	}
-	sel := labels.SelectorFromSet(labels.Set{inherit.LabelRun: r.id})
-	if pods, err := t.pods.Pods(r.namespace).List(sel); err == nil {
-		o.Pods = pods
+	if objs, err := t.pods.ByIndex(runIndex, r.id); err == nil {
+		for _, obj := range objs {
+			if p, ok := obj.(*corev1.Pod); ok {
+				o.Pods = append(o.Pods, p)
+			}
+		}
 	}
 	o.Result = a.readResult(r.id)
 	return o

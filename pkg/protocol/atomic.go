@@ -59,12 +59,17 @@ func replaceFile(path string, data []byte, perm fs.FileMode, durable bool) (err 
 }
 
 // WriteJSONAtomic writes v as indented JSON with WriteFileAtomic.
-func WriteJSONAtomic(path string, v any) error {
+func WriteJSONAtomic(path string, v any) error { return writeJSON(path, v, true) }
+
+// ReplaceJSON writes v as indented JSON with ReplaceFile (no fsync).
+func ReplaceJSON(path string, v any) error { return writeJSON(path, v, false) }
+
+func writeJSON(path string, v any, durable bool) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return replaceFile(path, append(data, '\n'), 0o644, durable)
 }
 
 // ReadJSON decodes the JSON file at path into v.
@@ -98,6 +103,7 @@ var ErrClaimed = errors.New("request already claimed")
 // Claim takes the request with this id for one agent: mkdir runs/<id> is
 // the atomic step (only one mkdir succeeds, also on NFS), then the request
 // file moves into the run directory. ErrClaimed when the run exists.
+// SyncClaims makes a batch of claims durable with one directory sync.
 func Claim(l Layout, id string) error {
 	if err := os.Mkdir(l.RunDir(id), 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
@@ -108,5 +114,8 @@ func Claim(l Layout, id string) error {
 	if err := os.Rename(l.RequestPath(id), l.RunFile(id, RequestFile)); err != nil {
 		return fmt.Errorf("claim %s: move request: %w", id, err)
 	}
-	return syncDir(l.Runs())
+	return nil
 }
+
+// SyncClaims flushes the claims made so far to disk (the runs directory).
+func SyncClaims(l Layout) error { return syncDir(l.Runs()) }

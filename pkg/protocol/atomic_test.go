@@ -57,6 +57,9 @@ func TestClaimOnlyOnce(t *testing.T) {
 	if err := Claim(l, "r1"); !errors.Is(err, ErrClaimed) {
 		t.Errorf("second claim: want ErrClaimed, got %v", err)
 	}
+	if err := SyncClaims(l); err != nil {
+		t.Errorf("sync claims: %v", err)
+	}
 }
 
 func TestJSONRoundTrip(t *testing.T) {

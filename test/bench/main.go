@@ -11,17 +11,23 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -30,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/dispatch"
@@ -38,6 +45,10 @@ import (
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
 )
+
+// burstRounds is how many bursts of 100 (and bare-client floors) the
+// dispatch figures pool.
+const burstRounds = 5
 
 type bench struct {
 	client  kubernetes.Interface
@@ -49,27 +60,100 @@ type bench struct {
 
 	mu       sync.Mutex
 	jobSeen  map[string]time.Time // run id → Job first seen by the bench's watch
+	jobDone  map[string]bool      // run id → the Job has completed
 	podOf    map[string]string    // run id → pod name
 	running  map[string]chan struct{}
 	autoExit bool
 	n        int
+	creates  createTimes
+}
+
+// createTimes records, per run, when the agent sent its Job create and
+// when the API server answered: request → sent is the agent's share of
+// the dispatch latency, sent → answered the API server's.
+type createTimes struct {
+	mu             sync.Mutex
+	sent, answered map[string]time.Time
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (c *createTimes) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/jobs") || r.GetBody == nil {
+			return next.RoundTrip(r)
+		}
+		id := ""
+		if body, err := r.GetBody(); err == nil {
+			data, _ := io.ReadAll(body)
+			if obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil); err == nil {
+				if job, ok := obj.(*batchv1.Job); ok {
+					id = job.Labels[inherit.LabelRun]
+				}
+			}
+		}
+		sent := time.Now()
+		resp, err := next.RoundTrip(r)
+		answered := time.Now()
+		c.mu.Lock()
+		if c.sent == nil {
+			c.sent, c.answered = map[string]time.Time{}, map[string]time.Time{}
+		}
+		c.sent[id], c.answered[id] = sent, answered
+		c.mu.Unlock()
+		return resp, err
+	})
+}
+
+// split returns, for runs requested at the given times, the agent's share
+// (request → create sent) and the API server's (sent → answered).
+func (c *createTimes) split(ids []string, at []time.Time) (agent, api []time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, id := range ids {
+		if s, ok := c.sent[id]; ok {
+			agent = append(agent, s.Sub(at[i]))
+			api = append(api, c.answered[id].Sub(s))
+		}
+	}
+	return agent, api
 }
 
 func main() {
 	binDir := flag.String("bin-dir", os.Getenv("MAGEKUBE_BIN_DIR"), "directory with the cluster binaries and kwok (hack/build-bins.sh)")
 	throughputN := flag.Int("throughput", 200, "runs for the throughput figure (the issue asks for 1,000 and 5,000)")
+	only := flag.String("only", "", "run only these sections, comma-separated: dispatch, notice, throughput, scale, runner (default: all; the JSON line then lacks the others)")
+	profileDir := flag.String("profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
 	scaleN := flag.Int("scale", 500, "Jobs tracked at once for the memory and restart figures (the issue asks for 10,000; on 2 cores the API server cannot serve that within the time limit)")
 	flag.Parse()
-	if err := run(*binDir, *throughputN, *scaleN); err != nil {
+	if err := run(*binDir, *throughputN, *scaleN, *profileDir, sections(*only)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir string, throughputN, scaleN int) error {
+// sections parses -only: which sections to run (all when empty).
+func sections(only string) func(string) bool {
+	if only == "" {
+		return func(string) bool { return true }
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	return func(s string) bool { return want[s] }
+}
+
+func run(binDir string, throughputN, scaleN int, profileDir string, section func(string) bool) error {
 	ctx := context.Background()
 	// The runner's overhead first, before the cluster loads the machine.
-	overhead, overheadErr := runnerOverhead()
+	var overhead float64
+	var overheadErr error
+	if section("runner") {
+		overhead, overheadErr = runnerOverhead()
+	}
 	cluster.DownStale(false)
 	work := filepath.Join(cluster.Root, fmt.Sprintf("bench-%d", os.Getpid()))
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4})
@@ -77,6 +161,15 @@ func run(binDir string, throughputN, scaleN int) error {
 		return err
 	}
 	defer c.Stop()
+	// Interrupted (Ctrl-C, a timeout): stop the cluster's processes too.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		fmt.Fprintln(os.Stderr, "bench:", sig, "- stopping the cluster")
+		c.Stop()
+		os.Exit(130)
+	}()
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return err
@@ -86,7 +179,7 @@ func run(binDir string, throughputN, scaleN int) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{client: client, ns: "bench", kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
+	b := &bench{client: client, ns: "bench", kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
@@ -117,6 +210,7 @@ func run(binDir string, throughputN, scaleN int) error {
 	if err != nil {
 		return err
 	}
+	agentCfg.Wrap(b.creates.wrap) // the agent's share and the API server's, per run
 	agentClient, err := kubernetes.NewForConfig(agentCfg)
 	if err != nil {
 		return err
@@ -125,6 +219,7 @@ func run(binDir string, throughputN, scaleN int) error {
 	if err != nil {
 		return err
 	}
+	defer stopAgent()
 
 	res := map[string]any{"machine": fmt.Sprintf("%d cores, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
 	table := [][2]string{}
@@ -134,67 +229,106 @@ func run(binDir string, throughputN, scaleN int) error {
 	}
 
 	// 1. Dispatch latency: request renamed into requests/ → Job seen.
-	var single []time.Duration
-	b.autoExit = true
-	for range 20 {
-		d, err := b.burst(1)
+	if section("dispatch") {
+		b.autoExit = true
+		stopProfile, err := b.profile(ctx, profileDir, "dispatch")
 		if err != nil {
 			return err
 		}
-		single = append(single, d...)
-	}
-	add("dispatch_single_p50_ms", ms(pct(single, 50)), "dispatch latency, single request, p50 (ms)")
-	add("dispatch_single_p99_ms", ms(pct(single, 99)), "dispatch latency, single request, p99 (ms)")
-	for _, n := range []int{100, 1000} {
-		d, err := b.burst(n)
+		var single dispatchTimes
+		for range 20 {
+			d, err := b.burst(1)
+			if err != nil {
+				return err
+			}
+			single.append(d)
+		}
+		add("dispatch_single_p50_ms", ms(pct(single.total, 50)), "dispatch latency (request renamed → Job seen), single request, p50 (ms)")
+		add("dispatch_single_p99_ms", ms(pct(single.total, 99)), "dispatch latency, single request, p99 (ms)")
+		add("dispatch_single_agent_p99_ms", ms(pct(single.agent, 99)), "  agent's share (request → create sent), single, p99 (ms)")
+		// Bursts of 100, each followed by the same 100 Jobs created at once
+		// by a bare client with no agent, measured the same way: the API
+		// server's own share. Rounds interleave so both see the same cluster.
+		var burst100 dispatchTimes
+		var floor100 []time.Duration
+		for range burstRounds {
+			d, err := b.burst(100)
+			if err != nil {
+				return err
+			}
+			burst100.append(d)
+			f, err := b.floor(ctx, 100)
+			if err != nil {
+				return err
+			}
+			floor100 = append(floor100, f...)
+		}
+		add("dispatch_burst100_p50_ms", ms(pct(burst100.total, 50)), fmt.Sprintf("dispatch latency, burst of 100 (%d bursts), p50 (ms)", burstRounds))
+		add("dispatch_burst100_p99_ms", ms(pct(burst100.total, 99)), "dispatch latency, burst of 100, p99 (ms)")
+		res["dispatch_p99_ms"] = ms(pct(burst100.total, 99))
+		add("dispatch_burst100_agent_p50_ms", ms(pct(burst100.agent, 50)), "  agent's share (request → create sent), burst of 100, p50 (ms)")
+		add("dispatch_burst100_agent_p99_ms", ms(pct(burst100.agent, 99)), "  agent's share, burst of 100, p99 (ms)")
+		add("dispatch_burst100_api_p99_ms", ms(pct(burst100.api, 99)), "  API server's share (create sent → answered), burst of 100, p99 (ms)")
+		add("api_floor_burst100_p50_ms", ms(pct(floor100, 50)), "API server alone: 100 Jobs created at once by a bare client, p50 (ms)")
+		add("api_floor_burst100_p99_ms", ms(pct(floor100, 99)), "API server alone: 100 Jobs created at once by a bare client, p99 (ms)")
+		d, err := b.burst(1000)
 		if err != nil {
 			return err
 		}
-		add(fmt.Sprintf("dispatch_burst%d_p50_ms", n), ms(pct(d, 50)), fmt.Sprintf("dispatch latency, burst of %d, p50 (ms)", n))
-		add(fmt.Sprintf("dispatch_burst%d_p99_ms", n), ms(pct(d, 99)), fmt.Sprintf("dispatch latency, burst of %d, p99 (ms)", n))
-		if n == 100 {
-			res["dispatch_p99_ms"] = ms(pct(d, 99))
+		add("dispatch_burst1000_p50_ms", ms(pct(d.total, 50)), "dispatch latency, burst of 1000, p50 (ms)")
+		add("dispatch_burst1000_p99_ms", ms(pct(d.total, 99)), "dispatch latency, burst of 1000, p99 (ms)")
+		add("dispatch_burst1000_agent_p99_ms", ms(pct(d.agent, 99)), "  agent's share, burst of 1000, p99 (ms)")
+		if err := stopProfile(); err != nil {
+			return err
 		}
 	}
 
 	// 2. Completion notice vs a 5 s poller, on 100 runs kept Running.
-	b.autoExit = false
-	notice, poll, err := b.notice(ctx, 100)
-	if err != nil {
-		return err
+	if section("notice") {
+		b.autoExit = false
+		notice, poll, err := b.notice(ctx, 100)
+		if err != nil {
+			return err
+		}
+		add("completion_notice_p50_ms", ms(pct(notice, 50)), "completion notice (result.json → terminal status.json), p50 (ms)")
+		add("completion_notice_p99_ms", ms(pct(notice, 99)), "completion notice, p99 (ms)")
+		add("poll_baseline_notice_mean_ms", ms(mean(poll)), "5 s poller (Mage's executor) notice, mean (ms)")
+		add("notice_speedup", round(float64(mean(poll))/float64(max(mean(notice), time.Microsecond)), 1), "notice speed-up (poller mean / agent mean)")
 	}
-	add("completion_notice_p50_ms", ms(pct(notice, 50)), "completion notice (result.json → terminal status.json), p50 (ms)")
-	add("completion_notice_p99_ms", ms(pct(notice, 99)), "completion notice, p99 (ms)")
-	add("poll_baseline_notice_mean_ms", ms(mean(poll)), "5 s poller (Mage's executor) notice, mean (ms)")
-	add("notice_speedup", round(float64(mean(poll))/float64(max(mean(notice), time.Microsecond)), 1), "notice speed-up (poller mean / agent mean)")
 
 	// 3. Throughput: n runs requested at once, run and finished.
-	b.autoExit = true
-	created, finished, err := b.throughput(throughputN)
-	if err != nil {
-		return err
+	if section("throughput") {
+		b.autoExit = true
+		created, finished, err := b.throughput(throughputN)
+		if err != nil {
+			return err
+		}
+		add("throughput_runs_per_s", round(created, 1), fmt.Sprintf("throughput, %d runs: Jobs created per second", throughputN))
+		add("throughput_finished_per_s", round(finished, 1), fmt.Sprintf("throughput, %d runs: runs finished per second", throughputN))
 	}
-	add("throughput_runs_per_s", round(created, 1), fmt.Sprintf("throughput, %d runs: Jobs created per second", throughputN))
-	add("throughput_finished_per_s", round(finished, 1), fmt.Sprintf("throughput, %d runs: runs finished per second", throughputN))
 
 	// 4. Scale: Jobs tracked at once (kept Running), then a restart.
-	stopAgent()
-	b.autoExit = false
-	rss, idleCPU, ready, err := b.scale(ctx, agentClient, scaleN)
-	if err != nil {
-		return err
+	if section("scale") {
+		stopAgent()
+		b.autoExit = false
+		rss, idleCPU, ready, err := b.scale(ctx, agentClient, scaleN)
+		if err != nil {
+			return err
+		}
+		add("scale_jobs", scaleN, "scale: Jobs tracked at once")
+		add("rss_10k_mib", round(rss, 1), fmt.Sprintf("agent peak RSS with %d Jobs tracked (MiB)", scaleN))
+		add("idle_cpu_percent", idleCPU, "agent CPU while idle with them (% of one core)")
+		add("restart_ready_10k_s", round(ready.Seconds(), 2), fmt.Sprintf("restart: list, adopt %d runs, ready (s)", scaleN))
 	}
-	add("scale_jobs", scaleN, "scale: Jobs tracked at once")
-	add("rss_10k_mib", round(rss, 1), fmt.Sprintf("agent peak RSS with %d Jobs tracked (MiB)", scaleN))
-	add("idle_cpu_percent", idleCPU, "agent CPU while idle with them (% of one core)")
-	add("restart_ready_10k_s", round(ready.Seconds(), 2), fmt.Sprintf("restart: list, adopt %d runs, ready (s)", scaleN))
 
 	// 5. Runner overhead, from the runner's benchmark.
-	if overheadErr == nil {
-		add("runner_overhead_ms", overhead, "runner overhead: added wall time (ms)")
-	} else {
-		res["runner_overhead_ms"] = nil
-		fmt.Fprintln(os.Stderr, "runner benchmark:", overheadErr)
+	if section("runner") {
+		if overheadErr == nil {
+			add("runner_overhead_ms", overhead, "runner overhead: added wall time (ms)")
+		} else {
+			res["runner_overhead_ms"] = nil
+			fmt.Fprintln(os.Stderr, "runner benchmark:", overheadErr)
+		}
 	}
 
 	fmt.Printf("\n| %s | figure |\n|---|---|\n", "measured on "+res["machine"].(string))
@@ -210,15 +344,20 @@ func run(binDir string, throughputN, scaleN int) error {
 // Running when autoExit is on (as a block that does nothing would).
 func (b *bench) watch(ctx context.Context) func() {
 	f := informers.NewSharedInformerFactoryWithOptions(b.client, 0, informers.WithNamespace(b.ns))
-	_, _ = f.Batch().V1().Jobs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
+	onJob := func(obj any) {
 		j := obj.(*batchv1.Job)
 		now := time.Now()
+		id := j.Labels[inherit.LabelRun]
 		b.mu.Lock()
-		if _, ok := b.jobSeen[j.Labels[inherit.LabelRun]]; !ok {
-			b.jobSeen[j.Labels[inherit.LabelRun]] = now
+		if _, ok := b.jobSeen[id]; !ok {
+			b.jobSeen[id] = now
+		}
+		if j.Status.Succeeded > 0 {
+			b.jobDone[id] = true
 		}
 		b.mu.Unlock()
-	}})
+	}
+	_, _ = f.Batch().V1().Jobs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onJob, UpdateFunc: func(_, o any) { onJob(o) }})
 	onPod := func(obj any) {
 		p, ok := obj.(*corev1.Pod)
 		if !ok || p.Status.Phase != corev1.PodRunning {
@@ -260,11 +399,8 @@ func (b *bench) end(ctx context.Context, id, pod string) {
 func (b *bench) startAgent(client kubernetes.Interface, maxInflight int) (func(), error) {
 	a, err := dispatch.New(dispatch.Options{
 		Layout: b.layout, Client: client, Pod: b.pod, MaxInflight: maxInflight, Rescan: 30 * time.Second,
-		Builder: dispatch.Builder{
-			Settings:  inherit.Settings{AgentContainer: "magekube-agent", Instance: "bench"},
-			ProjectFS: func(string) fs.FS { return os.DirFS(b.project) },
-		},
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Builder: b.builder(),
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		return nil, err
@@ -275,7 +411,108 @@ func (b *bench) startAgent(client kubernetes.Interface, maxInflight int) (func()
 	for !a.Ready() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return func() { cancel(); <-done }, nil
+	return sync.OnceFunc(func() { cancel(); <-done }), nil
+}
+
+// profile starts CPU profiles of this process (the agent) and of the
+// API server (its /debug/pprof) into dir; the returned func stops both.
+// No dir: nothing.
+func (b *bench) profile(ctx context.Context, dir, name string) (func() error, error) {
+	if dir == "" {
+		return func() error { return nil }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, name+"-agent.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	// The API server profiles for a fixed time; ask for more than the
+	// section needs and cut it when the section ends.
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	apiDone := make(chan error, 1)
+	go func() {
+		data, err := b.client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "60").DoRaw(apiCtx)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+"-apiserver.pprof"), data, 0o644)
+		}
+		apiDone <- err
+	}()
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return err
+		}
+		err := <-apiDone
+		stopAPI()
+		fmt.Fprintf(os.Stderr, "profiles in %s: go tool pprof -top %s-agent.pprof / %s-apiserver.pprof\n", dir, name, name)
+		return err
+	}, nil
+}
+
+// floor creates n Jobs, built as the agent builds them, at once with a
+// bare client and returns request → Job seen for each: what the API
+// server and the watch alone cost.
+func (b *bench) floor(ctx context.Context, n int) ([]time.Duration, error) {
+	builder := b.builder()
+	jobs := make([]*batchv1.Job, n)
+	for i := range jobs {
+		b.n++
+		req, err := protocol.ParseRequest(fmt.Appendf(nil, `{"apiVersion":"magekube/v1","id":"floor-%d","kind":"block","project_dir":"/p","pipeline_uuid":"bench","block_uuid":"b","block_run_id":%d}`, b.n, b.n))
+		if err != nil {
+			return nil, err
+		}
+		if jobs[i], err = builder.Build(b.pod, req); err != nil {
+			return nil, err
+		}
+	}
+	at := make([]time.Time, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Go(func() {
+			at[i] = time.Now()
+			_, err := b.client.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+	}
+	out := make([]time.Duration, n)
+	deadline := time.Now().Add(5 * time.Minute)
+	for i, job := range jobs {
+		for {
+			b.mu.Lock()
+			seen, ok := b.jobSeen[job.Labels[inherit.LabelRun]]
+			done := b.jobDone[job.Labels[inherit.LabelRun]]
+			b.mu.Unlock()
+			if ok && done { // done too: the next burst starts on a quiet cluster
+				out[i] = seen.Sub(at[i])
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("floor: job %s not seen and completed", job.Name)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return out, nil
+}
+
+func (b *bench) builder() dispatch.Builder {
+	return dispatch.Builder{
+		Settings:  inherit.Settings{AgentContainer: "magekube-agent", Instance: "bench"},
+		ProjectFS: func(string) fs.FS { return os.DirFS(b.project) },
+	}
 }
 
 // submit writes n requests at once and returns their ids and times.
@@ -297,7 +534,16 @@ func (b *bench) submit(n int) ([]string, []time.Time) {
 	return ids, at
 }
 
-func (b *bench) burst(n int) ([]time.Duration, error) {
+// dispatchTimes are one set of dispatch latencies: request → Job seen,
+// and its parts request → create sent (the agent) and sent → answered
+// (the API server).
+type dispatchTimes struct{ total, agent, api []time.Duration }
+
+func (d *dispatchTimes) append(o dispatchTimes) {
+	d.total, d.agent, d.api = append(d.total, o.total...), append(d.agent, o.agent...), append(d.api, o.api...)
+}
+
+func (b *bench) burst(n int) (dispatchTimes, error) {
 	ids, at := b.submit(n)
 	deadline := time.Now().Add(5 * time.Minute)
 	var out []time.Duration
@@ -311,11 +557,12 @@ func (b *bench) burst(n int) ([]time.Duration, error) {
 			continue
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("run %s: no Job after 5 minutes", ids[i])
+			return dispatchTimes{}, fmt.Errorf("run %s: no Job after 5 minutes", ids[i])
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return out, b.waitTerminal(ids, 10*time.Minute)
+	agent, api := b.creates.split(ids, at)
+	return dispatchTimes{total: out, agent: agent, api: api}, b.waitTerminal(ids, 10*time.Minute)
 }
 
 func (b *bench) waitTerminal(ids []string, within time.Duration) error {
