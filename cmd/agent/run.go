@@ -16,6 +16,7 @@ type runOptions struct {
 	maxInflight int
 	rescan      time.Duration
 	listen      string
+	profiling   bool
 	logFormat   string
 	policy      dispatch.Policy
 }
@@ -37,7 +38,7 @@ resource and namespace. On SIGTERM it stops taking requests and leaves the
 Jobs running; the next agent adopts them and every unfinished run.
 
 HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
-/metrics (Prometheus).`,
+/metrics (Prometheus), and with --profiling Go's /debug/pprof/.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "max-inflight", Value: 100, EnvVars: env("MAGEKUBE_MAX_INFLIGHT"), Destination: &o.maxInflight,
 				Usage: "runs with a live Job at once; more wait as Queued"},
@@ -45,6 +46,8 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 				Usage: "safety-net rescan of the request and run directories"},
 			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: env("MAGEKUBE_LISTEN"), Destination: &o.listen,
 				Usage: "address for /healthz, /readyz and /metrics"},
+			&cli.BoolFlag{Name: "profiling", EnvVars: env("MAGEKUBE_PROFILING"), Destination: &o.profiling,
+				Usage: "serve Go's CPU and heap profiles at /debug/pprof/ on --listen"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: env("MAGEKUBE_LOG_FORMAT"), Destination: &o.logFormat,
 				Usage: "json, text, or auto (text on a terminal, else JSON)"},
 			&cli.StringSliceFlag{Name: "allow-namespace", EnvVars: env("MAGEKUBE_ALLOW_NAMESPACE"),
@@ -62,7 +65,7 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 			return sidecar.Run(c.Context, sidecar.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
 				Builder: dispatch.Builder{Settings: g.jobSettings()}, Policy: o.policy,
-				MaxInflight: o.maxInflight, Rescan: o.rescan, Listen: o.listen, Log: logger(o.logFormat),
+				MaxInflight: o.maxInflight, Rescan: o.rescan, Listen: o.listen, Profiling: o.profiling, Log: logger(o.logFormat),
 			})
 		},
 	}

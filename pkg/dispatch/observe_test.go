@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -33,6 +34,27 @@ func exited(code int32, reason string) func(*corev1.Pod) {
 		p.Status.Phase = corev1.PodFailed
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason}}}}
 	}
+}
+
+// trimmed is o as the informer caches hold it (trimForCache).
+func trimmed(t *testing.T, o Observation) Observation {
+	t.Helper()
+	out := Observation{Result: o.Result}
+	if o.Job != nil {
+		j, err := trimForCache(o.Job.DeepCopy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Job = j.(*batchv1.Job)
+	}
+	for _, p := range o.Pods {
+		tp, err := trimForCache(p.DeepCopy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Pods = append(out.Pods, tp.(*corev1.Pod))
+	}
+	return out
 }
 
 func TestJudge(t *testing.T) {
@@ -73,6 +95,9 @@ func TestJudge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			v := Judge(tc.o)
+			if tv := Judge(trimmed(t, tc.o)); !reflect.DeepEqual(tv, v) {
+				t.Errorf("from the trimmed cache objects: %+v, from the whole: %+v", tv, v)
+			}
 			if v.Phase != tc.phase || v.Reason != tc.reason {
 				t.Errorf("got %s/%s (%q), want %s/%s", v.Phase, v.Reason, v.Message, tc.phase, tc.reason)
 			}

@@ -247,7 +247,7 @@ func (a *Agent) recoverRun(ctx context.Context, id string) {
 	}
 	r.req = req
 	a.startTrace(r)
-	a.log.Info("recovering run", "run", id, "phase", st.Phase, "job", st.Job)
+	a.log.Debug("recovering run", "run", id, "phase", st.Phase, "job", st.Job)
 	if st.Job != "" { // created before: track that Job, whatever the config says now
 		if _, err := a.tracker(ctx, st.Namespace); err != nil {
 			a.finish(r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -39,7 +40,7 @@ func (a *Agent) tracker(ctx context.Context, ns string) (*tracker, error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(a.o.Client, 0,
 		informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-		informers.WithTransform(stripManagedFields))
+		informers.WithTransform(trimForCache))
 	jobs := factory.Batch().V1().Jobs()
 	pods := factory.Core().V1().Pods()
 	handler := cache.ResourceEventHandlerFuncs{
@@ -97,12 +98,40 @@ func byRun(obj any) ([]string, error) {
 	return nil, nil
 }
 
-// stripManagedFields keeps the informers' caches small.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
+// trimForCache keeps only what the agent reads of a Job or a pod (see
+// observe.go and trace.go), so the caches stay small with thousands of
+// runs tracked: identity, labels, times and status; of a Job's spec only
+// its containers' names, of a pod's only its node. The rest (the pod
+// template inherited from the server pod, env, volumes) is dropped.
+func trimForCache(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		var containers []corev1.Container
+		for _, c := range o.Spec.Template.Spec.Containers {
+			containers = append(containers, corev1.Container{Name: c.Name})
+		}
+		return &batchv1.Job{
+			ObjectMeta: trimMeta(o.ObjectMeta),
+			Spec:       batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: containers}}},
+			Status:     o.Status,
+		}, nil
+	case *corev1.Pod:
+		st := o.Status
+		st.HostIPs, st.PodIPs, st.HostIP, st.PodIP = nil, nil, "", ""
+		return &corev1.Pod{
+			ObjectMeta: trimMeta(o.ObjectMeta),
+			Spec:       corev1.PodSpec{NodeName: o.Spec.NodeName},
+			Status:     st,
+		}, nil
 	}
 	return obj, nil
+}
+
+func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Labels: m.Labels, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
+	}
 }
 
 // observe gathers what the caches and the run directory say of r.

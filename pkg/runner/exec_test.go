@@ -110,15 +110,17 @@ func TestTimeout(t *testing.T) {
 
 func TestOrphansAreReaped(t *testing.T) {
 	t.Parallel()
-	// The subshell exits at once; its sleep 0.4 is orphaned and handed to
-	// the runner (subreaper), which must collect it when it exits.
-	p := start(t, nil, "sh", "-c", `(sleep 0.4 &); echo ready; sleep 1.5`)
+	// The subshell exits at once; its sleep 1 is orphaned and handed to
+	// the runner (subreaper), which must collect it when it exits. The
+	// margins (0.85 s, then 1 s) hold on a loaded machine.
+	p := start(t, nil, "sh", "-c", `(sleep 1 &); echo ready; sleep 2.5`)
 	p.waitReady(t)
+	ready := time.Now()
 	time.Sleep(150 * time.Millisecond)
 	if n := len(children(t, p.cmd.Process.Pid, "")); n < 2 {
 		t.Errorf("the orphan was not handed to the runner: %d children", n)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(time.Until(ready.Add(1500 * time.Millisecond)))
 	if zombies := children(t, p.cmd.Process.Pid, "Z"); len(zombies) > 0 {
 		t.Errorf("zombie children of the runner: %v", zombies)
 	}

@@ -1,6 +1,7 @@
 // Package sidecar is `agent run`: it connects to the API server, reads the
 // server pod, checks the agent's permissions, serves /healthz, /readyz and
-// /metrics, and runs the dispatch engine until it is told to stop.
+// /metrics (and /debug/pprof/ when asked), and runs the dispatch engine
+// until it is told to stop.
 package sidecar
 
 import (
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,7 +38,9 @@ type Config struct {
 	MaxInflight  int
 	Rescan       time.Duration
 	Listen       string
-	Log          *slog.Logger
+	// Profiling serves net/http/pprof at /debug/pprof/ on Listen.
+	Profiling bool
+	Log       *slog.Logger
 }
 
 // Run serves until ctx ends.
@@ -93,6 +97,12 @@ func Run(ctx context.Context, c Config) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	if c.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.Listen, err)

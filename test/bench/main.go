@@ -66,6 +66,8 @@ type bench struct {
 	autoExit bool
 	n        int
 	creates  createTimes
+	// profileDir receives profiles (-profile); empty: none.
+	profileDir string
 }
 
 // createTimes records, per run, when the agent sent its Job create and
@@ -179,7 +181,7 @@ func run(binDir string, throughputN, scaleN int, profileDir string, section func
 	if err != nil {
 		return err
 	}
-	b := &bench{client: client, ns: "bench", kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
+	b := &bench{profileDir: profileDir, client: client, ns: "bench", kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
@@ -715,7 +717,7 @@ func (b *bench) scale(ctx context.Context, client kubernetes.Interface, n int) (
 		return 0, 0, 0, err
 	}
 	args := []string{"--kubeconfig", b.kubecfg, "--pod-name", b.pod.Name, "--pod-namespace", b.ns, "--dir", b.layout.Root,
-		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(n + 1), "--listen", "127.0.0.1:0", "--log-format", "json"}
+		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(n + 1), "--listen", "127.0.0.1:0", "--log-format", "json", "--profiling"}
 	start := time.Now()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MAGEKUBE_AGENT_CONTAINER=magekube-agent")
@@ -726,11 +728,16 @@ func (b *bench) scale(ctx context.Context, client kubernetes.Interface, n int) (
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	readyRe := regexp.MustCompile(`"msg":"agent ready"`)
+	addrRe := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`)
+	addr := ""
 	buf := make([]byte, 1<<16)
 	var acc []byte
 	for !readyRe.Match(acc) {
 		k, rerr := out.Read(buf)
 		acc = append(acc[max(0, len(acc)-4096):], buf[:k]...)
+		if m := addrRe.FindSubmatch(acc); m != nil && addr == "" {
+			addr = string(m[1])
+		}
 		if rerr != nil {
 			return 0, 0, 0, fmt.Errorf("restarted agent: %v: %s", rerr, acc)
 		}
@@ -744,7 +751,29 @@ func (b *bench) scale(ctx context.Context, client kubernetes.Interface, n int) (
 	t0 := cpuTicks(cmd.Process.Pid)
 	time.Sleep(10 * time.Second)
 	idleCPU = round(float64(cpuTicks(cmd.Process.Pid)-t0)/100/10*100, 2)
+	if b.profileDir != "" && addr != "" {
+		if err := fetch("http://"+addr+"/debug/pprof/heap", filepath.Join(b.profileDir, "scale-agent-heap.pprof")); err != nil {
+			fmt.Fprintln(os.Stderr, "heap profile:", err)
+		}
+	}
 	return float64(peakRSS(cmd.Process.Pid)) / 1024, idleCPU, ready, nil
+}
+
+// fetch saves the body of a GET.
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
 }
 
 func drain(r interface{ Read([]byte) (int, error) }) (int, error) {
