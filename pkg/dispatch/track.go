@@ -100,9 +100,10 @@ func byRun(obj any) ([]string, error) {
 
 // trimForCache keeps only what the agent reads of a Job or a pod (see
 // observe.go and trace.go), so the caches stay small with thousands of
-// runs tracked: identity, labels, times and status; of a Job's spec only
-// its containers' names, of a pod's only its node. The rest (the pod
-// template inherited from the server pod, env, volumes) is dropped.
+// runs tracked: identity, the run label, times and the status Judge
+// reads; of a Job's spec only its containers' names, of a pod's only its
+// node. The rest (the pod template inherited from the server pod, env,
+// volumes, other labels, images, IPs) is dropped.
 func trimForCache(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *batchv1.Job:
@@ -113,11 +114,22 @@ func trimForCache(obj any) (any, error) {
 		return &batchv1.Job{
 			ObjectMeta: trimMeta(o.ObjectMeta),
 			Spec:       batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: containers}}},
-			Status:     o.Status,
+			Status: batchv1.JobStatus{
+				Conditions: o.Status.Conditions,
+				Active:     o.Status.Active, Succeeded: o.Status.Succeeded, Failed: o.Status.Failed,
+			},
 		}, nil
 	case *corev1.Pod:
-		st := o.Status
-		st.HostIPs, st.PodIPs, st.HostIP, st.PodIP = nil, nil, "", ""
+		st := corev1.PodStatus{
+			Phase: o.Status.Phase, Reason: o.Status.Reason, Message: o.Status.Message,
+			InitContainerStatuses: trimContainerStatuses(o.Status.InitContainerStatuses),
+			ContainerStatuses:     trimContainerStatuses(o.Status.ContainerStatuses),
+		}
+		for _, c := range o.Status.Conditions {
+			if c.Type == corev1.PodScheduled {
+				st.Conditions = append(st.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+			}
+		}
 		return &corev1.Pod{
 			ObjectMeta: trimMeta(o.ObjectMeta),
 			Spec:       corev1.PodSpec{NodeName: o.Spec.NodeName},
@@ -128,10 +140,22 @@ func trimForCache(obj any) (any, error) {
 }
 
 func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
+	out := metav1.ObjectMeta{
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		Labels: m.Labels, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
+		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
 	}
+	if id, ok := m.Labels[inherit.LabelRun]; ok {
+		out.Labels = map[string]string{inherit.LabelRun: id}
+	}
+	return out
+}
+
+func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	var out []corev1.ContainerStatus
+	for _, s := range in {
+		out = append(out, corev1.ContainerStatus{Name: s.Name, State: s.State, LastTerminationState: s.LastTerminationState})
+	}
+	return out
 }
 
 // observe gathers what the caches and the run directory say of r.

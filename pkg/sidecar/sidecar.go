@@ -45,6 +45,9 @@ type Config struct {
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, c Config) error {
+	if soft := SetMemoryLimit(); soft > 0 {
+		c.Log.Info("garbage collector soft memory limit: 90% of the container's", "bytes", soft)
+	}
 	metrics := telemetry.NewMetrics(buildinfo.Version)
 	metrics.ObserveKubernetesAPI()
 	tracer, err := telemetry.NewTracer(ctx, "magekube-agent", nil)
