@@ -68,6 +68,10 @@ type bench struct {
 	creates  createTimes
 	// profileDir receives profiles (-profile); empty: none.
 	profileDir string
+	// agentClient is the agent's client (production settings, the bench's
+	// rate limit, create timing).
+	agentClient kubernetes.Interface
+	stop        func()
 }
 
 // createTimes records, per run, when the agent sent its Job create and
@@ -166,65 +170,33 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 		overhead, overheadErr = runnerOverhead()
 	}
 	cluster.DownStale(false)
-	work := filepath.Join(cluster.Root, fmt.Sprintf("bench-%d", os.Getpid()))
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4})
-	if err != nil {
-		return err
-	}
-	defer c.Stop()
-	// Interrupted (Ctrl-C, a timeout): stop the cluster's processes too.
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		sig := <-signals
-		fmt.Fprintln(os.Stderr, "bench:", sig, "- stopping the cluster")
-		c.Stop()
-		os.Exit(130)
-	}()
-	cfg, err := c.RESTConfig()
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = 500, 1000 // the bench's own client must not be the bottleneck
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	b := &bench{profileDir: profileDir, client: client, kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
-	b.project, _ = os.MkdirTemp("", "magekube-bench-project")
-	defer os.RemoveAll(b.project)
-	if err := b.server(ctx, "bench"); err != nil {
-		return err
-	}
-	defer os.RemoveAll(b.layout.Root)
-	if err := os.WriteFile(filepath.Join(b.project, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: b\n"), 0o644); err != nil {
-		return err
-	}
-	stopWatch := b.watch(ctx)
-	defer stopWatch()
-
-	// The agent under test, in this process, with its production client
-	// settings except a rate limit sized for the bench.
-	agentCfg, err := kube.Config(kube.Options{Kubeconfig: c.Kubeconfig, QPS: 200, Burst: 400})
-	if err != nil {
-		return err
-	}
-	agentCfg.Wrap(b.creates.wrap) // the agent's share and the API server's, per run
-	agentClient, err := kubernetes.NewForConfig(agentCfg)
-	if err != nil {
-		return err
-	}
-	stopAgent, err := b.startAgent(agentClient, 5000)
-	if err != nil {
-		return err
-	}
-	defer stopAgent()
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
 
 	res := map[string]any{"machine": fmt.Sprintf("%d cores, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
 	table := [][2]string{}
 	add := func(k string, v any, label string) {
 		res[k] = v
 		table = append(table, [2]string{label, fmt.Sprint(v)})
+	}
+
+	// Dispatch, notice and throughput share one cluster and the agent in
+	// this process; scale gets a fresh cluster, so the Jobs the others
+	// left do not weigh on it.
+	var b *bench
+	stopAgent := func() {}
+	if section("dispatch") || section("notice") || section("throughput") {
+		var stop func()
+		var err error
+		if b, stop, err = startBench(ctx, binDir, profileDir, "bench", interrupted); err != nil {
+			return err
+		}
+		defer stop()
+		if stopAgent, err = b.startAgent(b.agentClient, 5000); err != nil {
+			return err
+		}
+		defer stopAgent()
 	}
 
 	// 1. Dispatch latency: request renamed into requests/ → Job seen.
@@ -311,9 +283,16 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 
 	// 4. Scale: Jobs tracked at once (kept Running), then a restart.
 	if section("scale") {
-		stopAgent()
-		b.autoExit = false
-		rss, idleCPU, ready, err := b.scale(ctx, agentClient, scaleN)
+		if b != nil {
+			stopAgent()
+			b.stop()
+		}
+		sb, stop, err := startBench(ctx, binDir, profileDir, "bench-scale", interrupted)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		rss, idleCPU, ready, err := sb.scale(ctx, scaleN)
 		if err != nil {
 			return err
 		}
@@ -340,6 +319,69 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 	line, _ := json.Marshal(res)
 	fmt.Println(string(line))
 	return nil
+}
+
+// startBench starts a cluster with four kwok nodes, a Mage server pod in
+// namespace ns with its run directory, the bench's watch, and the client
+// the agent uses. The returned func (also b.stop, and run on interrupt)
+// stops all of it.
+func startBench(ctx context.Context, binDir, profileDir, ns string, interrupted <-chan os.Signal) (*bench, func(), error) {
+	work := filepath.Join(cluster.Root, fmt.Sprintf("%s-%d", ns, os.Getpid()))
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4})
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &bench{profileDir: profileDir, kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
+	var cleanups []func()
+	b.stop = sync.OnceFunc(func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		c.Stop()
+	})
+	done := make(chan struct{})
+	cleanups = append(cleanups, func() { close(done) })
+	go func() {
+		select {
+		case sig := <-interrupted:
+			fmt.Fprintln(os.Stderr, "bench:", sig, "- stopping the cluster")
+			b.stop()
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	fail := func(err error) (*bench, func(), error) { b.stop(); return nil, nil, err }
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return fail(err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000 // the bench's own client must not be the bottleneck
+	if b.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return fail(err)
+	}
+	if b.project, err = os.MkdirTemp("", "magekube-bench-project"); err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(b.project) })
+	if err := os.WriteFile(filepath.Join(b.project, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: b\n"), 0o644); err != nil {
+		return fail(err)
+	}
+	if err := b.server(ctx, ns); err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(b.layout.Root) })
+	cleanups = append(cleanups, b.watch(ctx))
+	// The agent under test gets its production client settings except a
+	// rate limit sized for the bench.
+	agentCfg, err := kube.Config(kube.Options{Kubeconfig: c.Kubeconfig, QPS: 200, Burst: 400})
+	if err != nil {
+		return fail(err)
+	}
+	agentCfg.Wrap(b.creates.wrap) // the agent's share and the API server's, per run
+	if b.agentClient, err = kubernetes.NewForConfig(agentCfg); err != nil {
+		return fail(err)
+	}
+	return b, b.stop, nil
 }
 
 // server makes a fresh Mage server pod in a new namespace, with its own
@@ -700,17 +742,8 @@ func (b *bench) throughput(n int) (created, finished float64, err error) {
 
 // scale runs the agent as its own process (for an honest RSS) with n
 // Jobs Running, then restarts it and times list + adopt + ready.
-func (b *bench) scale(ctx context.Context, client kubernetes.Interface, n int) (rssMiB, idleCPU float64, ready time.Duration, err error) {
-	// Its own namespace and run directory: the agent tracks these n runs,
-	// not the finished ones of the sections before.
-	if err := b.server(ctx, "bench-scale"); err != nil {
-		return 0, 0, 0, err
-	}
-	defer os.RemoveAll(b.layout.Root)
-	b.mu.Lock()
-	clear(b.podOf)
-	b.mu.Unlock()
-	stop, err := b.startAgent(client, n+1)
+func (b *bench) scale(ctx context.Context, n int) (rssMiB, idleCPU float64, ready time.Duration, err error) {
+	stop, err := b.startAgent(b.agentClient, n+1)
 	if err != nil {
 		return 0, 0, 0, err
 	}
