@@ -18,6 +18,8 @@ import (
 
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry"
+	"github.com/magekube/magekube/pkg/telemetry/metrics"
+	"github.com/magekube/magekube/pkg/telemetry/otlp"
 )
 
 // Options configure the agent's engine.
@@ -38,9 +40,9 @@ type Options struct {
 	// as soon as it answers (see outage.go).
 	APIErrors <-chan struct{}
 	// Tracer exports each run's trace when it ends; nil: none.
-	Tracer *telemetry.Tracer
+	Tracer *otlp.Tracer
 	// Metrics, when set, count runs and latencies.
-	Metrics *telemetry.Metrics
+	Metrics *metrics.Metrics
 	// Events, when set, records Kubernetes Events on the runs' Jobs.
 	Events record.EventRecorder
 	Log    *slog.Logger

@@ -24,7 +24,8 @@ import (
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
-	"github.com/magekube/magekube/pkg/telemetry"
+	"github.com/magekube/magekube/pkg/telemetry/metrics"
+	"github.com/magekube/magekube/pkg/telemetry/otlp"
 )
 
 // Config is everything `agent run` needs.
@@ -48,9 +49,9 @@ func Run(ctx context.Context, c Config) error {
 	if soft := SetMemoryLimit(); soft > 0 {
 		c.Log.Info("garbage collector soft memory limit: 90% of the container's", "bytes", soft)
 	}
-	metrics := telemetry.NewMetrics(buildinfo.Version)
+	metrics := metrics.NewMetrics(buildinfo.Version)
 	metrics.ObserveKubernetesAPI()
-	tracer, err := telemetry.NewTracer(ctx, "magekube-agent", nil)
+	tracer, err := otlp.NewTracer(ctx, "magekube-agent", nil)
 	if err != nil {
 		return fmt.Errorf("tracing (OTEL_* environment): %w", err)
 	}

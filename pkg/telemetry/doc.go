@@ -1,4 +1,5 @@
 // Package telemetry holds magekube's observability pieces: W3C trace
 // context, the OTLP JSON span files the runner writes and the agent
-// forwards, and (in the agent) metrics.
+// forwards. The agent's exporter and metrics are its subpackages otlp and
+// metrics, which the runner does not link.
 package telemetry

@@ -63,6 +63,19 @@ func decodeHex(dst []byte, s string) error {
 	return err
 }
 
+// Context decodes the span's hex trace and span ids (sampled).
+func (s Span) Context() (SpanContext, error) {
+	var sc SpanContext
+	if err := decodeHex(sc.TraceID[:], s.TraceID); err != nil {
+		return sc, fmt.Errorf("span %q: trace id: %w", s.Name, err)
+	}
+	if err := decodeHex(sc.SpanID[:], s.SpanID); err != nil {
+		return sc, fmt.Errorf("span %q: span id: %w", s.Name, err)
+	}
+	sc.Sampled = true
+	return sc, nil
+}
+
 // TraceParent formats sc as a W3C traceparent value.
 func (sc SpanContext) TraceParent() string {
 	flags := "00"

@@ -48,7 +48,7 @@ import (
 
 // burstRounds is how many bursts of 100 (and bare-client floors) the
 // dispatch figures pool.
-const burstRounds = 5
+const burstRounds = 3
 
 type bench struct {
 	client  kubernetes.Interface
@@ -151,14 +151,18 @@ func main() {
 
 // sections parses -only: which sections to run (all when empty).
 func sections(only string) func(string) bool {
-	if only == "" {
-		return func(string) bool { return true }
-	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
-	return func(s string) bool { return want[s] }
+	return func(s string) bool { return only == "" || want[s] }
+}
+
+// began is when the bench started; progress lines on stderr count from it.
+var began = time.Now()
+
+func progress(what string) {
+	fmt.Fprintf(os.Stderr, "bench: %s (at %s)\n", what, time.Since(began).Round(time.Second))
 }
 
 func run(binDir string, throughputSizes []int, scaleN int, profileDir string, section func(string) bool) error {
@@ -167,6 +171,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 	var overhead float64
 	var overheadErr error
 	if section("runner") {
+		progress("runner overhead")
 		overhead, overheadErr = runnerOverhead()
 	}
 	cluster.DownStale(false)
@@ -201,6 +206,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 
 	// 1. Dispatch latency: request renamed into requests/ → Job seen.
 	if section("dispatch") {
+		progress("dispatch")
 		b.autoExit = true
 		stopProfile, err := b.profile(ctx, profileDir, "dispatch")
 		if err != nil {
@@ -256,6 +262,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 
 	// 2. Completion notice vs a 5 s poller, on 100 runs kept Running.
 	if section("notice") {
+		progress("notice")
 		b.autoExit = false
 		notice, poll, err := b.notice(ctx, 100)
 		if err != nil {
@@ -269,6 +276,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 
 	// 3. Throughput: n runs requested at once, run and finished.
 	if section("throughput") {
+		progress("throughput")
 		b.autoExit = true
 		for _, n := range throughputSizes {
 			created, finished, err := b.throughput(n)
@@ -283,6 +291,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 
 	// 4. Scale: Jobs tracked at once (kept Running), then a restart.
 	if section("scale") {
+		progress("scale")
 		if b != nil {
 			stopAgent()
 			b.stop()
@@ -312,6 +321,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 		}
 	}
 
+	progress("done")
 	fmt.Printf("\n| %s | figure |\n|---|---|\n", "measured on "+res["machine"].(string))
 	for _, row := range table {
 		fmt.Printf("| %s | %s |\n", row[0], row[1])

@@ -19,6 +19,8 @@ import (
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry"
+	"github.com/magekube/magekube/pkg/telemetry/metrics"
+	"github.com/magekube/magekube/pkg/telemetry/otlp"
 	"github.com/magekube/magekube/test/cluster"
 )
 
@@ -61,11 +63,11 @@ func TestTracesAndMetrics(t *testing.T) {
 	}
 	t.Cleanup(jaeger.Stop)
 	otel := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.OTLPHTTP, "OTEL_SERVICE_NAME": "magekube-agent-e2e"}
-	tracer, err := telemetry.NewTracer(t.Context(), "magekube-agent", func(k string) (string, bool) { v, ok := otel[k]; return v, ok })
+	tracer, err := otlp.NewTracer(t.Context(), "magekube-agent", func(k string) (string, bool) { v, ok := otel[k]; return v, ok })
 	if err != nil || tracer == nil {
 		t.Fatalf("tracer: %v, %v", tracer, err)
 	}
-	metrics := telemetry.NewMetrics("e2e")
+	metrics := metrics.NewMetrics("e2e")
 	metrics.ObserveKubernetesAPI()
 
 	layout := startAgent(t, "traces", "k8s_executor_config:\n  job_name_prefix: tr\n", func(o *dispatch.Options) {

@@ -1,9 +1,14 @@
-package telemetry
+// Package otlp is the agent's trace exporter: configured from the OTEL_*
+// environment, it sends each run's spans (telemetry.TracesData) over OTLP
+// gRPC or HTTP. Kept out of package telemetry so the runner, which only
+// writes span files, does not link the OpenTelemetry SDK and gRPC.
+package otlp
 
 import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/magekube/magekube/pkg/telemetry"
 	"net/url"
 	"os"
 	"strconv"
@@ -182,8 +187,8 @@ func samplerFromEnv(name, arg string) (sdktrace.Sampler, error) {
 // NewRun picks the span context of a run's root span: a child of parent
 // when the request carried a traceparent, else a new trace, sampled as
 // OTEL_TRACES_SAMPLER says. A nil Tracer samples nothing.
-func (t *Tracer) NewRun(parent *SpanContext, name string) SpanContext {
-	sc := SpanContext{TraceID: NewTraceID(), SpanID: NewSpanID()}
+func (t *Tracer) NewRun(parent *telemetry.SpanContext, name string) telemetry.SpanContext {
+	sc := telemetry.SpanContext{TraceID: telemetry.NewTraceID(), SpanID: telemetry.NewSpanID()}
 	var p trace.SpanContext
 	if parent != nil {
 		sc.TraceID = parent.TraceID
@@ -202,7 +207,7 @@ func (t *Tracer) NewRun(parent *SpanContext, name string) SpanContext {
 
 // Export sends spans, each export request as its own resource; it blocks
 // until the exporter has answered or ctx ends.
-func (t *Tracer) Export(ctx context.Context, data ...TracesData) error {
+func (t *Tracer) Export(ctx context.Context, data ...telemetry.TracesData) error {
 	var spans []sdktrace.ReadOnlySpan
 	for _, td := range data {
 		for _, rs := range td.ResourceSpans {
@@ -237,7 +242,7 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 	return t.exporter.Shutdown(ctx)
 }
 
-func otelContext(sc SpanContext, remote bool) trace.SpanContext {
+func otelContext(sc telemetry.SpanContext, remote bool) trace.SpanContext {
 	var flags trace.TraceFlags
 	if sc.Sampled {
 		flags = trace.FlagsSampled
@@ -247,16 +252,12 @@ func otelContext(sc SpanContext, remote bool) trace.SpanContext {
 	})
 }
 
-func stubOf(s Span) (tracetest.SpanStub, error) {
+func stubOf(s telemetry.Span) (tracetest.SpanStub, error) {
 	var stub tracetest.SpanStub
-	var sc SpanContext
-	if err := decodeHex(sc.TraceID[:], s.TraceID); err != nil {
-		return stub, fmt.Errorf("span %q: trace id: %w", s.Name, err)
+	sc, err := s.Context()
+	if err != nil {
+		return stub, err
 	}
-	if err := decodeHex(sc.SpanID[:], s.SpanID); err != nil {
-		return stub, fmt.Errorf("span %q: span id: %w", s.Name, err)
-	}
-	sc.Sampled = true
 	stub.SpanContext = otelContext(sc, false)
 	if s.ParentSpanID != "" {
 		parent := sc
@@ -266,28 +267,27 @@ func stubOf(s Span) (tracetest.SpanStub, error) {
 	}
 	stub.Name = s.Name
 	stub.SpanKind = trace.SpanKind(s.Kind)
-	var err error
-	if stub.StartTime, err = ParseUnixNano(s.StartTimeUnixNano); err != nil {
+	if stub.StartTime, err = telemetry.ParseUnixNano(s.StartTimeUnixNano); err != nil {
 		return stub, err
 	}
-	if stub.EndTime, err = ParseUnixNano(s.EndTimeUnixNano); err != nil {
+	if stub.EndTime, err = telemetry.ParseUnixNano(s.EndTimeUnixNano); err != nil {
 		return stub, err
 	}
 	stub.Attributes = attributes(s.Attributes)
 	for _, e := range s.Events {
-		at, _ := ParseUnixNano(e.TimeUnixNano)
+		at, _ := telemetry.ParseUnixNano(e.TimeUnixNano)
 		stub.Events = append(stub.Events, sdktrace.Event{Name: e.Name, Time: at, Attributes: attributes(e.Attributes)})
 	}
 	switch s.Status.Code {
-	case StatusOK:
+	case telemetry.StatusOK:
 		stub.Status = sdktrace.Status{Code: codes.Ok}
-	case StatusError:
+	case telemetry.StatusError:
 		stub.Status = sdktrace.Status{Code: codes.Error, Description: s.Status.Message}
 	}
 	return stub, nil
 }
 
-func attributes(kvs []KeyValue) []attribute.KeyValue {
+func attributes(kvs []telemetry.KeyValue) []attribute.KeyValue {
 	out := make([]attribute.KeyValue, 0, len(kvs))
 	for _, kv := range kvs {
 		v := kv.Value

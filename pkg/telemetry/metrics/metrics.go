@@ -1,4 +1,6 @@
-package telemetry
+// Package metrics is the agent's Prometheus registry: runs, latencies,
+// load, trace exports and the Kubernetes client's requests.
+package metrics
 
 import (
 	"context"

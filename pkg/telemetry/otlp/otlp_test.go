@@ -1,12 +1,12 @@
-package telemetry
+package otlp
 
 import (
 	"context"
+	"github.com/magekube/magekube/pkg/telemetry"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -57,7 +57,7 @@ func TestNewTracerOffWithoutEndpoint(t *testing.T) {
 
 func TestSampler(t *testing.T) {
 	tr, _ := memTracer(t)
-	parent := SpanContext{TraceID: NewTraceID(), SpanID: NewSpanID(), Sampled: false}
+	parent := telemetry.SpanContext{TraceID: telemetry.NewTraceID(), SpanID: telemetry.NewSpanID(), Sampled: false}
 	if sc := tr.NewRun(&parent, "p/b"); sc.Sampled || sc.TraceID != parent.TraceID {
 		t.Errorf("unsampled parent: %+v", sc)
 	}
@@ -77,19 +77,19 @@ func TestRunTrace(t *testing.T) {
 	root := tr.NewRun(nil, "etl/load")
 	t0 := time.Now()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	tl := RunTimeline{
-		Root: root, Name: "etl/load", Attributes: []KeyValue{String("k8s.job.name", "mage-etl-block-1")},
+	tl := telemetry.RunTimeline{
+		Root: root, Name: "etl/load", Attributes: []telemetry.KeyValue{telemetry.String("k8s.job.name", "mage-etl-block-1")},
 		Seen: at(0), Claimed: at(1), JobCreated: at(10), Scheduled: at(20), Running: at(500), Done: at(900), End: at(905),
-		DispatchEvents: []TimedEvent{{Time: at(5), Name: "create failed; retrying", Message: "429"}},
-		PendingEvents:  []TimedEvent{{Time: at(15), Name: "Unschedulable", Message: "0/2 nodes"}},
+		DispatchEvents: []telemetry.TimedEvent{{Time: at(5), Name: "create failed; retrying", Message: "429"}},
+		PendingEvents:  []telemetry.TimedEvent{{Time: at(15), Name: "Unschedulable", Message: "0/2 nodes"}},
 		Failed:         true, Reason: "Error", Message: "exit code 3",
 	}
-	runner := SpanFile("magekube-runner", []KeyValue{String("k8s.pod.name", "p-1")}, Span{
-		TraceID: root.TraceID.String(), SpanID: NewSpanID().String(), ParentSpanID: root.SpanID.String(),
-		Name: "runner.exec", StartTimeUnixNano: UnixNano(at(510)), EndTimeUnixNano: UnixNano(at(890)),
-		Status: Status{Code: StatusError, Message: "exit code 3"},
+	runner := telemetry.SpanFile("magekube-runner", []telemetry.KeyValue{telemetry.String("k8s.pod.name", "p-1")}, telemetry.Span{
+		TraceID: root.TraceID.String(), SpanID: telemetry.NewSpanID().String(), ParentSpanID: root.SpanID.String(),
+		Name: "runner.exec", StartTimeUnixNano: telemetry.UnixNano(at(510)), EndTimeUnixNano: telemetry.UnixNano(at(890)),
+		Status: telemetry.Status{Code: telemetry.StatusError, Message: "exit code 3"},
 	})
-	if err := tr.Export(context.Background(), RunSpans(tl), runner); err != nil {
+	if err := tr.Export(context.Background(), telemetry.RunSpans(tl), runner); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]tracetest.SpanStub{}
@@ -123,25 +123,4 @@ func TestRunTrace(t *testing.T) {
 		t.Errorf("runner span service %q", svc.AsString())
 	}
 	var _ sdktrace.SpanExporter = exp
-}
-
-func TestMetricsLint(t *testing.T) {
-	m := NewMetrics("test")
-	m.RunFinished("Failed", "OOMKilled", time.Second)
-	m.Dispatched(3 * time.Millisecond)
-	m.Noticed(time.Millisecond)
-	m.SetLoad(2, 5)
-	m.TraceExported(nil)
-	problems, err := testutil.GatherAndLint(m.Registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
-	if n := testutil.ToFloat64(m.runs.WithLabelValues("Failed", "OOMKilled")); n != 1 {
-		t.Errorf("runs_total = %v", n)
-	}
-	var nilMetrics *Metrics
-	nilMetrics.RunFinished("Succeeded", "", time.Second) // must not panic
 }
