@@ -797,6 +797,7 @@ func (b *bench) scale(ctx context.Context, n int) (rssMiB, idleCPU float64, read
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	defer os.RemoveAll(filepath.Dir(bin))
 	args := []string{"--kubeconfig", b.kubecfg, "--pod-name", b.pod.Name, "--pod-namespace", b.ns, "--dir", b.layout.Root,
 		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(n + 1), "--listen", "127.0.0.1:0", "--log-format", "json", "--profiling"}
 	start := time.Now()
@@ -874,6 +875,7 @@ func buildAgent() (string, error) {
 	bin := filepath.Join(dir, "agent")
 	out, err := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", bin, "github.com/magekube/magekube/cmd/agent").CombinedOutput()
 	if err != nil {
+		os.RemoveAll(dir)
 		return "", fmt.Errorf("build agent: %v: %s", err, out)
 	}
 	return bin, nil
