@@ -194,13 +194,12 @@ func (a *Agent) loop(ctx context.Context) error {
 
 // fileEvents handles ev and every watcher event already waiting (a burst
 // of requests arrives as one batch, claimed with one directory sync) and
-// returns the request files among them, each once.
+// returns the request files among them. A file named twice is claimed
+// once: intake skips a run it already has.
 func (a *Agent) fileEvents(ev fsnotify.Event) []string {
 	var names []string
-	seen := map[string]bool{}
 	for {
-		if name, isRequest := a.fileEvent(ev); isRequest && !seen[name] {
-			seen[name] = true
+		if name, isRequest := a.fileEvent(ev); isRequest {
 			names = append(names, name)
 		}
 		if len(names) >= maxIntakeBatch {
