@@ -17,13 +17,15 @@ func renderCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 		ArgsUsage: "REQUEST.json",
 		Description: `Reads the request, the project's metadata.yaml files (project_dir in the
 request) and the Mage server pod, and prints the Job. Nothing is created.
+The Job is checked against the same privilege policy as the agent's (the
+same --allow-… flags), and a refused Job is an error.
 Without --pod-file the pod is read from the API server, like the agent
 does (--pod-name/--pod-namespace or KUBE_POD_NAME/KUBE_NAMESPACE).
 Every problem is printed on stderr and the exit status is 1.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "pod-file", EnvVars: env("MAGEKUBE_POD_FILE"), Destination: &o.PodFile,
 				Usage: "read the server pod from this YAML or JSON file instead of the API"},
-		},
+		}, policyFlags(&o.Policy)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("render: want exactly one REQUEST.json, got %d arguments", c.NArg())

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/sidecar"
 )
 
@@ -18,7 +19,7 @@ type runOptions struct {
 	listen      string
 	profiling   bool
 	logFormat   string
-	policy      dispatch.Policy
+	policy      policy.Policy
 }
 
 func runCommand(g *globalOptions) *cli.Command {
@@ -39,7 +40,7 @@ Jobs running; the next agent adopts them and every unfinished run.
 
 HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 /metrics (Prometheus), and with --profiling Go's /debug/pprof/.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "max-inflight", Value: 100, EnvVars: env("MAGEKUBE_MAX_INFLIGHT"), Destination: &o.maxInflight,
 				Usage: "runs with a live Job at once; more wait as Queued"},
 			&cli.DurationFlag{Name: "rescan", Value: 30 * time.Second, EnvVars: env("MAGEKUBE_RESCAN"), Destination: &o.rescan,
@@ -50,17 +51,7 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 				Usage: "serve Go's CPU and heap profiles at /debug/pprof/ on --listen"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: env("MAGEKUBE_LOG_FORMAT"), Destination: &o.logFormat,
 				Usage: "json, text, or auto (text on a terminal, else JSON)"},
-			&cli.StringSliceFlag{Name: "allow-namespace", EnvVars: env("MAGEKUBE_ALLOW_NAMESPACE"),
-				Usage:  "namespaces a run's config may put its Job in besides the server pod's (\"*\": any)",
-				Action: func(_ *cli.Context, v []string) error { o.policy.Namespaces = v; return nil }},
-			&cli.StringSliceFlag{Name: "allow-service-account", EnvVars: env("MAGEKUBE_ALLOW_SERVICE_ACCOUNT"),
-				Usage:  "service accounts a run's config may use besides the server pod's and \"default\" (\"*\": any)",
-				Action: func(_ *cli.Context, v []string) error { o.policy.ServiceAccounts = v; return nil }},
-			&cli.BoolFlag{Name: "allow-privileged", EnvVars: env("MAGEKUBE_ALLOW_PRIVILEGED"), Destination: &o.policy.Privileged,
-				Usage: "let a run's config ask for privileged containers or added capabilities"},
-			&cli.BoolFlag{Name: "allow-host-path", EnvVars: env("MAGEKUBE_ALLOW_HOST_PATH"), Destination: &o.policy.HostPaths,
-				Usage: "let a run's config add hostPath volumes the server pod does not have"},
-		},
+		}, policyFlags(&o.policy)...),
 		Action: func(c *cli.Context) error {
 			return sidecar.Run(c.Context, sidecar.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry"
 	"github.com/magekube/magekube/pkg/telemetry/metrics"
@@ -26,7 +27,7 @@ import (
 type Options struct {
 	Layout  protocol.Layout
 	Builder Builder
-	Policy  Policy
+	Policy  policy.Policy
 	Client  kubernetes.Interface
 	// Pod is the server pod the Jobs inherit from (read once at start).
 	Pod *corev1.Pod

@@ -24,9 +24,6 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // Builder turns a request into the Job the agent creates for it.
 type Builder struct {
 	Settings inherit.Settings
-	// LookupEnv is the agent's own environment, the second place
-	// env_var() templates look (after the Mage container's declared env).
-	LookupEnv func(string) (string, bool)
 	// ProjectFS opens a request's project_dir; default: the local disk.
 	ProjectFS func(projectDir string) fs.FS
 }
@@ -68,34 +65,20 @@ func blockUUID(req *protocol.Request) string {
 	return ""
 }
 
-// env resolves env_var() in templates: the Mage container's literal env
-// first, then the agent's environment.
+// env resolves env_var() in templates from the Mage container's literal
+// env only, what Mage itself would see: never the agent's own environment,
+// which holds the agent's credentials (collector headers, kubeconfig).
 func (b Builder) env(pod *corev1.Pod) func(string) (string, bool) {
 	declared := map[string]string{}
-	if pod != nil {
-		for _, c := range pod.Spec.Containers {
-			if c.Name == b.Settings.AgentContainer {
-				continue
+	if c, err := inherit.MageContainer(pod, b.Settings); err == nil {
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				declared[e.Name] = e.Value
 			}
-			if b.Settings.ServerContainer != "" && c.Name != b.Settings.ServerContainer {
-				continue
-			}
-			for _, e := range c.Env {
-				if e.ValueFrom == nil {
-					declared[e.Name] = e.Value
-				}
-			}
-			break
 		}
-	}
-	lookup := b.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
 	}
 	return func(name string) (string, bool) {
-		if v, ok := declared[name]; ok {
-			return v, true
-		}
-		return lookup(name)
+		v, ok := declared[name]
+		return v, ok
 	}
 }

@@ -26,7 +26,6 @@ func loadRequest(t *testing.T, path string) *protocol.Request { return fixtures.
 func testBuilder(projectDir string) Builder {
 	return Builder{
 		Settings:  inherit.Settings{AgentContainer: "magekube-agent"},
-		LookupEnv: func(string) (string, bool) { return "", false },
 		ProjectFS: func(string) fs.FS { return os.DirFS(projectDir) },
 	}
 }
@@ -92,5 +91,32 @@ func TestBuildReportsSetupErrors(t *testing.T) {
 	var setup *inherit.SetupError
 	if errors.As(err, &cfgErr) || !errors.As(err, &setup) {
 		t.Fatalf("want a setup error, got %v", err)
+	}
+}
+
+// TestTemplatesSeeOnlyTheMageContainer: env_var() must never copy the
+// agent's own environment (its collector credentials) into a Job.
+func TestTemplatesSeeOnlyTheMageContainer(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=agent-secret")
+	pod := loadPod(t)
+	req := loadRequest(t, "testdata/seed/minimal/request.json")
+	b := testBuilder("testdata/seed/minimal/project")
+
+	req.ExecutorConfig = map[string]any{"container": map[string]any{"env": []any{
+		map[string]any{"name": "H", "value": "{{ env_var('OTEL_EXPORTER_OTLP_HEADERS') }}"}}}}
+	if _, err := b.Build(pod, req); err == nil {
+		t.Fatal("env_var() of the agent's environment resolved")
+	}
+
+	req.ExecutorConfig = map[string]any{"container": map[string]any{"env": []any{
+		map[string]any{"name": "E", "value": "{{ env_var('ENVIRONMENT') }}"}}}}
+	job, err := b.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "E" && e.Value != "staging" {
+			t.Errorf("E = %q, want the Mage container's ENVIRONMENT", e.Value)
+		}
 	}
 }

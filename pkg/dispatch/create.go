@@ -52,8 +52,8 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 		a.finish(r, protocol.PhaseFailed, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	if v := a.o.Policy.Violations(a.o.Pod, job); len(v) > 0 {
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the server pod has: "+strings.Join(v, "; "))
+	if v := a.o.Policy.Violations(a.o.Pod, b.Settings, job); len(v) > 0 {
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the Mage container has: "+strings.Join(v, "; "))
 		return
 	}
 	if _, err := a.tracker(ctx, job.Namespace); err != nil {

@@ -9,8 +9,7 @@ import (
 
 // Vars is what templates may read.
 type Vars struct {
-	// Env resolves env_var('NAME'): the Mage container's declared env
-	// first, then the agent's own environment (the caller decides).
+	// Env resolves env_var('NAME'): the Mage container's literal env.
 	Env func(name string) (string, bool)
 	// Globals are the run's global variables: {{ variables('x') }} and {{ x }}.
 	Globals map[string]any
@@ -66,7 +65,7 @@ func evaluate(expr string, vars Vars) (string, error) {
 		if hasDef {
 			return def, nil
 		}
-		return "", fmt.Errorf("env_var('%s'): environment variable %s is not set in the Mage container or the agent", arg, arg)
+		return "", fmt.Errorf("env_var('%s'): %s has no literal value in the Mage container's env (values from Secrets, ConfigMaps or the downward API are not read by the agent); give a default: env_var('%s', 'value')", arg, arg, arg)
 	case "variables":
 		return global(arg, vars)
 	}

@@ -53,7 +53,7 @@ func Job(in Input) (*batchv1.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	pod := podSpec(in.Pod, cfg, main, runnerInit(s, agent))
+	pod := podSpec(in.Pod, server, cfg, main, runnerInit(s, agent))
 	if err := keepMountedVolumes(&pod, in.Pod.Spec.Volumes, cfgVolumes(cfg)); err != nil {
 		return nil, err
 	}

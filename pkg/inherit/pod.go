@@ -11,7 +11,11 @@ import (
 // podSpec takes scheduling and identity from the config where it speaks
 // and from the server pod where it is silent. Host namespaces, the
 // server's init containers, nodeName and restartPolicy never carry over.
-func podSpec(server *corev1.Pod, cfg *execconfig.Config, main, init corev1.Container) corev1.PodSpec {
+//
+// The token split: when the Mage container holds no service-account token,
+// neither does the Job (automountServiceAccountToken: false, whatever the
+// pod or the service account say).
+func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config, main, init corev1.Container) corev1.PodSpec {
 	src := server.Spec
 	spec := corev1.PodSpec{
 		RestartPolicy:                 corev1.RestartPolicyNever,
@@ -62,6 +66,9 @@ func podSpec(server *corev1.Pod, cfg *execconfig.Config, main, init corev1.Conta
 		}
 	}
 	setString(&spec.ServiceAccountName, cfg.ServiceAccountName)
+	if !HoldsToken(server, mage) {
+		spec.AutomountServiceAccountToken = ptrTo(false)
+	}
 	return spec
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -15,6 +16,7 @@ import (
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/kube"
+	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -26,6 +28,7 @@ type Options struct {
 	PodNamespace string
 	Kube         kube.Options
 	Settings     inherit.Settings
+	Policy       policy.Policy
 }
 
 // Run writes the Job for the request as YAML to out.
@@ -50,6 +53,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if v := o.Policy.Violations(pod, o.Settings, job); len(v) > 0 {
+		return fmt.Errorf("%s: the agent would refuse this Job (PolicyDenied):\n%s", o.RequestFile, strings.Join(v, "\n"))
 	}
 	data, err := yaml.Marshal(job)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/magekube/magekube/pkg/buildinfo"
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/kube"
+	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry/metrics"
 	"github.com/magekube/magekube/pkg/telemetry/otlp"
@@ -35,7 +36,7 @@ type Config struct {
 	PodName      string
 	PodNamespace string
 	Builder      dispatch.Builder
-	Policy       dispatch.Policy
+	Policy       policy.Policy
 	MaxInflight  int
 	Rescan       time.Duration
 	Listen       string

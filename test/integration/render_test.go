@@ -52,7 +52,6 @@ func TestSeedJobsPassServerSideDryRun(t *testing.T) {
 			req := readRequest(t, filepath.Join(dir, "request.json"))
 			b := dispatch.Builder{
 				Settings:  inherit.Settings{AgentContainer: "magekube-agent"},
-				LookupEnv: func(string) (string, bool) { return "", false },
 				ProjectFS: func(string) fs.FS { return os.DirFS(filepath.Join(dir, "project")) },
 			}
 			job, err := b.Build(pod, req)

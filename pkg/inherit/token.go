@@ -1,0 +1,44 @@
+package inherit
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// MageContainer is the server pod's Mage container as the settings pick
+// it: ServerContainer by name, else the first that is not the agent's.
+func MageContainer(pod *corev1.Pod, s Settings) (*corev1.Container, error) {
+	server, _, err := containers(pod, s)
+	return server, err
+}
+
+// TokenVolume reports whether v carries a Kubernetes service-account
+// token: a projected serviceAccountToken source. (A legacy token Secret
+// cannot be told from other Secrets by the pod spec; Secret volumes are
+// judged by the policy like any other Secret.)
+func TokenVolume(v corev1.Volume) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// HoldsToken reports whether container c of pod mounts a service-account
+// token, that is, whether it already has the pod's Kubernetes credentials.
+// Under the token split only the agent's container does.
+func HoldsToken(pod *corev1.Pod, c *corev1.Container) bool {
+	mounted := map[string]bool{}
+	for _, m := range c.VolumeMounts {
+		mounted[m.Name] = true
+	}
+	for _, v := range pod.Spec.Volumes {
+		if mounted[v.Name] && TokenVolume(v) {
+			return true
+		}
+	}
+	return false
+}

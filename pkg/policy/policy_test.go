@@ -1,0 +1,210 @@
+package policy_test
+
+import (
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/policy"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// serverPod is the Mage server pod as deploy/manifests lays it out: the
+// pod's service account is the agent's, automount is off, and only the
+// agent container mounts its projected token.
+const serverPod = `
+metadata: {name: mage-0, namespace: mage}
+spec:
+  serviceAccountName: magekube-agent
+  automountServiceAccountToken: false
+  securityContext: {runAsUser: 1000, runAsNonRoot: true, fsGroup: 1000, seccompProfile: {type: RuntimeDefault}}
+  tolerations: [{key: mage, operator: Exists}]
+  containers:
+  - name: mage
+    image: mageai/mageai:0.9.80
+    env:
+    - {name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: mage-db, key: password}}}
+    envFrom: [{secretRef: {name: mage-env}}]
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {add: [NET_BIND_SERVICE]}}
+    volumeMounts:
+    - {name: mage-fs, mountPath: /home/src}
+    - {name: data, mountPath: /data, readOnly: true}
+  - name: magekube-agent
+    image: magekube/agent:test
+    volumeMounts:
+    - {name: mage-fs, mountPath: /home/src}
+    - {name: magekube-agent-token, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
+    - {name: agent-config, mountPath: /etc/magekube}
+  - name: proxy
+    image: proxy
+    volumeMounts: [{name: proxy-creds, mountPath: /creds}]
+  volumes:
+  - {name: mage-fs, persistentVolumeClaim: {claimName: mage-fs}}
+  - {name: data, hostPath: {path: /srv/data}}
+  - {name: magekube-agent-token, projected: {sources: [{serviceAccountToken: {path: token}}]}}
+  - {name: agent-config, configMap: {name: magekube-agent}}
+  - {name: proxy-creds, secret: {secretName: proxy-creds}}
+`
+
+func TestViolations(t *testing.T) {
+	t.Parallel()
+	pod := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(serverPod), pod); err != nil {
+		t.Fatal(err)
+	}
+	settings := inherit.Settings{AgentContainer: "magekube-agent", RunnerImage: "magekube/runner:test"}
+	for _, tc := range []struct {
+		name   string
+		policy policy.Policy
+		config string // the request's executor_config, YAML
+		want   []string
+	}{
+		{"inherited is fine", policy.Policy{}, `{}`, nil},
+		{"resources and a GPU toleration are fine", policy.Policy{},
+			`{resource_limits: {memory: 1Gi}, pod: {tolerations: [{key: nvidia.com/gpu, operator: Exists}]}}`, nil},
+		{"new emptyDir and configMap volumes are fine", policy.Policy{},
+			`{pod: {volumes: [{name: tmp, emptyDir: {}}, {name: cfg, configMap: {name: c}}]}, container: {volume_mounts: [{name: tmp, mountPath: /tmp}, {name: cfg, mountPath: /cfg}]}}`, nil},
+
+		// The token split.
+		{"the agent's service account", policy.Policy{ServiceAccounts: []string{"*"}},
+			`{service_account_name: magekube-agent}`, []string{`service_account_name: "magekube-agent" is the server pod's service account, whose token only the agent container holds`}},
+		{"the agent's token volume", policy.Policy{VolumeTypes: []string{"*"}},
+			`{container: {volume_mounts: [{name: magekube-agent-token, mountPath: /t}]}}`, []string{`volume "magekube-agent-token": mounted by the agent container only`}},
+		{"the agent's token under another name", policy.Policy{VolumeTypes: []string{"*"}},
+			`{pod: {volumes: [{name: t, projected: {sources: [{serviceAccountToken: {path: token}}]}}]}, container: {volume_mounts: [{name: t, mountPath: /t}]}}`,
+			[]string{`volume "t": mounted by the agent container only`}},
+		{"a new token volume", policy.Policy{VolumeTypes: []string{"*"}},
+			`{pod: {volumes: [{name: t, projected: {sources: [{serviceAccountToken: {path: token, audience: vault}}]}}]}, container: {volume_mounts: [{name: t, mountPath: /t}]}}`,
+			[]string{`volume "t": a service-account token`}},
+		{"the agent's other volume", policy.Policy{VolumeTypes: []string{"*"}},
+			`{container: {volume_mounts: [{name: agent-config, mountPath: /x}]}}`, []string{`volume "agent-config": mounted by the agent container only`}},
+		{"another sidecar's volume", policy.Policy{VolumeTypes: []string{"*"}},
+			`{container: {volume_mounts: [{name: proxy-creds, mountPath: /x}]}}`, []string{`volume "proxy-creds": the Mage container "mage" does not mount it`}},
+		{"another service account", policy.Policy{},
+			`{service_account_name: admin}`, []string{`service_account_name: "admin" is neither "default" nor the Mage container's`}},
+		{"another service account allowed", policy.Policy{ServiceAccounts: []string{"etl"}}, `{service_account_name: etl}`, nil},
+
+		// Volumes and secrets.
+		{"a new host path", policy.Policy{},
+			`{pod: {volumes: [{name: root, hostPath: {path: /}}]}, container: {volume_mounts: [{name: root, mountPath: /host}]}}`, []string{`volume "root": host path /`}},
+		{"a read-only host path made writable", policy.Policy{HostPaths: true},
+			`{container: {volume_mounts: [{name: data, mountPath: /data}]}}`, []string{`the Mage container mounts "data" read-only`}},
+		{"the same host path under a new name, writable", policy.Policy{},
+			`{pod: {volumes: [{name: d2, hostPath: {path: /srv/data}}]}, container: {volume_mounts: [{name: d2, mountPath: /d2}]}}`, []string{`the Mage container mounts "data" read-only`}},
+		{"another claim", policy.Policy{},
+			`{pod: {volumes: [{name: other, persistentVolumeClaim: {claimName: prod-db}}]}, container: {volume_mounts: [{name: other, mountPath: /o}]}}`,
+			[]string{`volume "other": a persistentVolumeClaim volume the Mage container does not mount; allow the type with --allow-volume-type=persistentVolumeClaim`}},
+		{"another claim allowed", policy.Policy{VolumeTypes: []string{"persistentVolumeClaim"}},
+			`{pod: {volumes: [{name: other, persistentVolumeClaim: {claimName: prod-db}}]}, container: {volume_mounts: [{name: other, mountPath: /o}]}}`, nil},
+		{"an NFS volume", policy.Policy{},
+			`{pod: {volumes: [{name: nv, nfs: {server: nfs, path: /}}]}, container: {volume_mounts: [{name: nv, mountPath: /n}]}}`, []string{`a nfs volume`}},
+		{"a CSI volume", policy.Policy{},
+			`{pod: {volumes: [{name: cv, csi: {driver: secrets-store}}]}, container: {volume_mounts: [{name: cv, mountPath: /n}]}}`, []string{`a csi volume`}},
+		{"a secret volume the Mage container lacks", policy.Policy{},
+			`{pod: {volumes: [{name: s, secret: {secretName: prod-admin}}]}, container: {volume_mounts: [{name: s, mountPath: /s}]}}`, []string{`Secret "prod-admin" is not referenced by the Mage container`}},
+		{"a secret volume of the Mage container's secret", policy.Policy{},
+			`{pod: {volumes: [{name: s, secret: {secretName: mage-db}}]}, container: {volume_mounts: [{name: s, mountPath: /s}]}}`, nil},
+		{"a projected secret", policy.Policy{},
+			`{pod: {volumes: [{name: s, projected: {sources: [{secret: {name: prod-admin}}]}}]}, container: {volume_mounts: [{name: s, mountPath: /s}]}}`, []string{`Secret "prod-admin"`}},
+		{"secretKeyRef of another secret", policy.Policy{},
+			`{container: {env: [{name: X, valueFrom: {secretKeyRef: {name: prod-admin, key: k}}}]}}`, []string{`env X: Secret "prod-admin"`}},
+		{"envFrom another secret", policy.Policy{},
+			`{container: {env_from: [{secretRef: {name: prod-admin}}]}}`, []string{`envFrom: Secret "prod-admin"`}},
+		{"envFrom another secret allowed", policy.Policy{Secrets: []string{"prod-admin"}}, `{container: {env_from: [{secretRef: {name: prod-admin}}]}}`, nil},
+
+		// Security options and privilege, against the Mage container alone.
+		{"privileged", policy.Policy{},
+			`{container: {security_context: {privileged: true, allowPrivilegeEscalation: false}}}`, []string{`privileged, which the Mage container is not`}},
+		{"a capability the Mage container lacks", policy.Policy{},
+			`{container: {security_context: {allowPrivilegeEscalation: false, capabilities: {add: [NET_BIND_SERVICE, SYS_ADMIN]}}}}`, []string{`capabilities.add SYS_ADMIN`}},
+		{"the Mage container's capability", policy.Policy{},
+			`{container: {security_context: {allowPrivilegeEscalation: false, capabilities: {add: [NET_BIND_SERVICE]}}}}`, nil},
+		{"privilege escalation", policy.Policy{},
+			`{container: {security_context: {capabilities: {add: [NET_BIND_SERVICE]}}}}`, []string{`allowPrivilegeEscalation is not false`}},
+		{"root", policy.Policy{},
+			`{container: {security_context: {runAsUser: 0, allowPrivilegeEscalation: false}}}`, []string{`may run as root`}},
+		{"a pod security context without a user", policy.Policy{},
+			`{pod: {security_context: {fsGroup: 100}}}`, []string{`may run as root`}},
+		{"root allowed", policy.Policy{SecurityOptions: true},
+			`{container: {security_context: {runAsUser: 0, allowPrivilegeEscalation: false}}}`, nil},
+		{"unconfined seccomp", policy.Policy{},
+			`{pod: {security_context: {runAsUser: 1000, seccompProfile: {type: Unconfined}}}}`, []string{`"mage-job-container": seccompProfile Unconfined`}},
+		{"unconfined AppArmor", policy.Policy{},
+			`{container: {security_context: {allowPrivilegeEscalation: false, appArmorProfile: {type: Unconfined}}}}`, []string{`appArmorProfile Unconfined`}},
+		{"SELinux options", policy.Policy{},
+			`{container: {security_context: {allowPrivilegeEscalation: false, seLinuxOptions: {level: "s0:c1"}}}}`, []string{`seLinuxOptions differ`}},
+		{"control-plane toleration", policy.Policy{},
+			`{pod: {tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists}]}}`, []string{`control-plane taint "node-role.kubernetes.io/control-plane"`}},
+		{"every taint", policy.Policy{},
+			`{pod: {tolerations: [{operator: Exists}]}}`, []string{`a toleration of every taint`}},
+		{"control plane allowed", policy.Policy{ControlPlane: true}, `{pod: {tolerations: [{operator: Exists}]}}`, nil},
+		{"other namespace", policy.Policy{}, `{namespace: other}`, []string{`namespace "other"`}},
+		{"other namespace allowed", policy.Policy{Namespaces: []string{"other"}}, `{namespace: other}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var cfg map[string]any
+			if err := yaml.Unmarshal([]byte(tc.config), &cfg); err != nil {
+				t.Fatal(err)
+			}
+			req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p",
+				PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1, ExecutorConfig: cfg}
+			b := dispatch.Builder{Settings: settings, ProjectFS: emptyProject}
+			job, err := b.Build(pod, req)
+			if err != nil {
+				t.Fatalf("build: %v", err)
+			}
+			got := tc.policy.Violations(pod, settings, job)
+			if len(got) != len(tc.want) {
+				t.Fatalf("violations:\n%s\nwant %d: %q", strings.Join(got, "\n"), len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("violation %q lacks %q", got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
+	t.Parallel()
+	pod := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(serverPod), pod); err != nil {
+		t.Fatal(err)
+	}
+	settings := inherit.Settings{AgentContainer: "magekube-agent", RunnerImage: "r"}
+	req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p", PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1}
+	job, err := dispatch.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := job.Spec.Template.Spec
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken || spec.ServiceAccountName != "default" {
+		t.Errorf("automount %v, service account %q; want false and \"default\"", spec.AutomountServiceAccountToken, spec.ServiceAccountName)
+	}
+	for _, v := range spec.Volumes {
+		if inherit.TokenVolume(v) || v.Name == "agent-config" || v.Name == "proxy-creds" {
+			t.Errorf("job has volume %q", v.Name)
+		}
+	}
+
+	// A pod whose Mage container holds the pod's token may pass it on.
+	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "magekube-agent-token", MountPath: "/t"})
+	req.ExecutorConfig = map[string]any{"service_account_name": "magekube-agent"}
+	job, err = dispatch.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := (policy.Policy{}).Violations(pod, settings, job); len(v) > 0 {
+		t.Errorf("violations %q for a Mage container holding the token itself", v)
+	}
+}
+
+func emptyProject(string) fs.FS { return fstest.MapFS{} }

@@ -1,0 +1,193 @@
+package policy
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/magekube/magekube/pkg/inherit"
+)
+
+// volumes lets a Job have the volumes the Mage container mounts (the same
+// source under any name), the runner's emptyDir, and new volumes of kinds
+// that grant nothing (emptyDir, configMap, downwardAPI). Anything else is
+// a gain: a hostPath, a Secret, a claim or a network volume the Mage
+// container does not have, and never a service-account token or a volume
+// only the agent mounts.
+func (c *check) volumes() {
+	mageMounts := mountModes(c.mage)
+	agentMounts := mountModes(c.agent)
+	inheritedAs := map[string]string{} // job volume → the server volume it equals
+	for _, v := range c.spec.Volumes {
+		if v.Name == inherit.RunnerVolumeName && v.EmptyDir != nil {
+			continue
+		}
+		if same, ok := c.mageVolume(v, mageMounts); ok {
+			inheritedAs[v.Name] = same
+			continue
+		}
+		if sv, ok := c.serverVolume(v); ok {
+			if _, agents := agentMounts[sv]; agents || inherit.TokenVolume(v) {
+				c.deny("volume %q: mounted by the agent container only; a Job never gets the agent's volumes", v.Name)
+			} else {
+				c.deny("volume %q: the Mage container %q does not mount it; a Job inherits only the Mage container's volumes", v.Name, c.mage.Name)
+			}
+			continue
+		}
+		c.newVolume(v)
+	}
+	for _, ct := range c.jobContainers() {
+		for _, m := range ct.VolumeMounts {
+			if same, ok := inheritedAs[m.Name]; ok && mageMounts[same] && !m.ReadOnly {
+				c.deny("container %q volumeMounts %q: the Mage container mounts %q read-only; the Job may not mount it read-write", ct.Name, m.MountPath, same)
+			}
+		}
+	}
+}
+
+// mageVolume finds the server volume the Mage container mounts whose
+// source equals v's (by v's own name first).
+func (c *check) mageVolume(v corev1.Volume, mageMounts map[string]bool) (string, bool) {
+	names := slices.Sorted(maps.Keys(mageMounts))
+	if _, ok := mageMounts[v.Name]; ok {
+		names = append([]string{v.Name}, names...)
+	}
+	for _, name := range names {
+		for _, sv := range c.server.Spec.Volumes {
+			if sv.Name == name && equality.Semantic.DeepEqual(sv.VolumeSource, v.VolumeSource) {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// serverVolume finds a server volume that v is, by name or by source.
+func (c *check) serverVolume(v corev1.Volume) (string, bool) {
+	for _, sv := range c.server.Spec.Volumes {
+		if sv.Name == v.Name || equality.Semantic.DeepEqual(sv.VolumeSource, v.VolumeSource) {
+			return sv.Name, true
+		}
+	}
+	return "", false
+}
+
+// newVolume judges a volume the config adds.
+func (c *check) newVolume(v corev1.Volume) {
+	kind := volumeKind(v.VolumeSource)
+	switch {
+	case inherit.TokenVolume(v):
+		c.deny("volume %q: a service-account token; Jobs never get Kubernetes credentials", v.Name)
+	case kind == "emptyDir" || kind == "configMap" || kind == "downwardAPI":
+	case kind == "projected":
+		for _, s := range v.Projected.Sources {
+			if s.Secret != nil {
+				c.secret("volume "+quote(v.Name), s.Secret.Name)
+			}
+		}
+	case kind == "secret":
+		c.secret("volume "+quote(v.Name), v.Secret.SecretName)
+	case kind == "hostPath":
+		if !c.p.HostPaths {
+			c.deny("volume %q: host path %s, which the Mage container does not mount; allow it with --allow-host-path", v.Name, v.HostPath.Path)
+		}
+	case !allowed(c.p.VolumeTypes, kind):
+		c.deny("volume %q: a %s volume the Mage container does not mount; allow the type with --allow-volume-type=%s", v.Name, kind, kind)
+	}
+}
+
+// secretRefs refuses env and envFrom references to Secrets the Mage
+// container does not itself reference.
+func (c *check) secretRefs() {
+	for _, ct := range c.jobContainers() {
+		for _, e := range ct.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				c.secret("container "+quote(ct.Name)+" env "+e.Name, e.ValueFrom.SecretKeyRef.Name)
+			}
+		}
+		for _, e := range ct.EnvFrom {
+			if e.SecretRef != nil {
+				c.secret("container "+quote(ct.Name)+" envFrom", e.SecretRef.Name)
+			}
+		}
+	}
+}
+
+func (c *check) secret(where, name string) {
+	if allowed(c.p.Secrets, name) || allowed(c.p.VolumeTypes, "secret") || slices.Contains(c.mageSecrets(), name) {
+		return
+	}
+	c.deny("%s: Secret %q is not referenced by the Mage container; allow it with --allow-secret=%s", where, name, name)
+}
+
+// mageSecrets are the Secrets the Mage container can read: by env,
+// envFrom and the volumes it mounts.
+func (c *check) mageSecrets() []string {
+	var out []string
+	for _, e := range c.mage.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			out = append(out, e.ValueFrom.SecretKeyRef.Name)
+		}
+	}
+	for _, e := range c.mage.EnvFrom {
+		if e.SecretRef != nil {
+			out = append(out, e.SecretRef.Name)
+		}
+	}
+	mounted := mountModes(c.mage)
+	for _, v := range c.server.Spec.Volumes {
+		if _, ok := mounted[v.Name]; !ok {
+			continue
+		}
+		if v.Secret != nil {
+			out = append(out, v.Secret.SecretName)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.Secret != nil {
+					out = append(out, s.Secret.Name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mountModes maps each volume c mounts to whether every mount of it is
+// read-only.
+func mountModes(c *corev1.Container) map[string]bool {
+	out := map[string]bool{}
+	if c == nil {
+		return out
+	}
+	for _, m := range c.VolumeMounts {
+		ro, seen := out[m.Name]
+		out[m.Name] = m.ReadOnly && (ro || !seen)
+	}
+	return out
+}
+
+// volumeKind is the JSON name of the source's one set field: "nfs", "csi"…
+func volumeKind(s corev1.VolumeSource) string {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return "unknown"
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil || len(fields) != 1 {
+		return "unknown"
+	}
+	for k := range fields {
+		return k
+	}
+	return "unknown"
+}
+
+func (c *check) jobContainers() []corev1.Container {
+	return append(append([]corev1.Container(nil), c.spec.InitContainers...), c.spec.Containers...)
+}
+
+func quote(s string) string { return `"` + s + `"` }
