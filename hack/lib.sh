@@ -17,3 +17,9 @@ require() {
     return 1
   fi
 }
+
+# The pinned Mage release the trigger is tested inside (hack/mage-venv.sh):
+# the newest on PyPI when pinned, and it installs on Python 3.11. Its k8s
+# executor imports the Kubernetes client of its "all" extra, at this pin.
+MAGE_AI_VERSION=0.9.80
+MAGE_KUBERNETES_VERSION=33.1.0

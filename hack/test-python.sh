@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# The Mage-side trigger (integrations/mage), tested with the system
-# Python's unittest against a stand-in of Mage's executor classes.
+# The Mage-side trigger (integrations/mage) inside the pinned mage-ai:
+# Mage's own project layout, database, migrations and scheduler entry
+# points. The trigger is installed the way the Mage container installs it,
+# by sitecustomize on PYTHONPATH (Mage's job-queue processes load it too).
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 if ! command -v python3 >/dev/null; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq python3 >/dev/null
-  else
-    echo "python3 is missing (apt-get install python3)" >&2; exit 1
-  fi
+  apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
 fi
-python3 -m unittest discover -s integrations/mage/tests
+python=$(hack/mage-venv.sh)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Mage writes its logs and SQLite files under the working directory.
+cd "$work"
+rc=0
+PYTHONPATH=$REPO_ROOT/integrations/mage "$python" -m unittest discover -v -s "$REPO_ROOT/integrations/mage/tests" -p 'test_*.py' >"$work/log" 2>&1 || rc=$?
+# Mage logs every step; show unittest's lines and anything else it printed.
+grep -v -E '^(INFO|DEBUG):|Warning|^\s*warnings.warn|^\s*$' "$work/log" || true
+exit "$rc"

@@ -11,10 +11,15 @@ with subclasses of Mage's own that write a run request file for the
 magekube agent sidecar and wait on the run's ``status.json``. Mage's own
 executor would create the Job itself and poll it every 5 seconds; here the
 agent builds the same Job (same name, same ``k8s_executor_config``) and
-this side only reads a file. A failed run raises the exception Mage's
+this side only reads a file. The request carries Mage's own ``mage run``
+command and the trigger's name. A failed run raises the exception Mage's
 executor raises (``Exception('Failed to execute k8s job <name>')``, with
-the agent's reason); a run interrupted on the Mage side is cancelled: its
-request is deleted, or its Job deleted through ``runs/<id>/cancel``.
+the agent's reason). Cancelling a pipeline run in Mage (its
+``cancel_block_runs_and_jobs``, wrapped here) cancels the Jobs of its
+block runs through ``runs/<id>/cancel``; so does interrupting the waiting
+process. A retried block run (same block_run_id) is a new attempt,
+``<id>-a<N>``. A request no agent claims within MAGEKUBE_CLAIM_TIMEOUT
+seconds (default 60) fails with a message saying the agent is absent.
 
 Standard library only. ``sitecustomize.py`` next to this file installs it
 when the directory is on PYTHONPATH (deploy/manifests/mage-trigger).
@@ -24,12 +29,18 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 
 API_VERSION = "magekube/v1"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 BLOCK_MODULE = "mage_ai.data_preparation.executors.k8s_block_executor"
 PIPELINE_MODULE = "mage_ai.data_preparation.executors.k8s_pipeline_executor"
+SCHEDULER_MODULE = "mage_ai.orchestration.pipeline_scheduler_original"
+MODULES = (BLOCK_MODULE, PIPELINE_MODULE, SCHEDULER_MODULE)
+MAX_STATUS_BYTES = 1 << 20
+# Room left in a 63-character id for an attempt suffix "-a<N>".
+BASE_ID_LENGTH = 56
 
 
 def root_dir():
@@ -37,17 +48,49 @@ def root_dir():
     return os.environ.get("MAGEKUBE_DIR", "/home/src/.magekube")
 
 
-def run_id(kind, run_number, pipeline_uuid, block_uuid=None):
-    """A run id the agent accepts: [A-Za-z0-9._-], at most 63 characters.
+def claim_timeout():
+    """Seconds a request may wait unclaimed before the agent is declared
+    absent (MAGEKUBE_CLAIM_TIMEOUT, default 60)."""
+    try:
+        return float(os.environ.get("MAGEKUBE_CLAIM_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
 
-    It is the same for the same Mage run, so a Mage retry of the same
-    block run finds its run instead of starting a second Job."""
+
+def run_id(kind, run_number, pipeline_uuid, block_uuid=None):
+    """The base run id of a Mage run: [A-Za-z0-9._-], at most 56
+    characters, the same for the same Mage run. Attempts after the first
+    append "-a<N>" (attempt_id)."""
     base = "%s-%s" % (kind, run_number if run_number is not None else "x")
     tail = re.sub(r"[^A-Za-z0-9.-]+", "-", "%s-%s" % (pipeline_uuid, block_uuid or ""))
     tail = re.sub(r"\.\.+", ".", tail)
     digest = hashlib.sha256(("%s/%s" % (pipeline_uuid, block_uuid)).encode()).hexdigest()[:8]
-    tail = tail[: 63 - len(base) - len(digest) - 2].strip("-.")
+    tail = tail[: BASE_ID_LENGTH - len(base) - len(digest) - 2].strip("-.")
     return "-".join(p for p in (base, tail, digest) if p)
+
+
+def attempt_id(base, attempt):
+    return base if attempt <= 1 else "%s-a%d" % (base, attempt)
+
+
+def latest_attempt(base, root=None):
+    """The highest attempt of base that has a request or a run directory,
+    0 when there is none."""
+    root = root or root_dir()
+    pattern = re.compile(r"^%s(?:-a(\d+))?$" % re.escape(base))
+    latest = 0
+    for sub, suffix in (("runs", ""), ("requests", ".json")):
+        try:
+            names = os.listdir(os.path.join(root, sub))
+        except OSError:
+            continue
+        for name in names:
+            if suffix and not name.endswith(suffix):
+                continue
+            m = pattern.match(name[: len(name) - len(suffix)] if suffix else name)
+            if m:
+                latest = max(latest, int(m.group(1) or 1))
+    return latest
 
 
 def submit(request, root=None):
@@ -65,12 +108,27 @@ def submit(request, root=None):
 
 
 def read_status(rid, root=None):
+    """The run's status.json, or None when it is not there (yet). Every
+    pod can write the shared volume, so the file is opened without
+    following links and without blocking, must be a regular file and is
+    read up to 1 MiB."""
     path = os.path.join(root or root_dir(), "runs", rid, "status.json")
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None  # not written yet, or being replaced
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None  # not written yet, being replaced, or a link
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_STATUS_BYTES:
+            return None
+        data = os.read(fd, MAX_STATUS_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        status = json.loads(data)
+    except ValueError:
+        return None
+    return status if isinstance(status, dict) else None
 
 
 def cancel(rid, root=None):
@@ -83,44 +141,94 @@ def cancel(rid, root=None):
     except FileNotFoundError:
         pass
     run_dir = os.path.join(root, "runs", rid)
-    if os.path.isdir(run_dir):
+    if os.path.isdir(run_dir) and not os.path.islink(run_dir):
         with open(os.path.join(run_dir, "cancel"), "w") as f:
             f.write("cancelled by Mage\n")
 
 
-def wait(rid, root=None, interval=0.2, timeout=None, logger=None):
+def cancel_latest(base, root=None):
+    """Cancel the newest attempt of a Mage run, if it has not ended."""
+    attempt = latest_attempt(base, root)
+    if attempt:
+        rid = attempt_id(base, attempt)
+        status = read_status(rid, root)
+        if not status or status.get("phase") not in TERMINAL:
+            cancel(rid, root)
+
+
+def heartbeat_age(root=None):
+    """Seconds since the agent last wrote its heartbeat, None if never."""
+    try:
+        return max(0.0, time.time() - os.stat(os.path.join(root or root_dir(), "agent", "heartbeat")).st_mtime)
+    except OSError:
+        return None
+
+
+class AgentAbsent(Exception):
+    """No agent claimed the request in time."""
+
+
+def wait(rid, root=None, interval=0.2, timeout=None, logger=None, unclaimed_after=None):
     """Wait until the run's status is terminal and return it. The status is
     a local file the agent rewrites on every transition; reading it costs
-    no API call."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    no API call. A request still unclaimed after unclaimed_after seconds is
+    withdrawn and AgentAbsent raised."""
+    root = root or root_dir()
+    start = time.monotonic()
+    deadline = None if timeout is None else start + timeout
     last = None
     while True:
         status = read_status(rid, root)
         if status:
             phase = (status.get("phase"), status.get("reason"))
             if logger is not None and phase != last:
-                logger.info("magekube run %s: %s %s %s", rid, phase[0], phase[1] or "", status.get("message") or "")
+                # Mage's loggers take one message and keyword tags only.
+                logger.info("magekube run %s: %s %s %s" % (rid, phase[0], phase[1] or "", status.get("message") or ""))
             last = phase
             if status.get("phase") in TERMINAL:
                 return status
+        elif unclaimed_after is not None and time.monotonic() - start > unclaimed_after:
+            _withdraw(rid, root, unclaimed_after)
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError("magekube run %s: no terminal status after %ss" % (rid, timeout))
         time.sleep(interval)
 
 
+def _withdraw(rid, root, after):
+    try:
+        os.remove(os.path.join(root, "requests", rid + ".json"))
+    except FileNotFoundError:
+        return  # claimed meanwhile: its status follows
+    age = heartbeat_age(root)
+    seen = "no heartbeat from the agent was ever written" if age is None else "the agent's last heartbeat is %ds old" % age
+    raise AgentAbsent(
+        "the magekube agent did not claim run %s within %gs (%s under %s/agent): is the magekube-agent sidecar running "
+        "and does it mount the same volume? (MAGEKUBE_CLAIM_TIMEOUT sets the wait)" % (rid, after, seen, root)
+    )
+
+
 def run(request, root=None, logger=None, timeout=None):
-    """Submit, wait, and raise Mage's failure unless the run succeeded. An
-    interruption (Mage cancelling the run) cancels it before propagating."""
+    """Submit the next attempt of a Mage run (or follow one still going),
+    wait, and raise Mage's failure unless it succeeded. Only an
+    interruption of this process (KeyboardInterrupt, SystemExit) cancels
+    the run; the trigger's own errors never do."""
     root = root or root_dir()
-    rid = request["id"]
-    status = read_status(rid, root)
-    if not status or status.get("phase") in TERMINAL:
-        if status:  # an earlier attempt of this Mage run ended: run again
-            rid = request["id"] = "%s-r%d" % (rid[:58], int(time.time()) % 10000)
+    base = request["id"]
+    attempt = latest_attempt(base, root)
+    rid = attempt_id(base, attempt)
+    status = read_status(rid, root) if attempt else None
+    live = attempt and (not status or status.get("phase") not in TERMINAL)
+    if not live:
+        attempt += 1
+        rid = request["id"] = attempt_id(base, attempt)
+        if attempt > 1:
+            request["attempt"] = attempt
         submit(request, root)
     try:
-        status = wait(rid, root, logger=logger, timeout=timeout)
-    except BaseException:
+        status = wait(rid, root, logger=logger, timeout=timeout, unclaimed_after=claim_timeout())
+    except AgentAbsent as e:
+        raise Exception("Failed to execute k8s job %s: %s" % (rid, e)) from None
+    except (KeyboardInterrupt, SystemExit):
         cancel(rid, root)
         raise
     if status.get("phase") != "Succeeded":
@@ -159,22 +267,47 @@ def _common(pipeline, execution_partition, global_vars):
     return req
 
 
+def _trigger_name(pipeline_run_id, logger=None):
+    """The run's trigger (pipeline schedule) name, as Mage's executor reads
+    it for job_name_prefix "{trigger_name}"."""
+    if not pipeline_run_id:
+        return None
+    try:
+        from mage_ai.orchestration.db.models.schedules import PipelineRun
+
+        pipeline_run = PipelineRun.query.get(int(pipeline_run_id))
+        schedule = pipeline_run.pipeline_schedule if pipeline_run else None
+        return schedule.name if schedule else None
+    except Exception as e:  # the name only labels the Job
+        if logger is not None:
+            logger.warning("magekube: no trigger name for pipeline run %s: %s" % (pipeline_run_id, e))
+        return None
+
+
 def block_executor_class(base):
     """A subclass of Mage's K8sBlockExecutor that runs through magekube."""
 
     class K8sBlockExecutor(base):
         def _execute(self, block_run_id=None, global_vars=None, **kwargs):
+            logger = getattr(self, "logger", None)
             req = _common(self.pipeline, self.execution_partition, global_vars)
             req.update(
                 id=run_id("block", block_run_id, self.pipeline.uuid, self.block_uuid),
                 kind="block",
                 block_uuid=self.block_uuid,
+                # Mage's own command, argument for argument (data integration
+                # streams' --template-runtime-configuration included).
+                command=self._run_commands(block_run_id=block_run_id, global_vars=global_vars, **kwargs),
             )
             if block_run_id is not None:
                 req["block_run_id"] = int(block_run_id)
-            if kwargs.get("pipeline_run_id"):
-                req["pipeline_run_id"] = int(kwargs["pipeline_run_id"])
-            run(req, logger=getattr(self, "logger", None))
+            pipeline_run_id = kwargs.get("pipeline_run_id")
+            if pipeline_run_id:
+                req["pipeline_run_id"] = int(pipeline_run_id)
+            trigger = _trigger_name(pipeline_run_id, logger)
+            if trigger:
+                req["trigger_name"] = trigger
+            run(req, logger=logger)
 
     K8sBlockExecutor.__qualname__ = K8sBlockExecutor.__name__
     K8sBlockExecutor.__module__ = base.__module__
@@ -185,32 +318,60 @@ def pipeline_executor_class(base):
     """A subclass of Mage's K8sPipelineExecutor that runs through magekube."""
 
     class K8sPipelineExecutor(base):
-        def _request(self, pipeline_run_id, global_vars):
+        def _request(self, pipeline_run_id, global_vars, **kwargs):
             req = _common(self.pipeline, self.execution_partition, global_vars)
             req.update(id=run_id("pipeline", pipeline_run_id, self.pipeline.uuid), kind="pipeline")
             if pipeline_run_id is not None:
                 req["pipeline_run_id"] = int(pipeline_run_id)
+            trigger = _trigger_name(pipeline_run_id, getattr(self, "logger", None))
+            if trigger:
+                req["trigger_name"] = trigger
+            req["command"] = self._run_commands(global_vars=global_vars, pipeline_run_id=pipeline_run_id, **kwargs)
             return req
 
         def execute(self, pipeline_run_id=None, global_vars=None, **kwargs):
-            run(self._request(pipeline_run_id, global_vars), logger=getattr(self, "logger", None))
+            run(self._request(pipeline_run_id, global_vars, **kwargs), logger=getattr(self, "logger", None))
 
         def cancel(self, pipeline_run_id=None, **kwargs):
-            cancel(self._request(pipeline_run_id, None)["id"])
+            if pipeline_run_id is not None:
+                cancel_latest(run_id("pipeline", pipeline_run_id, self.pipeline.uuid))
 
     K8sPipelineExecutor.__qualname__ = K8sPipelineExecutor.__name__
     K8sPipelineExecutor.__module__ = base.__module__
     return K8sPipelineExecutor
 
 
+def cancelling_block_runs(original):
+    """Wrap Mage's cancel_block_runs_and_jobs (what stop_pipeline_run and
+    the UI's cancel call): Mage kills a block run's waiting process with
+    SIGKILL, which no code in it can see, so the Jobs of the block runs it
+    is about to cancel are cancelled here first."""
+
+    def cancel_block_runs_and_jobs(pipeline_run, pipeline=None, *args, **kwargs):
+        try:
+            for b in pipeline_run.block_runs:
+                if b.status in ("initial", "queued", "running"):
+                    cancel_latest(run_id("block", b.id, pipeline_run.pipeline_uuid, b.block_uuid))
+        except Exception as e:  # never keep Mage from cancelling
+            print("magekube: cancelling the Jobs of pipeline run %s: %s" % (getattr(pipeline_run, "id", "?"), e))
+        return original(pipeline_run, pipeline, *args, **kwargs)
+
+    cancel_block_runs_and_jobs._magekube = True
+    return cancel_block_runs_and_jobs
+
+
 def patch_module(module):
-    """Replace the executor class of one of Mage's two k8s modules."""
+    """Replace the executor class of one of Mage's two k8s modules, or
+    wrap the scheduler's cancel path."""
     if module.__name__ == BLOCK_MODULE and not getattr(module.K8sBlockExecutor, "_magekube", False):
         module.K8sBlockExecutor = block_executor_class(module.K8sBlockExecutor)
         module.K8sBlockExecutor._magekube = True
     elif module.__name__ == PIPELINE_MODULE and not getattr(module.K8sPipelineExecutor, "_magekube", False):
         module.K8sPipelineExecutor = pipeline_executor_class(module.K8sPipelineExecutor)
         module.K8sPipelineExecutor._magekube = True
+    elif module.__name__ == SCHEDULER_MODULE and hasattr(module, "cancel_block_runs_and_jobs"):
+        if not getattr(module.cancel_block_runs_and_jobs, "_magekube", False):
+            module.cancel_block_runs_and_jobs = cancelling_block_runs(module.cancel_block_runs_and_jobs)
 
 
 class _Finder:
@@ -218,7 +379,7 @@ class _Finder:
     after they load (ExecutorFactory imports them lazily)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name not in (BLOCK_MODULE, PIPELINE_MODULE):
+        if name not in MODULES:
             return None
         import importlib.machinery
 
@@ -250,7 +411,7 @@ def install():
 
     if os.environ.get("MAGEKUBE_DISABLE") == "1":
         return
-    for name in (BLOCK_MODULE, PIPELINE_MODULE):
+    for name in MODULES:
         if name in sys.modules:
             patch_module(sys.modules[name])
     if not any(isinstance(f, _Finder) for f in sys.meta_path):

@@ -21,8 +21,9 @@ const (
 
 // JobName is Mage's Job name for a run,
 // <MAGE_CLUSTER_UUID>-<job_name_prefix>-block-<block_run_id> (or
-// -pipeline-<pipeline_run_id>), made a DNS-1123 label. The same inputs
-// always give the same name, so a retried request adopts its Job.
+// -pipeline-<pipeline_run_id>), with -a<N> for a later attempt of the
+// same Mage run, made a DNS-1123 label. The same inputs always give the
+// same name, so a retried request adopts its Job.
 func JobName(clusterUUID, prefix string, req *protocol.Request) string {
 	if clusterUUID == "" {
 		clusterUUID = DefaultClusterUUID
@@ -33,6 +34,9 @@ func JobName(clusterUUID, prefix string, req *protocol.Request) string {
 	name := fmt.Sprintf("%s-%s-block-%d", clusterUUID, prefix, req.BlockRunID)
 	if req.Kind == protocol.KindPipeline {
 		name = fmt.Sprintf("%s-%s-pipeline-%d", clusterUUID, prefix, req.PipelineRunID)
+	}
+	if req.Attempt > 1 {
+		name = fmt.Sprintf("%s-a%d", name, req.Attempt)
 	}
 	return DNSLabel(name)
 }

@@ -21,6 +21,8 @@ func TestJobName(t *testing.T) {
 	}{
 		{"mage defaults", "", "", block, "mage-data-prep-block-42"},
 		{"pipeline", "c1", "etl", pipe, "c1-etl-pipeline-7"},
+		{"first attempt keeps Mage's name", "", "", &protocol.Request{Kind: protocol.KindBlock, BlockRunID: 42, Attempt: 1}, "mage-data-prep-block-42"},
+		{"retry attempt", "", "", &protocol.Request{Kind: protocol.KindBlock, BlockRunID: 42, Attempt: 3}, "mage-data-prep-block-42-a3"},
 		{"uppercase gets a hash", "Prod", "ETL", block, "prod-etl-block-42-"},
 		{"underscores", "mage", "daily_sync", block, "mage-daily-sync-block-42-"},
 		{"unicode", "mage", "größe", block, "mage-gr-e-block-42-"},

@@ -27,15 +27,19 @@ const (
 
 // Request is what the Mage server writes to requests/<id>.json.
 type Request struct {
-	APIVersion         string         `json:"apiVersion"`
-	ID                 string         `json:"id"`
-	Kind               Kind           `json:"kind"`
-	ProjectDir         string         `json:"project_dir"`
-	PipelineUUID       string         `json:"pipeline_uuid"`
-	BlockUUID          string         `json:"block_uuid,omitempty"`
-	PipelineRunID      int64          `json:"pipeline_run_id,omitempty"`
-	BlockRunID         int64          `json:"block_run_id,omitempty"`
-	TriggerName        string         `json:"trigger_name,omitempty"`
+	APIVersion    string `json:"apiVersion"`
+	ID            string `json:"id"`
+	Kind          Kind   `json:"kind"`
+	ProjectDir    string `json:"project_dir"`
+	PipelineUUID  string `json:"pipeline_uuid"`
+	BlockUUID     string `json:"block_uuid,omitempty"`
+	PipelineRunID int64  `json:"pipeline_run_id,omitempty"`
+	BlockRunID    int64  `json:"block_run_id,omitempty"`
+	TriggerName   string `json:"trigger_name,omitempty"`
+	// Attempt numbers a retry of the same Mage run (Mage's "retry" reuses
+	// the block run id): 0 or 1 is the first attempt; a later attempt has
+	// its own run id and Job name (suffix -a<N>).
+	Attempt            int64          `json:"attempt,omitempty"`
 	ExecutionPartition string         `json:"execution_partition,omitempty"`
 	Command            []string       `json:"command,omitempty"`
 	ExecutorConfig     map[string]any `json:"executor_config,omitempty"`
@@ -95,12 +99,16 @@ var fields = map[string]field{
 	"pipeline_run_id":     {forPipeline, into(func(r *Request) *int64 { return &r.PipelineRunID })},
 	"block_run_id":        {forBlock, into(func(r *Request) *int64 { return &r.BlockRunID })},
 	"trigger_name":        {nil, into(func(r *Request) *string { return &r.TriggerName })},
+	"attempt":             {nil, into(func(r *Request) *int64 { return &r.Attempt })},
 	"execution_partition": {nil, into(func(r *Request) *string { return &r.ExecutionPartition })},
 	"command":             {nil, into(func(r *Request) *[]string { return &r.Command })},
 	"executor_config":     {nil, into(func(r *Request) *map[string]any { return &r.ExecutorConfig })},
 	"variables":           {nil, into(func(r *Request) *map[string]any { return &r.Variables })},
 	"traceparent":         {nil, into(func(r *Request) *string { return &r.TraceParent })},
 }
+
+// MaxAttempt bounds Request.Attempt (its suffix keeps Job names short).
+const MaxAttempt = 9999
 
 // ErrTooLarge is returned for a request larger than MaxRequestBytes.
 var ErrTooLarge = fmt.Errorf("request is larger than %d bytes", MaxRequestBytes)
@@ -179,6 +187,9 @@ func (r *Request) validateValues(raw map[string]json.RawMessage) []error {
 		if has(name) && v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %d must not be negative", name, v))
 		}
+	}
+	if has("attempt") && (r.Attempt < 0 || r.Attempt > MaxAttempt) {
+		errs = append(errs, fmt.Errorf("attempt: %d must be from 0 to %d", r.Attempt, MaxAttempt))
 	}
 	if has("command") && len(r.Command) == 0 {
 		errs = append(errs, errors.New("command: must not be empty when given"))

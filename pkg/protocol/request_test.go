@@ -20,7 +20,7 @@ func TestParseRequestValid(t *testing.T) {
 		t.Errorf("decoded %+v", req)
 	}
 	pipe := `{"apiVersion":"magekube/v1","id":"p","kind":"pipeline","project_dir":"/p","pipeline_uuid":"etl","pipeline_run_id":3,
-	 "command":["sh","-c","true"],"executor_config":{"pod":{"node_selector":{"a":"b"}}},"variables":{"x":1}}`
+	 "command":["sh","-c","true"],"executor_config":{"pod":{"node_selector":{"a":"b"}}},"variables":{"x":1},"attempt":2,"trigger_name":"daily"}`
 	if _, err := ParseRequest([]byte(pipe)); err != nil {
 		t.Errorf("pipeline request: %v", err)
 	}
@@ -60,6 +60,9 @@ func TestParseRequestReportsEveryProblem(t *testing.T) {
 		}},
 		{"empty command", `{"apiVersion":"magekube/v1","id":"p","kind":"pipeline","project_dir":"/p","pipeline_uuid":"e","pipeline_run_id":1,"command":[]}`, []string{
 			"command: must not be empty",
+		}},
+		{"attempt out of range", `{"apiVersion":"magekube/v1","id":"p","kind":"pipeline","project_dir":"/p","pipeline_uuid":"e","pipeline_run_id":1,"attempt":10000}`, []string{
+			"attempt: 10000 must be from 0 to 9999",
 		}},
 		{"negative run id", `{"apiVersion":"magekube/v1","id":"p","kind":"pipeline","project_dir":"/p","pipeline_uuid":"e","pipeline_run_id":-1}`, []string{
 			"pipeline_run_id: -1 must not be negative",

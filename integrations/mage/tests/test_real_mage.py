@@ -1,0 +1,308 @@
+"""The Mage-side trigger inside the pinned mage-ai itself: a project made
+by Mage's init_repo, Mage's own SQLite database and migrations, real
+pipeline-schedule, pipeline-run and block-run rows, and Mage's scheduler
+entry points (run_block, run_pipeline, stop_pipeline_run). No part of Mage
+is imitated. The counterpart of the trigger is a small agent in this file
+that claims request files and writes statuses the way the Go agent does
+(its Kubernetes side is tested in test/integration and test/e2e).
+
+Run with the interpreter of the mage-ai virtualenv (hack/test-python.sh).
+"""
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = tempfile.mkdtemp(prefix="magekube-mage-")
+ROOT = os.path.join(WORK, "magekube")
+REPO = os.path.join(WORK, "default_repo")
+
+# Mage reads these when its modules are first imported.
+os.environ["MAGE_DATABASE_CONNECTION_URL"] = "sqlite:///%s/mage.db" % WORK
+os.environ["MAGE_DATA_DIR"] = os.path.join(WORK, "mage_data")
+os.environ["MAGEKUBE_DIR"] = ROOT
+os.environ.pop("MAGEKUBE_DISABLE", None)
+sys.path.insert(0, os.path.dirname(HERE))
+
+import magekube_mage  # noqa: E402
+
+magekube_mage.install()  # what sitecustomize does at interpreter start
+
+from mage_ai.data_preparation.models.block import Block  # noqa: E402
+from mage_ai.data_preparation.models.pipeline import Pipeline  # noqa: E402
+from mage_ai.data_preparation.repo_manager import init_repo, set_repo_path  # noqa: E402
+from mage_ai.orchestration.db.database_manager import database_manager  # noqa: E402
+from mage_ai.orchestration.db.models.schedules import (  # noqa: E402
+    BlockRun,
+    PipelineRun,
+    PipelineSchedule,
+)
+from mage_ai.orchestration import pipeline_scheduler_original as scheduler  # noqa: E402
+
+
+def setUpModule():
+    init_repo(REPO)
+    # No usage statistics: the tests reach nothing outside this machine.
+    with open(os.path.join(REPO, "metadata.yaml"), "a") as f:
+        f.write("\nhelp_improve_mage: false\n")
+    set_repo_path(REPO)
+    database_manager.run_migrations()
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+class Agent(threading.Thread):
+    """Claims each request (moves it to runs/<id>/request.json), writes
+    Queued and Running, then the status outcome(request) returns; "hold"
+    keeps the run Running until runs/<id>/cancel appears, then Cancelled."""
+
+    def __init__(self, outcome):
+        super().__init__(daemon=True)
+        self.outcome, self.seen, self.done = outcome, [], threading.Event()
+        self.held = {}
+
+    def run(self):
+        requests = os.path.join(ROOT, "requests")
+        while not self.done.is_set():
+            names = os.listdir(requests) if os.path.isdir(requests) else []
+            for name in sorted(n for n in names if n.endswith(".json") and not n.startswith(".")):
+                self.claim(os.path.join(requests, name))
+            for rid in list(self.held):
+                if os.path.exists(os.path.join(ROOT, "runs", rid, "cancel")):
+                    self.status(rid, "Cancelled", "Cancelled", "cancelled by Mage")
+                    del self.held[rid]
+            time.sleep(0.02)
+
+    def claim(self, path):
+        with open(path) as f:
+            req = json.load(f)
+        run_dir = os.path.join(ROOT, "runs", req["id"])
+        os.makedirs(run_dir)
+        os.rename(path, os.path.join(run_dir, "request.json"))
+        self.seen.append(req)
+        self.status(req["id"], "Queued")
+        self.status(req["id"], "Running")
+        phase = self.outcome(req)
+        if phase == "hold":
+            self.held[req["id"]] = req
+        elif phase == "Succeeded":
+            self.status(req["id"], "Succeeded")
+        else:
+            self.status(req["id"], "Failed", "OOMKilled", "the block's container exceeded its memory limit (512Mi)")
+
+    def status(self, rid, phase, reason="", message=""):
+        path = os.path.join(ROOT, "runs", rid, "status.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"id": rid, "phase": phase, "reason": reason, "message": message, "job": "mage-job-" + rid}, f)
+        os.replace(path + ".tmp", path)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.join()
+
+
+def make_pipeline(uuid, blocks, one_process=False, executor="k8s"):
+    """A pipeline of chained Python blocks, each with executor_type k8s, and
+    a pipeline run of a trigger named "daily etl" with Mage's block runs."""
+    pipeline = Pipeline.create(uuid, repo_path=REPO)
+    upstream = []
+    for name in blocks:
+        block = Block.create(name, "transformer" if upstream else "data_loader", REPO, pipeline=pipeline,
+                             upstream_block_uuids=upstream, language="python")
+        block.update(dict(executor_type=executor))
+        upstream = [name]
+    if one_process:
+        pipeline = Pipeline.get(uuid, repo_path=REPO)
+        asyncio.run(pipeline.update(dict(executor_type="k8s", run_pipeline_in_one_process=True)))
+    pipeline = Pipeline.get(uuid, repo_path=REPO)
+    schedule = PipelineSchedule.create(name="daily etl", pipeline_uuid=uuid, schedule_type="time")
+    run = PipelineRun.create(pipeline_schedule_id=schedule.id, pipeline_uuid=uuid, variables={},
+                             create_block_runs=not one_process)
+    # Mage's scheduler starts the run (status running, started_at); the
+    # tests then call the entry points its queue would call.
+    scheduler.PipelineScheduler(run).start(should_schedule=False)
+    return pipeline, fresh(PipelineRun, run.id)
+
+
+def block_run(run, uuid):
+    return next(b for b in BlockRun.query.filter(BlockRun.pipeline_run_id == run.id) if b.block_uuid == uuid)
+
+
+def fresh(model, id_):
+    model.query.session.expire_all()
+    return model.query.get(id_)
+
+
+def run_block(run, br):
+    """Mage's scheduler entry point for one block run; Mage raises the
+    executor's exception after recording the failure."""
+    try:
+        scheduler.run_block(run.id, br.id, {}, {"pipeline_run_id": run.id, "block_run_id": br.id})
+        return None
+    except Exception as e:
+        return e
+
+
+class BlockRuns(unittest.TestCase):
+    def test_success_sends_mage_command_and_trigger(self):
+        _, run = make_pipeline("ok_pipe", ["load"])
+        br = block_run(run, "load")
+        with Agent(lambda r: "Succeeded") as agent:
+            err = run_block(run, br)
+        self.assertIsNone(err)
+        self.assertEqual(fresh(BlockRun, br.id).status, BlockRun.BlockRunStatus.COMPLETED)
+        (req,) = agent.seen
+        self.assertEqual((req["kind"], req["block_uuid"], req["block_run_id"], req["pipeline_run_id"]),
+                         ("block", "load", br.id, run.id))
+        self.assertEqual(req["trigger_name"], "daily etl")
+        self.assertEqual(req["command"][:5], ["/app/run_app.sh", "mage", "run", REPO, "ok_pipe"])
+        self.assertIn("--block-run-id", req["command"])
+        self.assertLessEqual(len(req["id"]), 63)
+
+    def test_failure_records_agent_reason_in_mage(self):
+        _, run = make_pipeline("fail_pipe", ["load"])
+        br = block_run(run, "load")
+        with Agent(lambda r: "Failed"):
+            err = run_block(run, br)
+        self.assertIsNotNone(err)
+        self.assertIn("Failed to execute k8s job", str(err))
+        self.assertIn("OOMKilled", str(err))
+        got = fresh(BlockRun, br.id)
+        self.assertEqual(got.status, BlockRun.BlockRunStatus.FAILED)
+        self.assertIn("OOMKilled", json.dumps(got.metrics or {}) + str(getattr(got, "error_details", "") or ""))
+        # The trigger's own waiting never cancels a run that ended.
+        self.assertFalse(os.path.exists(os.path.join(ROOT, "runs", magekube_mage.run_id("block", br.id, "fail_pipe", "load"), "cancel")))
+
+    def test_retry_of_same_block_run_is_a_new_attempt(self):
+        _, run = make_pipeline("retry_pipe_with_a_rather_long_name_to_test_limits", ["load_the_data_block"])
+        br = block_run(run, "load_the_data_block")
+        outcomes = iter(["Failed", "Succeeded"])
+        with Agent(lambda r: next(outcomes)) as agent:
+            self.assertIsNotNone(run_block(run, br))
+            # Mage's "retry" puts the same block run back to initial.
+            fresh(BlockRun, br.id).update(status=BlockRun.BlockRunStatus.INITIAL)
+            self.assertIsNone(run_block(run, br))
+        first, second = agent.seen
+        self.assertEqual(second["id"], first["id"] + "-a2")
+        self.assertEqual(second.get("attempt"), 2)
+        self.assertLessEqual(len(second["id"]), 63)
+        self.assertEqual(fresh(BlockRun, br.id).status, BlockRun.BlockRunStatus.COMPLETED)
+
+    def test_no_agent_fails_within_claim_timeout(self):
+        _, run = make_pipeline("lonely_pipe", ["load"])
+        br = block_run(run, "load")
+        os.environ["MAGEKUBE_CLAIM_TIMEOUT"] = "1"
+        try:
+            start = time.monotonic()
+            err = run_block(run, br)
+            took = time.monotonic() - start
+        finally:
+            del os.environ["MAGEKUBE_CLAIM_TIMEOUT"]
+        self.assertIsNotNone(err)
+        self.assertIn("did not claim", str(err))
+        self.assertLess(took, 30)
+        self.assertEqual(fresh(BlockRun, br.id).status, BlockRun.BlockRunStatus.FAILED)
+        rid = magekube_mage.run_id("block", br.id, "lonely_pipe", "load")
+        self.assertFalse(os.path.exists(os.path.join(ROOT, "requests", rid + ".json")), "request left behind")
+
+    def test_stop_pipeline_run_cancels_running_block_jobs(self):
+        """The block run waits in a process of Mage's own job queue, which
+        stop_pipeline_run kills with SIGKILL, as in the Mage server."""
+        from mage_ai.orchestration.job_manager import JobType, get_job_manager
+
+        pipeline, run = make_pipeline("cancel_blocks_pipe", ["load"])
+        br = block_run(run, "load")
+        with Agent(lambda r: "hold") as agent:
+            jobs = get_job_manager()
+            jobs.start()  # as Mage's scheduler_manager does
+            self.addCleanup(jobs.stop)
+            jobs.add_job(JobType.BLOCK_RUN, br.id, scheduler.run_block, run.id, br.id, {}, {})
+            wait_for(lambda: agent.held, timeout=60)
+            scheduler.stop_pipeline_run(fresh(PipelineRun, run.id), pipeline)
+            wait_for(lambda: not agent.held)
+        rid = agent.seen[0]["id"]
+        self.assertTrue(os.path.exists(os.path.join(ROOT, "runs", rid, "cancel")))
+        self.assertEqual(fresh(PipelineRun, run.id).status, PipelineRun.PipelineRunStatus.CANCELLED)
+        self.assertEqual(fresh(BlockRun, br.id).status, BlockRun.BlockRunStatus.CANCELLED)
+
+
+class PipelineRuns(unittest.TestCase):
+    def test_pipeline_success(self):
+        _, run = make_pipeline("whole_pipe", ["load", "clean", "save"], one_process=True)
+        with Agent(lambda r: "Succeeded") as agent:
+            scheduler.run_pipeline(run.id, {}, {})
+        (req,) = agent.seen
+        self.assertEqual((req["kind"], req["pipeline_run_id"], req["trigger_name"]), ("pipeline", run.id, "daily etl"))
+        self.assertIn("--pipeline-run-id", req["command"])
+
+    def test_pipeline_cancel_deletes_its_job(self):
+        pipeline, run = make_pipeline("cancel_pipe", ["load", "save"], one_process=True)
+        result = {}
+
+        def go():
+            try:
+                scheduler.run_pipeline(run.id, {}, {})
+            except Exception as e:
+                result["err"] = e
+
+        with Agent(lambda r: "hold") as agent:
+            t = threading.Thread(target=go)
+            t.start()
+            wait_for(lambda: agent.held)
+            fresh(PipelineRun, run.id).update(executor_type="k8s")
+            scheduler.stop_pipeline_run(fresh(PipelineRun, run.id), pipeline)
+            t.join(30)
+        self.assertFalse(t.is_alive())
+        self.assertIn("Cancelled", str(result.get("err")))
+        self.assertTrue(os.path.exists(os.path.join(ROOT, "runs", agent.seen[0]["id"], "cancel")))
+        self.assertEqual(fresh(PipelineRun, run.id).status, PipelineRun.PipelineRunStatus.CANCELLED)
+
+
+class StatusFile(unittest.TestCase):
+    def test_special_files_do_not_block(self):
+        rid = "block-9999-fifo"
+        run_dir = os.path.join(ROOT, "runs", rid)
+        os.makedirs(run_dir)
+        os.mkfifo(os.path.join(run_dir, "status.json"))
+        start = time.monotonic()
+        self.assertIsNone(magekube_mage.read_status(rid, ROOT))
+        self.assertLess(time.monotonic() - start, 1)
+        os.remove(os.path.join(run_dir, "status.json"))
+        os.symlink("/dev/zero", os.path.join(run_dir, "status.json"))
+        self.assertIsNone(magekube_mage.read_status(rid, ROOT))
+
+    def test_logger_is_mages(self):
+        """Mage's executors carry a DictLogger: info(message, **tags)."""
+        from mage_ai.data_preparation.logging.logger import DictLogger
+        import logging
+
+        rid = "block-9998-log"
+        os.makedirs(os.path.join(ROOT, "runs", rid))
+        with open(os.path.join(ROOT, "runs", rid, "status.json"), "w") as f:
+            json.dump({"phase": "Succeeded"}, f)
+        status = magekube_mage.wait(rid, ROOT, logger=DictLogger(logging.getLogger("t")))
+        self.assertEqual(status["phase"], "Succeeded")
+
+
+def wait_for(cond, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in %ss" % timeout)
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    unittest.main()
