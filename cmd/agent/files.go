@@ -23,7 +23,8 @@ func submitCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 		Description: `Validates the request and writes it atomically (temp name, then rename).
 With --wait it follows the run's status and log until it ends, and exits
 with the block's exit code (1 when the run failed without one).`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "wait", EnvVars: env("MAGEKUBE_WAIT"), Destination: &wait, Usage: "follow the run to its end"}},
+		Flags: append([]cli.Flag{&cli.BoolFlag{Name: "wait", EnvVars: env("MAGEKUBE_WAIT"), Destination: &wait, Usage: "follow the run to its end"}},
+			commandFlags(g, "dir")...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return errors.New("submit: want one FILE or -")
@@ -110,6 +111,7 @@ func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 		Name:      "status",
 		Usage:     "show runs: a table of all, or one run's status.json",
 		ArgsUsage: "[ID]",
+		Flags:     commandFlags(g, "dir"),
 		Action: func(c *cli.Context) error {
 			l := protocol.Layout{Root: g.dir}
 			if c.NArg() == 1 {
@@ -147,6 +149,7 @@ func cancelCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 		Name:      "cancel",
 		Usage:     "cancel a run: its Job and pods are deleted and it ends as Cancelled",
 		ArgsUsage: "ID",
+		Flags:     commandFlags(g, "dir"),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return errors.New("cancel: want one run ID")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -47,7 +48,7 @@ type globalOptions struct {
 func env(names ...string) []string { return names }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	g := &globalOptions{}
+	g := &globalOptions{kube: kube.Options{QPS: 20, Burst: 40}} // the defaults of --kube-qps and --kube-burst
 	return &cli.App{
 		Name:  "agent",
 		Usage: "run Mage blocks and pipelines as Kubernetes Jobs, from a sidecar",
@@ -82,35 +83,63 @@ file contract.`,
 	}
 }
 
-func globalFlags(g *globalOptions) []cli.Flag {
+// globalFlags are the flags every command shares. They are accepted
+// before the subcommand (bound to g directly, defaults included) and,
+// through commandFlags, after it as kubectl users type them.
+func globalFlags(g *globalOptions) []cli.Flag { return sharedFlags(g, false) }
+
+// commandFlags are the shared flags named, for one subcommand: set after
+// the subcommand, each overrides the same flag given before it.
+func commandFlags(g *globalOptions, names ...string) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range sharedFlags(g, true) {
+		if len(names) == 0 || slices.Contains(names, f.Names()[0]) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// sharedFlags binds each flag to g: by Destination (defaults applied) at
+// the app level, by Action (only when set) at a subcommand's.
+func sharedFlags(g *globalOptions, local bool) []cli.Flag {
+	str := func(f cli.StringFlag, dst *string) cli.Flag {
+		if local {
+			f.Action = func(_ *cli.Context, v string) error { *dst = v; return nil }
+		} else {
+			f.Destination = dst
+		}
+		return &f
+	}
 	return []cli.Flag{
-		&cli.StringFlag{Name: "dir", Value: protocol.DefaultRoot, EnvVars: env("MAGEKUBE_DIR"), Destination: &g.dir,
-			Usage: "magekube root on the shared volume, as this container sees it (requests/, runs/)"},
-		&cli.StringFlag{Name: "job-dir", EnvVars: env("MAGEKUBE_JOB_DIR"), Destination: &g.settings.JobDir,
-			Usage: "the same root as the Job's container sees it, when the Mage container mounts the volume elsewhere (default: --dir)"},
-		&cli.StringFlag{Name: "kubeconfig", EnvVars: env("MAGEKUBE_KUBECONFIG", "KUBECONFIG"), Destination: &g.kube.Kubeconfig,
-			Usage: "kubeconfig file for out-of-cluster use (default: in-cluster service account)"},
+		str(cli.StringFlag{Name: "dir", Value: protocol.DefaultRoot, EnvVars: env("MAGEKUBE_DIR"),
+			Usage: "magekube root on the shared volume, as this container sees it (requests/, runs/)"}, &g.dir),
+		str(cli.StringFlag{Name: "job-dir", EnvVars: env("MAGEKUBE_JOB_DIR"),
+			Usage: "the same root as the Job's container sees it, when the Mage container mounts the volume elsewhere (default: --dir)"}, &g.settings.JobDir),
+		str(cli.StringFlag{Name: "kubeconfig", EnvVars: env("MAGEKUBE_KUBECONFIG", "KUBECONFIG"),
+			Usage: "kubeconfig file for out-of-cluster use (default: in-cluster service account)"}, &g.kube.Kubeconfig),
 		&cli.Float64Flag{Name: "kube-qps", Value: 20, EnvVars: env("MAGEKUBE_KUBE_QPS"),
 			Usage:  "client-side sustained Kubernetes API requests per second",
 			Action: func(_ *cli.Context, v float64) error { g.kube.QPS = float32(v); return nil }},
-		&cli.IntFlag{Name: "kube-burst", Value: 40, EnvVars: env("MAGEKUBE_KUBE_BURST"), Destination: &g.kube.Burst,
-			Usage: "client-side Kubernetes API request burst above --kube-qps"},
-		&cli.StringFlag{Name: "pod-name", EnvVars: env("MAGEKUBE_POD_NAME", "KUBE_POD_NAME"), Destination: &g.podName,
-			Usage: "the Mage server pod the Jobs inherit from (downward API metadata.name)"},
-		&cli.StringFlag{Name: "pod-namespace", EnvVars: env("MAGEKUBE_POD_NAMESPACE", "KUBE_NAMESPACE"), Destination: &g.podNamespace,
-			Usage: "namespace of that pod (downward API metadata.namespace)"},
-		&cli.StringFlag{Name: "server-container", EnvVars: env("MAGEKUBE_SERVER_CONTAINER", "MAGE_CONTAINER_NAME"), Destination: &g.settings.ServerContainer,
-			Usage: "the Mage container in the server pod (default: the first container that is not the agent's)"},
-		&cli.StringFlag{Name: "agent-container", Value: "magekube-agent", EnvVars: env("MAGEKUBE_AGENT_CONTAINER"), Destination: &g.settings.AgentContainer,
-			Usage: "the agent's own container name, never copied into Jobs"},
-		&cli.StringFlag{Name: "runner-image", EnvVars: env("MAGEKUBE_RUNNER_IMAGE"), Destination: &g.settings.RunnerImage,
-			Usage: "image the runner is copied from by the Job's init container (default: the agent container's image)"},
-		&cli.StringFlag{Name: "runner-path", Value: inherit.DefaultRunnerPath, EnvVars: env("MAGEKUBE_RUNNER_PATH"), Destination: &g.settings.RunnerPath,
-			Usage: "path of the runner binary inside --runner-image"},
-		&cli.StringFlag{Name: "instance", Value: inherit.DefaultInstance, EnvVars: env("MAGEKUBE_INSTANCE"), Destination: &g.settings.Instance,
-			Usage: "label value that marks this agent's Jobs (agents sharing one request directory must share it)"},
-		&cli.StringFlag{Name: "cluster-uuid", EnvVars: env("MAGEKUBE_CLUSTER_UUID"), Destination: &g.settings.ClusterUUID,
-			Usage: "first part of Job names (default: the Mage container's MAGE_CLUSTER_UUID, else \"mage\")"},
+		&cli.IntFlag{Name: "kube-burst", Value: 40, EnvVars: env("MAGEKUBE_KUBE_BURST"),
+			Usage:  "client-side Kubernetes API request burst above --kube-qps",
+			Action: func(_ *cli.Context, v int) error { g.kube.Burst = v; return nil }},
+		str(cli.StringFlag{Name: "pod-name", EnvVars: env("MAGEKUBE_POD_NAME", "KUBE_POD_NAME"),
+			Usage: "the Mage server pod the Jobs inherit from (downward API metadata.name)"}, &g.podName),
+		str(cli.StringFlag{Name: "pod-namespace", EnvVars: env("MAGEKUBE_POD_NAMESPACE", "KUBE_NAMESPACE"),
+			Usage: "namespace of that pod (downward API metadata.namespace)"}, &g.podNamespace),
+		str(cli.StringFlag{Name: "server-container", EnvVars: env("MAGEKUBE_SERVER_CONTAINER", "MAGE_CONTAINER_NAME"),
+			Usage: "the Mage container in the server pod (default: the first container that is not the agent's)"}, &g.settings.ServerContainer),
+		str(cli.StringFlag{Name: "agent-container", Value: "magekube-agent", EnvVars: env("MAGEKUBE_AGENT_CONTAINER"),
+			Usage: "the agent's own container name, never copied into Jobs"}, &g.settings.AgentContainer),
+		str(cli.StringFlag{Name: "runner-image", EnvVars: env("MAGEKUBE_RUNNER_IMAGE"),
+			Usage: "image the runner is copied from by the Job's init container (default: the agent container's image)"}, &g.settings.RunnerImage),
+		str(cli.StringFlag{Name: "runner-path", Value: inherit.DefaultRunnerPath, EnvVars: env("MAGEKUBE_RUNNER_PATH"),
+			Usage: "path of the runner binary inside --runner-image"}, &g.settings.RunnerPath),
+		str(cli.StringFlag{Name: "instance", Value: inherit.DefaultInstance, EnvVars: env("MAGEKUBE_INSTANCE"),
+			Usage: "label value that marks this agent's Jobs (agents sharing one request directory must share it)"}, &g.settings.Instance),
+		str(cli.StringFlag{Name: "cluster-uuid", EnvVars: env("MAGEKUBE_CLUSTER_UUID"),
+			Usage: "first part of Job names (default: the Mage container's MAGE_CLUSTER_UUID, else \"mage\")"}, &g.settings.ClusterUUID),
 	}
 }
 

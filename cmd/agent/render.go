@@ -25,7 +25,7 @@ Every problem is printed on stderr and the exit status is 1.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "pod-file", EnvVars: env("MAGEKUBE_POD_FILE"), Destination: &o.PodFile,
 				Usage: "read the server pod from this YAML or JSON file instead of the API"},
-		}, policyFlags(&o.Policy)...),
+		}, append(policyFlags(&o.Policy), commandFlags(g)...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("render: want exactly one REQUEST.json, got %d arguments", c.NArg())

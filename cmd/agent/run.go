@@ -51,7 +51,7 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 				Usage: "serve Go's CPU and heap profiles at /debug/pprof/ on --listen"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: env("MAGEKUBE_LOG_FORMAT"), Destination: &o.logFormat,
 				Usage: "json, text, or auto (text on a terminal, else JSON)"},
-		}, policyFlags(&o.policy)...),
+		}, append(policyFlags(&o.policy), commandFlags(g)...)...),
 		Action: func(c *cli.Context) error {
 			return sidecar.Run(c.Context, sidecar.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,

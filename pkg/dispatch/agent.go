@@ -70,8 +70,10 @@ type Agent struct {
 	ctx      context.Context // the loop's; set once in Run
 	workers  sync.WaitGroup
 	ready    atomic.Bool
-	probing  atomic.Bool   // an API probe is running (see outage.go)
-	apiBack  chan struct{} // the probe saw the API server answer again
+	probing  atomic.Bool    // an API probe is running (see outage.go)
+	apiBack  chan struct{}  // the probe saw the API server answer again
+	lastBeat atomic.Int64   // unix nanoseconds of the loop's last beat
+	beats    chan time.Time // the loop's beats, for the heartbeat writer
 }
 
 // run is the in-memory state of one unfinished run.
@@ -116,6 +118,7 @@ func New(o Options) (*Agent, error) {
 		o: o, log: o.Log,
 		runs: map[string]*run{}, trackers: map[string]*tracker{},
 		dirty: newIDSet(), created: make(chan createResult, 64), apiBack: make(chan struct{}, 1),
+		beats: make(chan time.Time, 1),
 	}, nil
 }
 
@@ -151,8 +154,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if _, err := a.tracker(workCtx, a.o.Pod.Namespace); err != nil {
 		return err
 	}
+	a.workers.Add(1)
+	go func() {
+		defer a.workers.Done()
+		a.writeHeartbeats(workCtx)
+	}()
 	a.recoverRuns(workCtx)
 	a.scanRequests(workCtx)
+	a.beat(time.Now())
 	a.ready.Store(true)
 	a.log.Info("agent ready", "dir", a.o.Layout.Root, "runs", len(a.runs))
 	return a.loop(workCtx)
@@ -161,6 +170,8 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) loop(ctx context.Context) error {
 	rescan := time.NewTicker(a.o.Rescan)
 	defer rescan.Stop()
+	heartbeat := time.NewTicker(HeartbeatInterval)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -188,6 +199,8 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.startProbe()
 		case <-a.apiBack:
 			a.restartTrackers(ctx)
+		case now := <-heartbeat.C:
+			a.beat(now)
 		}
 		a.o.Metrics.SetLoad(len(a.queue), a.inflight)
 	}

@@ -15,9 +15,17 @@ const (
 	LogFile     = "log"
 	SpansDir    = "spans"
 	CancelFile  = "cancel"
+	// AgentDir holds the agent's own files: HeartbeatFile, rewritten every
+	// HeartbeatInterval while the agent's loop runs.
+	AgentDir      = "agent"
+	HeartbeatFile = "heartbeat"
 	// RequestSuffix is the only suffix the agent picks up in requests/.
 	RequestSuffix = ".json"
 )
+
+// Heartbeat is the file whose age tells clients whether an agent serves
+// the directory (the Mage trigger names it when a request goes unclaimed).
+func (l Layout) Heartbeat() string { return filepath.Join(l.Root, AgentDir, HeartbeatFile) }
 
 // Layout resolves paths under one root directory.
 type Layout struct{ Root string }
