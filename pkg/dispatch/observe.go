@@ -82,8 +82,9 @@ func failed(v Verdict, c *batchv1.JobCondition, pod *corev1.Pod, r *protocol.Res
 		code := r.ExitCode
 		v.ExitCode = &code
 		v.Message = joinMessage(r.Message, c.Message)
-		if r.Reason == protocol.ReasonTimeout {
-			v.Reason = protocol.ReasonTimeout
+		switch r.Reason {
+		case protocol.ReasonTimeout, protocol.ReasonOOMKilled:
+			v.Reason = r.Reason // the runner saw it, whatever order Kubernetes reports in
 		}
 	}
 	if pod == nil {

@@ -89,6 +89,8 @@ func TestJudge(t *testing.T) {
 		{"evicted", Observation{Job: jobWith(batchv1.JobFailed, "BackoffLimitExceeded", 1),
 			Pods: []*corev1.Pod{podAt("p1", 0, func(p *corev1.Pod) { p.Status.Phase, p.Status.Reason = corev1.PodFailed, "Evicted" })}}, protocol.PhaseFailed, protocol.ReasonEvicted, -1},
 		{"deadline", Observation{Job: jobWith(batchv1.JobFailed, "DeadlineExceeded", 0)}, protocol.PhaseFailed, protocol.ReasonDeadlineExceeded, -1},
+		{"runner saw an OOM kill before the pod status came", Observation{Job: jobWith(batchv1.JobFailed, "BackoffLimitExceeded", 1), Result: &protocol.Result{ExitCode: 137, Reason: "OOMKilled"}},
+			protocol.PhaseFailed, protocol.ReasonOOMKilled, 137},
 		{"runner timeout", Observation{Job: jobWith(batchv1.JobFailed, "BackoffLimitExceeded", 1), Result: &protocol.Result{ExitCode: 124, Reason: "Timeout"}},
 			protocol.PhaseFailed, protocol.ReasonTimeout, 124},
 	} {

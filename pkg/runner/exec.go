@@ -90,6 +90,8 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 	signal.Notify(sigs, Forwarded...)
 	defer signal.Stop(sigs)
 
+	oom := newOOMCounter()
+	oomBefore, oomKnown := oom.count()
 	err = cmd.Start()
 	outW.Close()
 	errW.Close()
@@ -113,7 +115,12 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 	exited := make(chan syscall.WaitStatus, 1)
 	go reap(cmd.Process.Pid, exited)
 	ws, timedOut := supervise(ctx, o, -cmd.Process.Pid, sigs, exited)
-	return outcome(ws, timedOut, o.Timeout)
+	code, sig, reason, msg := outcome(ws, timedOut, o.Timeout)
+	if oomAfter, ok := oom.count(); ok && oomKnown && oomAfter > oomBefore && code != 0 {
+		reason = ReasonOOMKilled
+		msg = fmt.Sprintf("the kernel killed a process of the command for exceeding the container's memory limit (%d OOM kill(s) in its memory cgroup); %s", oomAfter-oomBefore, msg)
+	}
+	return code, sig, reason, msg
 }
 
 // supervise forwards signals to the process group until the command
