@@ -2,7 +2,7 @@
 # Builds the pinned test-cluster binaries from the Go module proxy into a
 # cache outside the checkout, keyed by version, and prints one directory
 # holding all of them: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubelet, jaeger (v2 all-in-one) and kwok. Each tool is
+# kube-scheduler, kubelet, kubectl, jaeger (v2 all-in-one) and kwok. Each tool is
 # built only when its versioned directory lacks it; etcd and the Kubernetes
 # binaries are taken from $KUBEBUILDER_ASSETS when they are there.
 set -o errexit -o nounset -o pipefail
@@ -12,13 +12,13 @@ ETCD_VERSION=v3.6.4
 JAEGER_VERSION=v1.76.0
 KWOK_VERSION=v0.8.0
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${MAGEKUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/magekube}
+source "$here/lib.sh"
+cache=$CACHE
 
-# build DIR MODULE_DIR OUT_NAME... PKG...: go build into DIR.
+# build DIR MODULE_DIR WHAT USUAL PKG...: go build into DIR, with progress.
 build() {
-  local dir=$1 mod=$2 what=$3; shift 3
-  echo "building $what (first time only)" >&2
-  (cd "$here/tools/$mod" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$dir/" "$@") >&2
+  local dir=$1 mod=$2 what=$3 usual=$4; shift 4
+  with_progress "$what" "$usual" bash -c 'cd "$1" && shift && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$@" >&2' _ "$here/tools/$mod" "$dir/" "$@"
 }
 
 kube=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION
@@ -27,25 +27,25 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} && -x $KUBEBUILDER_ASSETS/kube-apiserver && -x 
 else
   mkdir -p "$kube"
   missing=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
     [[ -x $kube/$b ]] || missing+=("k8s.io/kubernetes/cmd/$b")
   done
   if ((${#missing[@]})); then
-    build "$kube" k8s "Kubernetes $KUBE_VERSION: about 10 minutes on 2 cores" "${missing[@]}"
+    build "$kube" k8s "Kubernetes $KUBE_VERSION (${missing[*]##*/})" "7 min" "${missing[@]}"
   fi
-  [[ -x $kube/etcd ]] || build "$kube" etcd "etcd $ETCD_VERSION" .
+  [[ -x $kube/etcd ]] || build "$kube" etcd "etcd $ETCD_VERSION" "1 min" .
 fi
 
 jaeger=$cache/bin-jaeger-$JAEGER_VERSION
-[[ -x $jaeger/jaeger ]] || build "$jaeger" jaeger "Jaeger $JAEGER_VERSION: about 4 minutes" github.com/jaegertracing/jaeger/cmd/jaeger
+[[ -x $jaeger/jaeger ]] || build "$jaeger" jaeger "Jaeger $JAEGER_VERSION" "3 min" github.com/jaegertracing/jaeger/cmd/jaeger
 kwok=$cache/bin-kwok-$KWOK_VERSION
-[[ -x $kwok/kwok ]] || build "$kwok" kwok "kwok $KWOK_VERSION: about 2 minutes" sigs.k8s.io/kwok/cmd/kwok
+[[ -x $kwok/kwok ]] || build "$kwok" kwok "kwok $KWOK_VERSION" "1 min" sigs.k8s.io/kwok/cmd/kwok
 
 # One directory with every binary, as symlinks into the versioned builds.
 view=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-jaeger-$JAEGER_VERSION-kwok-$KWOK_VERSION
 mkdir -p "$view"
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet; do
-  ln -sfn "$kube/$b" "$view/$b"
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+  [[ -x $kube/$b ]] && ln -sfn "$kube/$b" "$view/$b"
 done
 ln -sfn "$jaeger/jaeger" "$view/jaeger"
 ln -sfn "$kwok/kwok" "$view/kwok"

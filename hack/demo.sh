@@ -8,14 +8,14 @@
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-require kubectl "any kubectl ≥1.32 on PATH"
-require curl "apt-get install curl"
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 bins=$(hack/build-bins.sh)
+export PATH=$bins:$PATH # the pinned kubectl
 hack/install-node-deps.sh
 hack/build.sh >/dev/null
 testcluster() { go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster "$@"; }
-testcluster down >/dev/null
+testcluster down --name demo # a demo still up from an earlier run; test clusters are left alone
 testcluster up --bin-dir "$bins" --nodes 1 --name demo --jaeger-ui 127.0.0.1:16686 | tee /tmp/magekube-demo-up.log
 otlp=$(sed -n 's/^jaeger: .*OTLP\/HTTP \(.*\)$/\1/p' /tmp/magekube-demo-up.log)
 export KUBECONFIG=/tmp/magekube-clusters/demo/admin.kubeconfig

@@ -23,3 +23,18 @@ require() {
 # executor imports the Kubernetes client of its "all" extra, at this pin.
 MAGE_AI_VERSION=0.9.80
 MAGE_KUBERNETES_VERSION=33.1.0
+
+# with_progress WHAT USUAL CMD...: run CMD, printing every 30 s on stderr
+# how long it has been building WHAT and how long it usually takes on 2
+# cores, so a slow first build is told from a hung one.
+with_progress() {
+  local what=$1 usual=$2 start=$SECONDS ticker rc=0
+  shift 2
+  echo "building $what (first time only; usually $usual on 2 cores)" >&2
+  ( while sleep 30; do echo "  … $what: $((SECONDS - start))s so far (usually $usual)" >&2; done ) &
+  ticker=$!
+  "$@" || rc=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  if ((rc == 0)); then echo "built $what in $((SECONDS - start))s" >&2; fi
+  return "$rc"
+}

@@ -7,16 +7,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 venv=$CACHE/venv-mage-ai-$MAGE_AI_VERSION-py$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [[ ! -x $venv/bin/python || ! -f $venv/.complete ]]; then
-  start=$SECONDS
-  echo "installing mage-ai $MAGE_AI_VERSION from PyPI into $venv (first time only; about 5 minutes on 2 cores, 1.4 GB)" >&2
   rm -rf "$venv"
   if ! python3 -m venv "$venv" 2>/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv "$venv"
   fi
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+  with_progress "a virtualenv with mage-ai $MAGE_AI_VERSION from PyPI ($venv, 1.4 GB)" "5 min" \
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "mage-ai==$MAGE_AI_VERSION" "kubernetes==$MAGE_KUBERNETES_VERSION" >&2
   touch "$venv/.complete"
-  echo "mage-ai $MAGE_AI_VERSION installed in $((SECONDS - start))s" >&2
 fi
 echo "$venv/bin/python"

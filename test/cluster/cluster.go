@@ -50,6 +50,7 @@ type Cluster struct {
 	Jaeger *Jaeger
 	state  *State
 	etcd   string
+	net    int // network slot of the real nodes
 }
 
 // State is what `cluster down` needs to remove a cluster whose starter is
@@ -60,6 +61,7 @@ type State struct {
 	Procs   []*proc      `json:"procs"`
 	Nodes   []*nodeState `json:"nodes"`
 	Bridge  string       `json:"bridge,omitempty"`
+	Net     int          `json:"net,omitempty"` // the network slot (node.go)
 }
 
 const (
@@ -89,7 +91,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		if err := c.createBridge(); err != nil {
 			return c, err
 		}
-		host = bridgeIP
+		host = bridgeIP(c.net)
 	}
 	if err := c.startControlPlane(ctx, o, host); err != nil {
 		return c, err

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,18 +15,25 @@ import (
 )
 
 // The nodes' network: a host bridge with the API server's address and one
-// network namespace per node, joined to it by a veth pair.
+// network namespace per node, joined to it by a veth pair. Each cluster
+// with real nodes takes a free network slot k (bridge mkbr<k>, subnet
+// 10.200.<k>.0/24, namespaces, veths and cgroups named with k), so a test
+// suite and the demo run side by side.
 const (
-	bridgeName = "mkbr0"
-	bridgeIP   = "10.200.0.1"
+	bridgePrefix = "mkbr"
+	// maxNets is how many clusters with real nodes can run at once.
+	maxNets = 8
 	// PauseImage is the sandbox image every node's containerd uses.
 	PauseImage = "registry.k8s.io/pause:3.10"
 	cgroupBase = "magekube"
 )
 
-func nodeName(i int) string  { return "node-" + itoa(i) }
-func nodeToken(i int) string { return "magekube-node-token-" + itoa(i) }
-func nodeIP(i int) string    { return "10.200.0." + itoa(10+i) }
+func bridgeName(k int) string   { return bridgePrefix + itoa(k) }
+func bridgeIP(k int) string     { return "10.200." + itoa(k) + ".1" }
+func nodeName(i int) string     { return "node-" + itoa(i) }
+func nodeToken(i int) string    { return "magekube-node-token-" + itoa(i) }
+func nodeIP(k, i int) string    { return "10.200." + itoa(k) + "." + itoa(10+i) }
+func netnsName(k, i int) string { return "mk" + itoa(k) + "-" + nodeName(i) }
 
 // nodeState records what one node created, for teardown.
 type nodeState struct {
@@ -45,31 +53,43 @@ func run(argv ...string) error {
 	return nil
 }
 
+// createBridge takes the first free network slot: its bridge is created
+// atomically by the kernel, so two starting clusters never share one.
 func (c *Cluster) createBridge() error {
 	if os.Geteuid() != 0 {
 		return errNotRoot
 	}
-	c.state.Bridge = bridgeName
-	if err := c.save(); err != nil {
-		return err
-	}
-	for _, argv := range [][]string{
-		{"ip", "link", "add", bridgeName, "type", "bridge"},
-		{"ip", "addr", "add", bridgeIP + "/24", "dev", bridgeName},
-		{"ip", "link", "set", bridgeName, "up"},
-	} {
-		if err := run(argv...); err != nil {
-			return fmt.Errorf("%w (a crashed run may have left it: make cluster-down)", err)
+	for k := range maxNets {
+		name := bridgeName(k)
+		if _, err := net.InterfaceByName(name); err == nil {
+			continue // another cluster's
 		}
+		if run("ip", "link", "add", name, "type", "bridge") != nil {
+			continue // taken meanwhile
+		}
+		c.net, c.state.Bridge, c.state.Net = k, name, k
+		if err := c.save(); err != nil {
+			return err
+		}
+		for _, argv := range [][]string{
+			{"ip", "addr", "add", bridgeIP(k) + "/24", "dev", name},
+			{"ip", "link", "set", name, "up"},
+		} {
+			if err := run(argv...); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("all %d network slots are taken (bridges %s0-%d): stop a cluster with make cluster-down", maxNets, bridgePrefix, maxNets-1)
 }
 
 func (c *Cluster) startNode(ctx context.Context, o Options, i int) error {
 	name := nodeName(i)
 	dir := c.dir(name)
-	n := &nodeState{Name: name, Netns: "mk-" + name, Veth: "mk-n" + itoa(i) + "h", RootDir: dir,
-		Cgroup: cgroupBase + "-" + name, Socket: filepath.Join(dir, "containerd", "containerd.sock")}
+	k := c.net
+	n := &nodeState{Name: name, Netns: netnsName(k, i), Veth: "mk" + itoa(k) + "n" + itoa(i) + "h", RootDir: dir,
+		Cgroup: cgroupBase + "-" + itoa(k) + "-" + name, Socket: filepath.Join(dir, "containerd", "containerd.sock")}
 	c.state.Nodes = append(c.state.Nodes, n)
 	if err := c.save(); err != nil {
 		return err
@@ -79,7 +99,7 @@ func (c *Cluster) startNode(ctx context.Context, o Options, i int) error {
 			return err
 		}
 	}
-	if err := n.network(i); err != nil {
+	if err := n.network(k, i); err != nil {
 		return err
 	}
 	if err := n.cgroups(); err != nil {
@@ -108,7 +128,7 @@ func (c *Cluster) startNode(ctx context.Context, o Options, i int) error {
 		"--config=" + filepath.Join(dir, "kubelet.yaml"),
 		"--kubeconfig=" + filepath.Join(dir, "kubelet.kubeconfig"),
 		"--hostname-override=" + name,
-		"--node-ip=" + nodeIP(i),
+		"--node-ip=" + nodeIP(k, i),
 		"--root-dir=" + filepath.Join(dir, "kubelet"),
 		"--cert-dir=" + filepath.Join(dir, "pki"),
 		"--node-labels=magekube.io/test-node=" + name,
@@ -119,16 +139,16 @@ func (c *Cluster) startNode(ctx context.Context, o Options, i int) error {
 	return c.track(kubelet)
 }
 
-func (n *nodeState) network(i int) error {
-	peer := "mk-n" + itoa(i) + "n"
+func (n *nodeState) network(k, i int) error {
+	peer := "mk" + itoa(k) + "n" + itoa(i) + "n"
 	ns := "--net=/var/run/netns/" + n.Netns
 	for _, argv := range [][]string{
 		{"ip", "netns", "add", n.Netns},
 		{"ip", "link", "add", n.Veth, "type", "veth", "peer", "name", peer},
-		{"ip", "link", "set", n.Veth, "master", bridgeName},
+		{"ip", "link", "set", n.Veth, "master", bridgeName(k)},
 		{"ip", "link", "set", n.Veth, "up"},
 		{"ip", "link", "set", peer, "netns", n.Netns},
-		{"nsenter", ns, "ip", "addr", "add", nodeIP(i) + "/24", "dev", peer},
+		{"nsenter", ns, "ip", "addr", "add", nodeIP(k, i) + "/24", "dev", peer},
 		{"nsenter", ns, "ip", "link", "set", peer, "up"},
 		{"nsenter", ns, "ip", "link", "set", "lo", "up"},
 	} {
@@ -215,7 +235,7 @@ maxPods: 200
 # Each node its own pod log directory: the nodes share one filesystem,
 # and a kubelet removes the log directories of pods it does not run.
 podLogsDir: %q
-`, n.Cgroup, n.Socket, nodeIP(i), ca, filepath.Join(dir, "pod-logs"))
+`, n.Cgroup, n.Socket, nodeIP(c.net, i), ca, filepath.Join(dir, "pod-logs"))
 	for name, content := range map[string]string{
 		"cni/10-magekube.conflist": cni, "containerd.toml": containerd, "kubelet.yaml": kubelet,
 	} {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +29,16 @@ func DownStale(all bool) {
 	if all {
 		out, _ := exec.Command("ip", "netns", "list").Output()
 		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "mk-node-") {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "mk") && strings.Contains(f[0], "-node-") {
 				_ = exec.Command("ip", "netns", "del", f[0]).Run()
 			}
 		}
-		_ = exec.Command("ip", "link", "del", bridgeName).Run()
+		ifaces, _ := net.Interfaces()
+		for _, i := range ifaces {
+			if strings.HasPrefix(i.Name, bridgePrefix) {
+				_ = exec.Command("ip", "link", "del", i.Name).Run()
+			}
+		}
 		removeOrphanPodNetns()
 		dirs, _ := filepath.Glob(filepath.Join(Root, "*"))
 		for _, d := range dirs {

@@ -64,9 +64,15 @@ func newApp() *cli.App {
 			Action: func(c *cli.Context) error { return deployExample(c.Context, d) },
 		}, {
 			Name:  "down",
-			Usage: "stop every cluster and remove its processes, mounts, cgroups, network namespaces and files",
-			Flags: []cli.Flag{&cli.BoolFlag{Name: "all", Value: true, Destination: &all, Usage: "also remove leftovers of crashed runs"}},
+			Usage: "stop every cluster (or only --name) and remove its processes, mounts, cgroups, network namespaces and files",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "all", Value: true, Destination: &all, Usage: "also remove leftovers of crashed runs"},
+				&cli.StringFlag{Name: "name", Destination: &o.name, Usage: "stop only this cluster (its directory under " + cluster.Root + "), and its images"},
+			},
 			Action: func(*cli.Context) error {
+				if o.name != "" {
+					return downOne(o.name)
+				}
 				cluster.DownStale(all)
 				return nil
 			},
@@ -128,4 +134,15 @@ func deployExample(ctx context.Context, d *deployOptions) error {
 	}
 	fmt.Printf("deployed %s into namespace %s (%d objects)\n", framework.ExampleStack, d.namespace, len(objs))
 	return nil
+}
+
+// downOne removes one cluster by name, leaving every other one running.
+func downOne(name string) error {
+	dir := filepath.Join(cluster.Root, name)
+	if _, err := os.Stat(filepath.Join(dir, cluster.StateFile)); err == nil {
+		if err := cluster.Down(dir); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(filepath.Join(cluster.Root, name+"-images"))
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fails when a cluster, the demo or a test left anything behind: cluster
+# processes, node bridges or network namespaces, mounts or directories
+# under /tmp/magekube-clusters, memory cgroups of the runner's tests.
+set -o errexit -o nounset -o pipefail
+left=()
+procs=$(ps -eo pid,args | grep -E 'kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|etcd --data-dir|containerd --config|jaeger|kwok' | grep -v -E 'grep|check-clean' || true)
+[[ -n $procs ]] && left+=("processes:"$'\n'"$procs")
+links=$(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^mk/ {print $2}' || true)
+[[ -n $links ]] && left+=("network devices: $links")
+netns=$(ip netns list 2>/dev/null | awk '$1 ~ /^mk.*-node-/ {print $1}' || true)
+[[ -n $netns ]] && left+=("network namespaces: $netns")
+mounts=$(grep ' /tmp/magekube-clusters' /proc/mounts || true)
+[[ -n $mounts ]] && left+=("mounts:"$'\n'"$mounts")
+dirs=$(ls -A /tmp/magekube-clusters 2>/dev/null || true)
+[[ -n $dirs ]] && left+=("under /tmp/magekube-clusters: $dirs")
+cgroups=$(ls -d /sys/fs/cgroup/magekube-* /sys/fs/cgroup/*/magekube-* 2>/dev/null || true)
+[[ -n $cgroups ]] && left+=("cgroups: $cgroups")
+if ((${#left[@]})); then
+  printf 'left behind:\n'; printf '%s\n' "${left[@]}"
+  exit 1
+fi
+echo "nothing left behind"
