@@ -115,7 +115,7 @@ func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 		Action: func(c *cli.Context) error {
 			l := protocol.Layout{Root: g.dir}
 			if c.NArg() == 1 {
-				data, err := os.ReadFile(l.RunFile(c.Args().First(), protocol.StatusFile))
+				data, err := protocol.ReadFileSafe(l.RunFile(c.Args().First(), protocol.StatusFile), protocol.MaxFileBytes)
 				if err != nil {
 					return err
 				}

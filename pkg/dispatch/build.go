@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -33,7 +32,7 @@ type Builder struct {
 func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, error) {
 	open := b.ProjectFS
 	if open == nil {
-		open = os.DirFS
+		open = func(dir string) fs.FS { return protocol.NewSafeDirFS(dir, protocol.MaxConfigBytes) }
 	}
 	levels, err := execconfig.Levels(open(req.ProjectDir), req.PipelineUUID, blockUUID(req), req.ExecutorConfig)
 	if err != nil {

@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -118,5 +121,38 @@ func TestTemplatesSeeOnlyTheMageContainer(t *testing.T) {
 		if e.Name == "E" && e.Value != "staging" {
 			t.Errorf("E = %q, want the Mage container's ENVIRONMENT", e.Value)
 		}
+	}
+}
+
+// TestProjectFilesAreReadSafely: a metadata.yaml that is a FIFO, a link
+// or too large fails the run with a config error naming it, at once.
+func TestProjectFilesAreReadSafely(t *testing.T) {
+	pod := loadPod(t)
+	req := loadRequest(t, "testdata/seed/minimal/request.json")
+	for name, plant := range map[string]func(path string) error{
+		"FIFO":      func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		"link":      func(p string) error { return os.Symlink("/dev/zero", p) },
+		"too large": func(p string) error { return os.WriteFile(p, make([]byte, protocol.MaxConfigBytes+1), 0o644) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := plant(filepath.Join(dir, "metadata.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			r := *req
+			r.ProjectDir = dir
+			b := Builder{Settings: inherit.Settings{AgentContainer: "magekube-agent"}}
+			done := make(chan error, 1)
+			go func() { _, err := b.Build(pod, &r); done <- err }()
+			select {
+			case err := <-done:
+				var cfgErr *ConfigError
+				if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "metadata.yaml") {
+					t.Errorf("want a config error naming metadata.yaml, got %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Build blocked on the project's metadata.yaml")
+			}
+		})
 	}
 }

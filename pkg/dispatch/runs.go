@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -155,6 +156,9 @@ func (a *Agent) watchRun(r *run) {
 func (a *Agent) readResult(id string) *protocol.Result {
 	var res protocol.Result
 	if err := protocol.ReadJSON(a.o.Layout.RunFile(id, protocol.ResultFile), &res); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			a.log.Warn("result file ignored; the run is judged by its Job and pods", "run", id, "err", err)
+		}
 		return nil
 	}
 	return &res
@@ -238,11 +242,14 @@ func (a *Agent) recoverRun(ctx context.Context, id string) {
 	}
 	r := &run{id: id, status: st}
 	a.runs[id] = r
-	data, rerr := os.ReadFile(reqPath)
-	req, perr := protocol.ParseRequest(data)
-	if rerr != nil || perr != nil {
+	data, err := protocol.ReadFileSafe(reqPath, protocol.MaxRequestBytes)
+	var req *protocol.Request
+	if err == nil {
+		req, err = protocol.ParseRequest(data)
+	}
+	if err != nil {
 		a.startTrace(r)
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json")
+		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
 	r.req = req

@@ -60,6 +60,10 @@ func runName(r *run) string {
 	return r.req.PipelineUUID
 }
 
+// maxSpanFiles caps the span files forwarded for one run (the runner
+// writes one).
+const maxSpanFiles = 64
+
 // exportTrace sends a finished run's trace (the agent's spans and the
 // runner's span files) from a worker, so the loop never waits on it.
 func (a *Agent) exportTrace(r *run, res *protocol.Result) {
@@ -74,9 +78,14 @@ func (a *Agent) exportTrace(r *run, res *protocol.Result) {
 	f.Close()
 	data := []telemetry.TracesData{telemetry.RunSpans(a.timelineOf(r, res))}
 	files, _ := filepath.Glob(filepath.Join(a.o.Layout.RunDir(r.id), protocol.SpansDir, "*.json"))
+	if len(files) > maxSpanFiles {
+		a.log.Warn("span files over the limit not forwarded", "run", r.id, "files", len(files), "limit", maxSpanFiles)
+		files = files[:maxSpanFiles]
+	}
 	for _, path := range files {
-		raw, err := os.ReadFile(path)
+		raw, err := protocol.ReadFileSafe(path, protocol.MaxFileBytes)
 		if err != nil {
+			a.log.Warn("span file not forwarded", "run", r.id, "file", path, "err", err)
 			continue
 		}
 		td, err := telemetry.DecodeSpanFile(raw)

@@ -72,9 +72,10 @@ func writeJSON(path string, v any, durable bool) error {
 	return replaceFile(path, append(data, '\n'), 0o644, durable)
 }
 
-// ReadJSON decodes the JSON file at path into v.
+// ReadJSON decodes the JSON file at path into v: a regular file of at
+// most MaxFileBytes, read without following links or blocking.
 func ReadJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := ReadFileSafe(path, MaxFileBytes)
 	if err != nil {
 		return err
 	}

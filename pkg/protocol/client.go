@@ -66,7 +66,7 @@ func Statuses(l Layout) ([]Status, error) {
 			continue
 		}
 		var s Status
-		data, err := os.ReadFile(filepath.Join(l.Runs(), e.Name(), StatusFile))
+		data, err := ReadFileSafe(filepath.Join(l.Runs(), e.Name(), StatusFile), MaxFileBytes)
 		if err != nil || json.Unmarshal(data, &s) != nil {
 			continue
 		}

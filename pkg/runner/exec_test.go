@@ -294,3 +294,49 @@ func TestTraceContext(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+// TestPlantedLogFiles: a FIFO or a link planted at the run's log by
+// another pod neither blocks the command nor receives its output.
+func TestPlantedLogFiles(t *testing.T) {
+	t.Parallel()
+	for name, plant := range map[string]func(log, elsewhere string) error{
+		"FIFO": func(log, _ string) error { return syscall.Mkfifo(log, 0o644) },
+		"link": func(log, elsewhere string) error { return os.Symlink(elsewhere, log) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			elsewhere := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(elsewhere, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(filepath.Join(dir, protocol.LogFile), elsewhere); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan int, 1)
+			var p *proc
+			go func() {
+				var code int
+				code, p = run(t, []string{"--run-dir", dir}, "echo", "secret output")
+				done <- code
+			}()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("exit code %d, want 0", code)
+				}
+				if !strings.Contains(p.stderr.String(), "not a regular file") && !strings.Contains(p.stderr.String(), "open") {
+					t.Errorf("no warning about the log: %s", p.stderr)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the command did not finish: the planted log blocked it")
+			}
+			if data, _ := os.ReadFile(elsewhere); len(data) > 0 {
+				t.Errorf("output went through the link: %q", data)
+			}
+			if r := readResult(t, dir); r.ExitCode != 0 {
+				t.Errorf("result %+v", r)
+			}
+		})
+	}
+}

@@ -47,6 +47,10 @@ func newRecorder(o Options, start time.Time) *recorder {
 	if err := r.open(); err != nil {
 		fmt.Fprintf(o.Stderr, "runner: warning: run directory %s is not writable (%v): the command runs, but no log, result or span is recorded\n", r.dir, err)
 		r.dir = ""
+		return r
+	}
+	if err := r.openLog(); err != nil {
+		fmt.Fprintf(o.Stderr, "runner: warning: %v: the command runs, its output is not copied to the run's log\n", err)
 	}
 	return r
 }
@@ -65,9 +69,21 @@ func (r *recorder) open() error {
 			return err
 		}
 	}
-	f, err := os.OpenFile(filepath.Join(r.dir, protocol.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	return nil
+}
+
+// openLog opens the run's log for appending.
+func (r *recorder) openLog() error {
+	// Another pod may have planted a FIFO or a link at the log's name:
+	// neither blocks the command nor sends its output elsewhere.
+	path := filepath.Join(r.dir, protocol.LogFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("%s is not a regular file; no log is written", path)
 	}
 	r.log.f = f
 	if r.attempt > 1 {

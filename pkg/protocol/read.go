@@ -1,0 +1,101 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// Caps on what the agent reads from the shared volume, which every Job
+// pod can write: nothing there may block, crash or bloat the agent.
+const (
+	// MaxFileBytes caps status.json, result.json and a span file.
+	MaxFileBytes = 1 << 20
+	// MaxConfigBytes caps one metadata.yaml (a YAML document costs tens of
+	// times its size to decode).
+	MaxConfigBytes = 2 << 20
+)
+
+// ErrNotRegular is returned for a symbolic link, FIFO, device or
+// directory where a regular file is expected.
+var ErrNotRegular = errors.New("not a regular file")
+
+// FileTooLargeError is returned for a file over its cap.
+type FileTooLargeError struct {
+	Path      string
+	Size, Max int64
+}
+
+func (e *FileTooLargeError) Error() string {
+	return fmt.Sprintf("%s is %d bytes; the limit is %d", e.Path, e.Size, e.Max)
+}
+
+// ReadFileSafe reads path as a regular file of at most max bytes: without
+// following a symbolic link, without blocking on a FIFO or device, and
+// without reading past max. Errors name the file.
+func ReadFileSafe(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: a symbolic link: %w", path, ErrNotRegular)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: a %s: %w", path, kind(fi.Mode()), ErrNotRegular)
+	}
+	if fi.Size() > max {
+		return nil, &FileTooLargeError{Path: path, Size: fi.Size(), Max: max}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > max { // grew while read
+		return nil, &FileTooLargeError{Path: path, Size: int64(len(data)), Max: max}
+	}
+	return data, nil
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeDevice != 0, m&fs.ModeCharDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m.IsDir():
+		return "directory"
+	}
+	return m.Type().String()
+}
+
+// SafeDirFS is os.DirFS for a tree on the shared volume: ReadFile (what
+// fs.ReadFile uses) reads through ReadFileSafe with the given cap.
+type SafeDirFS struct {
+	fs.FS
+	Dir string
+	Max int64
+}
+
+// NewSafeDirFS returns a SafeDirFS rooted at dir.
+func NewSafeDirFS(dir string, max int64) SafeDirFS {
+	return SafeDirFS{FS: os.DirFS(dir), Dir: dir, Max: max}
+}
+
+// ReadFile implements fs.ReadFileFS.
+func (s SafeDirFS) ReadFile(name string) ([]byte, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: fs.ErrInvalid}
+	}
+	return ReadFileSafe(s.Dir+"/"+name, s.Max)
+}
