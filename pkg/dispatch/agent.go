@@ -87,6 +87,8 @@ type run struct {
 	cancelled bool
 	watched   bool
 	jobCached bool // the informer cache has shown the Job
+	// unsealedSeen: an unsealed result.json was logged once already.
+	unsealedSeen bool
 	// container is the Job's main container (for span attributes).
 	container  string
 	jobUID     types.UID

@@ -102,7 +102,7 @@ func (a *Agent) finish(r *run, phase protocol.Phase, reason, message string) {
 	a.writeStatus(r)
 	var res *protocol.Result
 	if r.job != "" {
-		res = a.readResult(r.id)
+		res = a.sealedResult(r, nil)
 	}
 	a.exportTrace(r, res)
 	switch phase {

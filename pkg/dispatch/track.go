@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/inherit"
+
+	"github.com/magekube/magekube/pkg/protocol"
 )
 
 // tracker holds the label-selected Job and Pod informers of one namespace.
@@ -175,6 +177,34 @@ func (a *Agent) observe(r *run) Observation {
 			}
 		}
 	}
-	o.Result = a.readResult(r.id)
+	o.Result = a.sealedResult(r, o.Job)
 	return o
+}
+
+// sealedResult is the run's result.json when its own pod wrote it: sealed
+// with its Job's UID, which no other pod knows. Any other is ignored, and
+// the run is judged by its Job and pods alone.
+func (a *Agent) sealedResult(r *run, job *batchv1.Job) *protocol.Result {
+	res := a.readResult(r.id)
+	if res == nil {
+		return nil
+	}
+	if job != nil && r.jobUID == "" {
+		r.jobUID = job.UID
+	}
+	if r.jobUID == "" {
+		if t, ok := a.trackers[r.namespace]; ok {
+			if cached, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {
+				r.jobUID = cached.UID
+			}
+		}
+	}
+	if !protocol.ResultSealed(string(r.jobUID), r.id, *res) {
+		if !r.unsealedSeen {
+			r.unsealedSeen = true
+			a.log.Warn("result.json ignored: not sealed by the run's own pod", "run", r.id, "job", r.job)
+		}
+		return nil
+	}
+	return res
 }

@@ -13,8 +13,11 @@ import (
 
 // Environment the runner reads inside the Job.
 const (
-	EnvRunID       = "MAGEKUBE_RUN_ID"
-	EnvPodName     = "MAGEKUBE_POD_NAME"
+	EnvRunID   = "MAGEKUBE_RUN_ID"
+	EnvPodName = "MAGEKUBE_POD_NAME"
+	// EnvRunKey is the Job's UID, the key the runner seals result.json
+	// with (protocol.SealResult); the block's own command does not see it.
+	EnvRunKey      = "MAGEKUBE_RUN_KEY"
 	EnvTraceParent = "TRACEPARENT"
 )
 
@@ -48,6 +51,7 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 	env := []corev1.EnvVar{
 		{Name: EnvRunID, Value: req.ID},
 		{Name: EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: EnvRunKey, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['" + protocol.RunKeyLabel + "']"}}},
 	}
 	if s.TraceParent != "" {
 		env = append(env, corev1.EnvVar{Name: EnvTraceParent, Value: s.TraceParent})

@@ -75,7 +75,7 @@ func TestInheritsTheMageContainerOnly(t *testing.T) {
 		t.Errorf("ports, probes, lifecycle or resources leaked: %+v", c)
 	}
 	envs := names(c.Env, func(e corev1.EnvVar) string { return e.Name + "=" + e.Value })
-	want := []string{"A=server", "B=server", "MAGE_CLUSTER_UUID=c9", "MAGEKUBE_RUN_ID=r1", "MAGEKUBE_POD_NAME=", "TRACEPARENT=00-abc-def-01"}
+	want := []string{"A=server", "B=server", "MAGE_CLUSTER_UUID=c9", "MAGEKUBE_RUN_ID=r1", "MAGEKUBE_POD_NAME=", "MAGEKUBE_RUN_KEY=", "TRACEPARENT=00-abc-def-01"}
 	if diff := cmp.Diff(want, envs); diff != "" {
 		t.Errorf("env (-want +got):\n%s", diff)
 	}

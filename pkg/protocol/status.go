@@ -78,4 +78,6 @@ type Result struct {
 	Pod             string    `json:"pod,omitempty"`
 	Attempt         int       `json:"attempt"`
 	TraceID         string    `json:"trace_id,omitempty"`
+	// Seal proves the run's own pod wrote the result (seal.go).
+	Seal string `json:"seal,omitempty"`
 }

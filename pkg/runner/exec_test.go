@@ -340,3 +340,23 @@ func TestPlantedLogFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestResultIsSealed: in a Job (MAGEKUBE_RUN_KEY, MAGEKUBE_RUN_ID) the
+// result carries the run's seal, and the block's command never sees the
+// key.
+func TestResultIsSealed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH"), "MAGEKUBE_RUN_KEY=job-uid-1", "MAGEKUBE_RUN_ID=run-1", "MAGEKUBE_POD_NAME=pod-1"}
+	p := startEnv(t, env, []string{"--run-dir", dir}, "sh", "-c", `echo "key=${MAGEKUBE_RUN_KEY:-none}"`)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, p.stderr)
+	}
+	if !strings.Contains(p.stdout.String(), "key=none") {
+		t.Errorf("the command saw the run key: %s", p.stdout)
+	}
+	r := readResult(t, dir)
+	if !protocol.ResultSealed("job-uid-1", "run-1", r) {
+		t.Errorf("result not sealed: %+v", r)
+	}
+}

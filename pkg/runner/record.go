@@ -35,10 +35,20 @@ type recorder struct {
 	span    telemetry.SpanContext
 	parent  telemetry.SpanID
 	command []string
+	// key and runID seal result.json (inherit's MAGEKUBE_RUN_KEY and
+	// MAGEKUBE_RUN_ID; unset outside a Job).
+	key, runID string
 }
 
+// Environment the Job's container gives the runner (inherit sets it).
+const (
+	envRunKey = "MAGEKUBE_RUN_KEY"
+	envRunID  = "MAGEKUBE_RUN_ID"
+)
+
 func newRecorder(o Options, start time.Time) *recorder {
-	r := &recorder{dir: o.RunDir, warn: o.Stderr, pod: o.Pod, start: start, command: o.Command}
+	r := &recorder{dir: o.RunDir, warn: o.Stderr, pod: o.Pod, start: start, command: o.Command,
+		key: lookup(o.Env, envRunKey), runID: lookup(o.Env, envRunID)}
 	r.log = &sharedLog{warn: o.Stderr}
 	r.traceContext(o.Env)
 	if r.dir == "" {
@@ -105,7 +115,7 @@ func (r *recorder) traceContext(env []string) {
 func (r *recorder) childEnv(env []string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, "TRACEPARENT=") {
+		if !strings.HasPrefix(kv, "TRACEPARENT=") && !strings.HasPrefix(kv, envRunKey+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -122,6 +132,9 @@ func (r *recorder) finish(code int, sig syscall.Signal, reason, msg string, end 
 		ExitCode: code, Reason: reason, Message: msg,
 		StartedAt: r.start.UTC(), FinishedAt: end.UTC(), DurationSeconds: end.Sub(r.start).Seconds(),
 		Pod: r.pod, Attempt: r.attempt, TraceID: r.span.TraceID.String(),
+	}
+	if r.key != "" && r.runID != "" {
+		res.Seal = protocol.SealResult(r.key, r.runID, res)
 	}
 	if sig != 0 {
 		name := signalName(sig)

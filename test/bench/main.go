@@ -62,6 +62,7 @@ type bench struct {
 	jobSeen  map[string]time.Time // run id → Job first seen by the bench's watch
 	jobDone  map[string]bool      // run id → the Job has completed
 	podOf    map[string]string    // run id → pod name
+	keyOf    map[string]string    // run id → the run's key (its Job's UID)
 	running  map[string]chan struct{}
 	autoExit bool
 	n        int
@@ -341,7 +342,7 @@ func startBench(ctx context.Context, binDir, profileDir, ns string, interrupted 
 	if err != nil {
 		return nil, nil, err
 	}
-	b := &bench{profileDir: profileDir, kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, running: map[string]chan struct{}{}}
+	b := &bench{profileDir: profileDir, kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
 	var cleanups []func()
 	b.stop = sync.OnceFunc(func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -446,6 +447,7 @@ func (b *bench) watch(ctx context.Context) func() {
 		b.mu.Lock()
 		_, known := b.podOf[id]
 		b.podOf[id] = p.Name
+		b.keyOf[id] = p.Labels[protocol.RunKeyLabel]
 		ch := b.running[id]
 		auto := b.autoExit
 		b.mu.Unlock()
@@ -456,7 +458,7 @@ func (b *bench) watch(ctx context.Context) func() {
 			close(ch)
 		}
 		if auto {
-			go b.end(ctx, id, p.Name)
+			go b.end(ctx, id, p.Name, p.Labels[protocol.RunKeyLabel])
 		}
 	}
 	_, _ = f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }})
@@ -466,11 +468,14 @@ func (b *bench) watch(ctx context.Context) func() {
 	return func() { close(stop); f.Shutdown() }
 }
 
-// end plays the runner and the container: result.json with exit 0, then
-// the pod's exit.
-func (b *bench) end(ctx context.Context, id, pod string) {
+// end plays the runner and the container: result.json with exit 0,
+// sealed with the run's key (its Job's UID, as the pod's label gives it),
+// then the pod's exit.
+func (b *bench) end(ctx context.Context, id, pod, key string) {
 	now := time.Now().UTC()
-	_ = protocol.WriteJSONAtomic(b.layout.RunFile(id, protocol.ResultFile), protocol.Result{ExitCode: 0, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: 1, Pod: pod})
+	res := protocol.Result{ExitCode: 0, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: 1, Pod: pod}
+	res.Seal = protocol.SealResult(key, id, res)
+	_ = protocol.WriteJSONAtomic(b.layout.RunFile(id, protocol.ResultFile), res)
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"0"}}}`, cluster.ExitCodeAnnotation)
 	_, _ = b.client.CoreV1().Pods(b.ns).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{})
 }
@@ -712,10 +717,10 @@ func (b *bench) notice(ctx context.Context, n int) (agent, poll []time.Duration,
 	time.Sleep(time.Second)
 	for i, id := range ids {
 		b.mu.Lock()
-		pod := b.podOf[id]
+		pod, key := b.podOf[id], b.keyOf[id]
 		b.mu.Unlock()
 		ended[i] = time.Now()
-		b.end(ctx, id, pod)
+		b.end(ctx, id, pod, key)
 		time.Sleep(20 * time.Millisecond) // one at a time: no queueing in the figure
 	}
 	for i, id := range ids {

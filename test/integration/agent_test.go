@@ -340,3 +340,32 @@ func saClient(t *testing.T, ns, sa string) kubernetes.Interface {
 	}
 	return client
 }
+
+// TestForgedResultDecidesNothing: a result.json with exit 0 written by
+// another pod into a run whose Job has not even scheduled is ignored;
+// one sealed with the run's own key (its Job's UID) decides the run.
+func TestForgedResultDecidesNothing(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	h.submit("forged", "")
+	s := h.waitStatus("forged", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	now := time.Now().UTC()
+	res := protocol.Result{ExitCode: 0, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: 1, Pod: "x"}
+	res.Seal = protocol.SealResult("a-guessed-key", "forged", res)
+	if err := protocol.WriteJSONAtomic(h.layout.RunFile("forged", protocol.ResultFile), res); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // a rescan (2 s) and the result's own file event have passed
+	if got, _ := protocol.ReadStatus(h.layout, "forged"); got.Phase != protocol.PhasePending {
+		t.Fatalf("a forged result.json decided the run: %+v", got)
+	}
+	job, err := env.Client.BatchV1().Jobs(h.ns).Get(t.Context(), s.Job, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Seal = protocol.SealResult(string(job.UID), "forged", res)
+	if err := protocol.WriteJSONAtomic(h.layout.RunFile("forged", protocol.ResultFile), res); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus("forged", phase(protocol.PhaseSucceeded, ""))
+}
