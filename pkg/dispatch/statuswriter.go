@@ -33,13 +33,14 @@ type statusShard struct {
 	order   []string // runs in pending, oldest first
 	closed  bool
 	wake    chan struct{}
+	retries map[string]int // failed writes of a final status, by run
 }
 
 func newStatusWriter(layout protocol.Layout, log *slog.Logger) *statusWriter {
 	w := &statusWriter{layout: layout, log: log, seed: maphash.MakeSeed()}
 	for i := range w.shards {
 		s := &w.shards[i]
-		s.pending, s.wake = map[string]protocol.Status{}, make(chan struct{}, 1)
+		s.pending, s.wake, s.retries = map[string]protocol.Status{}, make(chan struct{}, 1), map[string]int{}
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); w.work(s) }()
 	}
@@ -103,8 +104,53 @@ func (w *statusWriter) work(s *statusShard) {
 		if st.Phase.Terminal() {
 			write = protocol.WriteJSONAtomic
 		}
-		if err := write(w.layout.RunFile(id, protocol.StatusFile), st); err != nil {
-			w.log.Error("write status", "run", id, "err", err)
+		err := write(w.layout.RunFile(id, protocol.StatusFile), st)
+		switch {
+		case err != nil && st.Phase.Terminal():
+			w.retryLater(s, st, err)
+		case err != nil:
+			w.log.Error("write status", "run", id, "err", err) // derived again on the next transition or restart
+		case st.Phase.Terminal():
+			s.mu.Lock()
+			n := s.retries[id]
+			delete(s.retries, id)
+			s.mu.Unlock()
+			if n > 0 {
+				w.log.Info("final status written after failed attempts", "run", id, "failed", n)
+			}
 		}
 	}
+}
+
+// maxRetryDelay caps the wait between attempts at a final status.
+const maxRetryDelay = 30 * time.Second
+
+// retryLater queues a final status again after a backoff: a full or
+// failing volume must not leave a finished run non-terminal on disk. A
+// newer status put meanwhile wins.
+func (w *statusWriter) retryLater(s *statusShard, st protocol.Status, err error) {
+	s.mu.Lock()
+	n := s.retries[st.ID] + 1
+	s.retries[st.ID] = n
+	s.mu.Unlock()
+	delay := min(100*time.Millisecond<<min(n, 9), maxRetryDelay)
+	if n == 1 || n%10 == 0 {
+		w.log.Error("write final status; retrying until it succeeds", "run", st.ID, "err", err, "attempt", n, "next_in", delay)
+	}
+	time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return // a restarted agent derives it from the Job
+		}
+		if _, newer := s.pending[st.ID]; !newer {
+			s.pending[st.ID] = st
+			s.order = append(s.order, st.ID)
+		}
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	})
 }

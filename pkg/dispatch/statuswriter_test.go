@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/magekube/magekube/pkg/protocol"
 )
@@ -41,5 +44,60 @@ func TestStatusWriterNewestWins(t *testing.T) {
 		if st.Phase != protocol.PhaseSucceeded || st.Message != fmt.Sprint(puts-1) || st.UpdatedAt.IsZero() {
 			t.Errorf("r%d: %+v, want the last status put", i, st)
 		}
+	}
+}
+
+// TestFinalStatusSurvivesAFullVolume: a final status that cannot be
+// written (the volume is full) is written once space is freed. As root
+// the volume is a real 256 KiB tmpfs filled to the last byte; elsewhere
+// the run directory is missing at first.
+func TestFinalStatusSurvivesAFullVolume(t *testing.T) {
+	root := t.TempDir()
+	l := protocol.Layout{Root: root}
+	if err := os.MkdirAll(l.RunDir("r1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	free := func() { _ = os.RemoveAll(l.Runs()) } // stands in for freed space
+	fullDisk := os.Geteuid() == 0 && exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", root).Run() == nil
+	if fullDisk {
+		t.Cleanup(func() { _ = exec.Command("umount", root).Run() })
+		if err := os.MkdirAll(l.RunDir("r1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		filler := filepath.Join(root, "filler")
+		f, err := os.Create(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for err == nil {
+			_, err = f.Write(make([]byte, 4096))
+		}
+		f.Close()
+		free = func() { _ = os.Remove(filler) }
+	} else {
+		if err := os.RemoveAll(l.Runs()); err != nil {
+			t.Fatal(err)
+		}
+		free = func() { _ = os.MkdirAll(l.RunDir("r1"), 0o755) }
+	}
+	w := newStatusWriter(l, slog.New(slog.DiscardHandler))
+	defer w.close()
+	w.put(protocol.Status{ID: "r1", Phase: protocol.PhaseSucceeded})
+	time.Sleep(300 * time.Millisecond)
+	if _, err := protocol.ReadStatus(l, "r1"); err == nil {
+		t.Fatal("the status was written to a full volume")
+	}
+	free()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := protocol.ReadStatus(l, "r1")
+		if err == nil && st.Phase == protocol.PhaseSucceeded {
+			t.Logf("written after space was freed (real full tmpfs: %v)", fullDisk)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("final status not written 10 s after space was freed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
