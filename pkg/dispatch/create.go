@@ -56,6 +56,13 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 		a.finish(r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the Mage container has: "+strings.Join(v, "; "))
 		return
 	}
+	var fsGroup *int64
+	if sc := job.Spec.Template.Spec.SecurityContext; sc != nil {
+		fsGroup = sc.FSGroup
+	}
+	if err := protocol.ShareRunDir(a.o.Layout, r.id, fsGroup); err != nil {
+		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
+	}
 	if _, err := a.tracker(ctx, job.Namespace); err != nil {
 		a.finish(r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
 		return

@@ -120,3 +120,21 @@ func Claim(l Layout, id string) error {
 
 // SyncClaims flushes the claims made so far to disk (the runs directory).
 func SyncClaims(l Layout) error { return syncDir(l.Runs()) }
+
+// ShareRunDir lets the run's Job write its run directory (log,
+// result.json, spans) whatever user it runs as. With an fsGroup, the
+// directory becomes that group's, setgid and group-writable (02775), the
+// way Kubernetes shares a volume with a pod; without one, it is writable
+// by all with the sticky bit (01777), so no other user can remove or
+// replace the agent's status.json in it.
+func ShareRunDir(l Layout, id string, fsGroup *int64) error {
+	dir := l.RunDir(id)
+	if fsGroup != nil {
+		if err := os.Chown(dir, -1, int(*fsGroup)); err == nil {
+			return os.Chmod(dir, 0o775|fs.ModeSetgid)
+		}
+		// Not a member of the group: fall through to the mode that works
+		// for any user.
+	}
+	return os.Chmod(dir, 0o777|fs.ModeSticky)
+}
