@@ -16,6 +16,7 @@ import (
 type runOptions struct {
 	maxInflight int
 	rescan      time.Duration
+	retention   time.Duration
 	listen      string
 	profiling   bool
 	logFormat   string
@@ -45,6 +46,8 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 				Usage: "runs with a live Job at once; more wait as Queued"},
 			&cli.DurationFlag{Name: "rescan", Value: 30 * time.Second, EnvVars: env("MAGEKUBE_RESCAN"), Destination: &o.rescan,
 				Usage: "safety-net rescan of the request and run directories"},
+			&cli.DurationFlag{Name: "retention", Value: dispatch.DefaultRetention, EnvVars: env("MAGEKUBE_RETENTION"), Destination: &o.retention,
+				Usage: "finished run directories and rejected requests older than this are removed (0: kept forever)"},
 			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: env("MAGEKUBE_LISTEN"), Destination: &o.listen,
 				Usage: "address for /healthz, /readyz and /metrics"},
 			&cli.BoolFlag{Name: "profiling", EnvVars: env("MAGEKUBE_PROFILING"), Destination: &o.profiling,
@@ -56,7 +59,7 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 			return sidecar.Run(c.Context, sidecar.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
 				Builder: dispatch.Builder{Settings: g.jobSettings()}, Policy: o.policy,
-				MaxInflight: o.maxInflight, Rescan: o.rescan, Listen: o.listen, Profiling: o.profiling, Log: logger(o.logFormat),
+				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, Listen: o.listen, Profiling: o.profiling, Log: logger(o.logFormat),
 			})
 		},
 	}

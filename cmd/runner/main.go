@@ -34,11 +34,16 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
 type execOptions struct {
-	runDir  string
-	timeout time.Duration
-	grace   time.Duration
-	pod     string
+	runDir   string
+	timeout  time.Duration
+	grace    time.Duration
+	pod      string
+	logLimit int64
 }
+
+// DefaultLogLimit caps a run's log on the shared volume at 1 GiB: more
+// than any block's useful output, less than a runaway loop fills.
+const DefaultLogLimit = 1 << 30
 
 const exitCodes = `EXIT CODES:
    n        the command exited with code n
@@ -81,6 +86,8 @@ If RUN_DIR is not writable the command still runs (one warning on stderr).
 						Usage: "time between SIGTERM and SIGKILL for the command's process group"},
 					&cli.StringFlag{Name: "pod", EnvVars: []string{"MAGEKUBE_POD_NAME", "HOSTNAME"}, Destination: &o.pod,
 						Usage: "pod name recorded in result.json"},
+					&cli.Int64Flag{Name: "log-limit", Value: DefaultLogLimit, EnvVars: []string{"MAGEKUBE_LOG_LIMIT"}, Destination: &o.logLimit,
+						Usage: "bytes RUN_DIR/log may take (0: no limit); past it the output still goes to the container log"},
 				},
 				Action: func(c *cli.Context) error { return runExec(c.Context, o, c.Args().Slice(), stdout, stderr) },
 			},
@@ -116,7 +123,7 @@ func runExec(ctx context.Context, o *execOptions, command []string, stdout, stde
 	}
 	code := runner.Exec(ctx, runner.Options{
 		RunDir: o.runDir, Timeout: o.timeout, Grace: o.grace, Command: command,
-		Env: os.Environ(), Pod: o.pod, Stdout: stdout, Stderr: stderr,
+		Env: os.Environ(), Pod: o.pod, Stdout: stdout, Stderr: stderr, LogLimit: o.logLimit,
 	})
 	if code != 0 {
 		return exitCode(code)

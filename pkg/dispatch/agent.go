@@ -40,6 +40,9 @@ type Options struct {
 	// (kube.Outages); the agent then probes the API server and re-lists
 	// as soon as it answers (see outage.go).
 	APIErrors <-chan struct{}
+	// Retention is how long finished run directories and rejected
+	// requests are kept (0: forever).
+	Retention time.Duration
 	// Tracer exports each run's trace when it ends; nil: none.
 	Tracer *otlp.Tracer
 	// Metrics, when set, count runs and latencies.
@@ -161,6 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.workers.Done()
 		a.writeHeartbeats(workCtx)
 	}()
+	a.workers.Go(func() { a.pruneLoop(workCtx) })
 	a.recoverRuns(workCtx)
 	a.scanRequests(workCtx)
 	a.beat(time.Now())

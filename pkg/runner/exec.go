@@ -44,10 +44,13 @@ type Options struct {
 	Command []string
 	// Env is the runner's environment; the child gets a copy with its own
 	// TRACEPARENT. Pod names the pod in result.json.
-	Env    []string
-	Pod    string
-	Stdout io.Writer
-	Stderr io.Writer
+	Env []string
+	Pod string
+	// LogLimit caps RUN_DIR/log in bytes (0: no cap); the container's
+	// own log still gets everything.
+	LogLimit int64
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
 
 // Exec runs the command to its end and returns its exit code (see the

@@ -360,3 +360,24 @@ func TestResultIsSealed(t *testing.T) {
 		t.Errorf("result not sealed: %+v", r)
 	}
 }
+
+// TestLogLimit: the run's log stops at --log-limit with a note; the
+// container's stdout still gets everything.
+func TestLogLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, p := run(t, []string{"--run-dir", dir, "--log-limit", "1000"}, "sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, p.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, protocol.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(data), "x"); got != 1000 || !strings.Contains(string(data), "stops at its limit of 1000 bytes") {
+		t.Errorf("log has %d x and %q at its end", got, data[max(0, len(data)-120):])
+	}
+	if got := strings.Count(p.stdout.String(), "x"); got != 5000 {
+		t.Errorf("stdout has %d x, want 5000", got)
+	}
+}

@@ -49,7 +49,7 @@ const (
 func newRecorder(o Options, start time.Time) *recorder {
 	r := &recorder{dir: o.RunDir, warn: o.Stderr, pod: o.Pod, start: start, command: o.Command,
 		key: lookup(o.Env, envRunKey), runID: lookup(o.Env, envRunID)}
-	r.log = &sharedLog{warn: o.Stderr}
+	r.log = &sharedLog{warn: o.Stderr, limit: o.LogLimit}
 	r.traceContext(o.Env)
 	if r.dir == "" {
 		return r

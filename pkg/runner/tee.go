@@ -11,10 +11,12 @@ import (
 // chunk is written whole under a lock, so lines of one stream never split
 // lines of the other. After a write error it stops trying and warns once.
 type sharedLog struct {
-	mu     sync.Mutex
-	f      *os.File
-	failed bool
-	warn   io.Writer
+	mu      sync.Mutex
+	f       *os.File
+	failed  bool
+	warn    io.Writer
+	limit   int64 // bytes the file may take; 0: no limit
+	written int64
 }
 
 func (l *sharedLog) Write(p []byte) (int, error) {
@@ -23,9 +25,20 @@ func (l *sharedLog) Write(p []byte) (int, error) {
 	if l.f == nil || l.failed {
 		return len(p), nil
 	}
-	if _, err := l.f.Write(p); err != nil {
+	chunk := p
+	full := l.limit > 0 && l.written+int64(len(p)) > l.limit
+	if full {
+		chunk = p[:max(0, l.limit-l.written)]
+	}
+	n, err := l.f.Write(chunk)
+	l.written += int64(n)
+	switch {
+	case err != nil:
 		l.failed = true
 		fmt.Fprintf(l.warn, "runner: warning: writing the run log stopped: %v (output still goes to the container log)\n", err)
+	case full:
+		l.failed = true
+		fmt.Fprintf(l.f, "\n--- magekube: the run log stops at its limit of %d bytes; the rest is in the container log ---\n", l.limit)
 	}
 	return len(p), nil
 }
