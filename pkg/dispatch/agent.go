@@ -73,10 +73,11 @@ type Agent struct {
 	ctx      context.Context // the loop's; set once in Run
 	workers  sync.WaitGroup
 	ready    atomic.Bool
-	probing  atomic.Bool    // an API probe is running (see outage.go)
-	apiBack  chan struct{}  // the probe saw the API server answer again
-	lastBeat atomic.Int64   // unix nanoseconds of the loop's last beat
-	beats    chan time.Time // the loop's beats, for the heartbeat writer
+	probing  atomic.Bool       // an API probe is running (see outage.go)
+	apiBack  chan struct{}     // the probe saw the API server answer again
+	foreign  map[string]string // unfinished runs of other live agents: run → agent pod
+	lastBeat atomic.Int64      // unix nanoseconds of the loop's last beat
+	beats    chan time.Time    // the loop's beats, for the heartbeat writer
 }
 
 // run is the in-memory state of one unfinished run.
@@ -121,7 +122,7 @@ func New(o Options) (*Agent, error) {
 	}
 	return &Agent{
 		o: o, log: o.Log,
-		runs: map[string]*run{}, trackers: map[string]*tracker{},
+		runs: map[string]*run{}, trackers: map[string]*tracker{}, foreign: map[string]string{},
 		dirty: newIDSet(), created: make(chan createResult, 64), apiBack: make(chan struct{}, 1),
 		beats: make(chan time.Time, 1),
 	}, nil
@@ -192,6 +193,7 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.log.Warn("file watcher", "err", err) // overflow: the rescan catches up
 		case <-rescan.C:
 			a.scanRequests(ctx)
+			a.adoptOrphans(ctx)
 			for id := range a.runs {
 				a.checkCancel(ctx, id)
 				a.dirty.add(id)

@@ -204,5 +204,5 @@ func (a *Agent) reject(name string, why error) {
 
 func (a *Agent) newStatus(id string) protocol.Status {
 	now := time.Now().UTC()
-	return protocol.Status{APIVersion: protocol.APIVersion, ID: id, Phase: protocol.PhaseQueued, CreatedAt: now, UpdatedAt: now}
+	return protocol.Status{APIVersion: protocol.APIVersion, ID: id, Phase: protocol.PhaseQueued, CreatedAt: now, UpdatedAt: now, Agent: a.o.Pod.Name}
 }

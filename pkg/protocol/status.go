@@ -57,6 +57,9 @@ type Status struct {
 	Attempts   int    `json:"attempts,omitempty"`
 	ExitCode   *int   `json:"exit_code,omitempty"`
 	TraceID    string `json:"trace_id,omitempty"`
+	// Agent is the agent pod that tracks the run; another agent adopts it
+	// only once that pod is gone.
+	Agent string `json:"agent,omitempty"`
 	// TraceParent names the run's root span (W3C); the Job's TRACEPARENT.
 	TraceParent string     `json:"traceparent,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`

@@ -369,3 +369,68 @@ func TestForgedResultDecidesNothing(t *testing.T) {
 	}
 	h.waitStatus("forged", phase(protocol.PhaseSucceeded, ""))
 }
+
+// TestReplicasNeverShareARun: a second agent on the same directory (a
+// rolling update, a scale-up) leaves the first one's live runs alone and
+// adopts them only once the first agent's pod is gone.
+func TestReplicasNeverShareARun(t *testing.T) {
+	a := newHarness(t, emptyProject(t))
+	a.start()
+	ids := []string{"rep1", "rep2", "rep3"}
+	for _, id := range ids {
+		a.submit(id, "")
+		a.waitStatus(id, phase(protocol.PhasePending, ""))
+	}
+	second := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "mage-server-2", Namespace: a.ns},
+		Spec:       a.opts.Pod.Spec,
+	}
+	created, err := env.Client.CoreV1().Pods(a.ns).Create(t.Context(), second, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &harness{t: t, ns: a.ns, layout: a.layout, opts: a.opts}
+	b.opts.Pod = created
+	b.start()
+	time.Sleep(3 * time.Second) // past a rescan of b's (2 s)
+	for _, id := range ids {
+		if s, _ := protocol.ReadStatus(a.layout, id); s.Agent != "mage-server" {
+			t.Errorf("run %s taken from a live agent: %+v", id, s)
+		}
+	}
+
+	// The first agent goes away with its pod: the second adopts its runs.
+	a.stop()
+	if err := env.Client.CoreV1().Pods(a.ns).Delete(t.Context(), "mage-server", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		b.waitStatus(id, func(s protocol.Status) bool { return s.Agent == "mage-server-2" })
+	}
+	if err := protocol.RequestCancel(a.layout, "rep1"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitStatus("rep1", phase(protocol.PhaseCancelled, ""))
+	for _, id := range ids {
+		if n := a.jobs(id); id != "rep1" && n != 1 {
+			t.Errorf("run %s has %d jobs", id, n)
+		}
+	}
+}
+
+// TestRewrittenStatusIsJudgedAgain: a status.json rewritten to Succeeded
+// while its Job still runs is judged again from the Job after a restart,
+// not trusted.
+func TestRewrittenStatusIsJudgedAgain(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	h.submit("rewritten", "")
+	s := h.waitStatus("rewritten", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	h.stop()
+	s.Phase, s.Reason = protocol.PhaseSucceeded, protocol.ReasonCompleted
+	if err := protocol.WriteJSONAtomic(h.layout.RunFile("rewritten", protocol.StatusFile), s); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.waitStatus("rewritten", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+}
