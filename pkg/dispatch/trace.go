@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,6 +90,9 @@ func (a *Agent) exportTrace(r *run, res *protocol.Result) {
 			continue
 		}
 		td, err := telemetry.DecodeSpanFile(raw)
+		if err == nil && !inTrace(td, r.trace.TraceID.String()) {
+			err = errors.New("its spans belong to another trace than the run's")
+		}
 		if err != nil {
 			a.log.Warn("span file not forwarded", "run", r.id, "file", path, "err", err)
 			continue
@@ -187,4 +191,19 @@ var problemReasons = map[string]bool{
 	protocol.ReasonUnschedulable: true, protocol.ReasonErrImagePull: true, protocol.ReasonImagePullBackOff: true,
 	protocol.ReasonErrImageNeverPull: true, protocol.ReasonOOMKilled: true, protocol.ReasonEvicted: true,
 	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "InvalidImageName": true,
+}
+
+// inTrace reports whether every span of td is in the trace: a span file
+// in a run's directory may add spans to that run's trace only.
+func inTrace(td telemetry.TracesData, traceID string) bool {
+	for _, rs := range td.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			for _, s := range ss.Spans {
+				if s.TraceID != traceID {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

@@ -254,3 +254,33 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResolveTemplates walks configs whose strings are templates: env_var
+// sees only the given env, variables only the given globals, and no
+// input panics or yields both a config and an error.
+func FuzzResolveTemplates(f *testing.F) {
+	f.Add("namespace: \"{{ env_var('NS') }}\"\njob_name_prefix: \"{trigger_name}-{{ x }}\"", "{{ variables('y') }}", "daily")
+	f.Add("container: {env: [{name: A, value: \"{{ env_var('SECRET', 'd') }}\"}]}", "{{ env_var('NS', \"q\") }}", "")
+	f.Add("metadata: {labels: {a: \"{{ y }}\"}}", "{% if x %}", "t r i g")
+	f.Fuzz(func(t *testing.T, doc, tmpl, trigger string) {
+		var low map[string]any
+		if yaml.Unmarshal([]byte(doc), &low) != nil {
+			return
+		}
+		high := map[string]any{"namespace": tmpl, "metadata": map[string]any{"annotations": map[string]any{"t": tmpl}}}
+		env := func(name string) (string, bool) {
+			if name == "NS" {
+				return "mage-jobs", true
+			}
+			return "", false
+		}
+		vars := Vars{Env: env, Globals: map[string]any{"x": "1", "y": 2}, TriggerName: trigger}
+		cfg, err := Resolve([]Level{{Source: "low", Values: low}, {Source: "request", Values: high}}, vars)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("exactly one of config and error must be set: %v %v", cfg, err)
+		}
+		if err == nil && strings.Contains(cfg.Namespace, "{{") {
+			t.Fatalf("template left unrendered: %q", cfg.Namespace)
+		}
+	})
+}

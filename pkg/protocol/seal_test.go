@@ -1,6 +1,9 @@
 package protocol
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestSealResult(t *testing.T) {
 	t.Parallel()
@@ -28,4 +31,25 @@ func TestSealResult(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// FuzzResultFile decodes whatever a pod may write as result.json: no
+// input panics, and none carries the seal of a key it was not sealed with.
+func FuzzResultFile(f *testing.F) {
+	f.Add([]byte(`{"exit_code":0,"reason":"Completed","attempt":1,"seal":"00"}`), "run-1")
+	f.Add([]byte(`{"exit_code":"0"}`), "x")
+	f.Add([]byte(`[]`), "")
+	f.Fuzz(func(t *testing.T, data []byte, id string) {
+		var r Result
+		if json.Unmarshal(data, &r) != nil {
+			return
+		}
+		if ResultSealed("the-job-uid", id, r) && r.Seal != SealResult("the-job-uid", id, r) {
+			t.Fatal("a seal verified that was not the key's")
+		}
+		r.Seal = SealResult("other-uid", id, r)
+		if ResultSealed("the-job-uid", id, r) {
+			t.Fatal("another key's seal verified")
+		}
+	})
 }
