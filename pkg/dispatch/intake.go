@@ -120,8 +120,12 @@ func (a *Agent) claim(name string) (claimedRequest, bool) {
 	if err == nil && perr != nil && young && isIncomplete(data) {
 		return claimedRequest{}, false // still being written without a rename; the next event or rescan retries
 	}
-	if err := protocol.Claim(a.o.Layout, id); err != nil {
-		if errors.Is(err, protocol.ErrClaimed) {
+	cerr := protocol.Claim(a.o.Layout, id)
+	if errors.Is(cerr, protocol.ErrClaimed) && a.squatted(id) {
+		cerr = protocol.Claim(a.o.Layout, id)
+	}
+	if cerr != nil {
+		if errors.Is(cerr, protocol.ErrClaimed) {
 			// Another agent may be between its mkdir and its rename: only a
 			// finished claim makes this file a duplicate.
 			if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
@@ -129,7 +133,7 @@ func (a *Agent) claim(name string) (claimedRequest, bool) {
 			}
 			return claimedRequest{}, false
 		}
-		a.log.Error("claim request", "run", id, "err", err)
+		a.log.Error("claim request", "run", id, "err", cerr)
 		return claimedRequest{}, false
 	}
 	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}}
@@ -206,3 +210,26 @@ func (a *Agent) newStatus(id string) protocol.Status {
 	now := time.Now().UTC()
 	return protocol.Status{APIVersion: protocol.APIVersion, ID: id, Phase: protocol.PhaseQueued, CreatedAt: now, UpdatedAt: now, Agent: a.o.Pod.Name}
 }
+
+// squatted moves aside a run directory that exists without a request in
+// it past the claim grace: not a claim under way but a directory some pod
+// made for a run id it guessed, to take over that run's files. The
+// request then gets a fresh directory.
+func (a *Agent) squatted(id string) bool {
+	dir := a.o.Layout.RunDir(id)
+	if _, err := os.Lstat(a.o.Layout.RunFile(id, protocol.RequestFile)); err == nil || claimedJustNow(dir) {
+		return false
+	}
+	aside := filepath.Join(a.o.Layout.Runs(), squattedDir)
+	_ = os.MkdirAll(aside, 0o755)
+	to := filepath.Join(aside, fmt.Sprintf("%s.%d", id, time.Now().UnixNano()))
+	if err := os.Rename(dir, to); err != nil {
+		a.log.Error("run directory made before its request; cannot move it aside", "run", id, "err", err)
+		return false
+	}
+	a.log.Warn("run directory made before its request (by a pod?); moved aside", "run", id, "moved_to", to)
+	return true
+}
+
+// squattedDir keeps run directories made before their request.
+const squattedDir = ".squatted"

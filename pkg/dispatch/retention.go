@@ -38,8 +38,8 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 
 // prune removes the run directories whose final status (and every file
 // the run wrote at its top) is older than retention, and the rejected
-// request files as old. A run whose status is not final is never
-// removed, however old.
+// request files and squatted run directories as old. A run whose status
+// is not final is never removed, however old.
 func prune(l protocol.Layout, now time.Time, retention time.Duration) (runs, rejected int) {
 	cutoff := now.Add(-retention)
 	entries, _ := os.ReadDir(l.Runs())
@@ -59,11 +59,12 @@ func prune(l protocol.Layout, now time.Time, retention time.Duration) (runs, rej
 			runs++
 		}
 	}
-	dir := filepath.Join(l.Requests(), rejectedDir)
-	files, _ := os.ReadDir(dir)
-	for _, f := range files {
-		if info, err := f.Info(); err == nil && info.ModTime().Before(cutoff) && os.Remove(filepath.Join(dir, f.Name())) == nil {
-			rejected++
+	for _, dir := range []string{filepath.Join(l.Requests(), rejectedDir), filepath.Join(l.Runs(), squattedDir)} {
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			if info, err := f.Info(); err == nil && info.ModTime().Before(cutoff) && os.RemoveAll(filepath.Join(dir, f.Name())) == nil {
+				rejected++
+			}
 		}
 	}
 	return runs, rejected

@@ -243,7 +243,7 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 		st.Phase, st.Reason, st.Message, st.FinishedAt = protocol.PhaseDispatched, "", "", nil
 		st.Namespace, st.Job = job.Namespace, job.Name
 	}
-	if errors.Is(err, fs.ErrNotExist) && claimedJustNow(a.o.Layout.RunDir(id)) {
+	if _, rerr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); errors.Is(err, fs.ErrNotExist) && rerr == nil && claimedJustNow(a.o.Layout.RunDir(id)) {
 		// Another agent may be between its claim and its first status:
 		// look again at the next rescan, when its status names it.
 		a.foreign[id] = ""

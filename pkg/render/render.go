@@ -33,12 +33,11 @@ type Options struct {
 
 // Run writes the Job for the request as YAML to out.
 func Run(ctx context.Context, o Options, out io.Writer) error {
-	f, err := os.Open(o.RequestFile)
+	data, err := protocol.ReadFileSafe(o.RequestFile, protocol.MaxRequestBytes)
 	if err != nil {
 		return fmt.Errorf("read request: %w", err)
 	}
-	req, err := protocol.DecodeRequest(f)
-	f.Close()
+	req, err := protocol.ParseRequest(data)
 	if err != nil {
 		return fmt.Errorf("%s: invalid request:\n%w", o.RequestFile, err)
 	}

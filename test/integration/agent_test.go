@@ -434,3 +434,43 @@ func TestRewrittenStatusIsJudgedAgain(t *testing.T) {
 	h.start()
 	h.waitStatus("rewritten", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
 }
+
+// TestSquattedRunDirectory: a run directory some pod made before the
+// run's request (a guessed id, with a planted status and a log link) is
+// moved aside, and the request runs in a fresh one.
+func TestSquattedRunDirectory(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.start()
+	dir := h.layout.RunDir("squat")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	planted := protocol.Status{ID: "squat", Phase: protocol.PhaseSucceeded}
+	if err := protocol.WriteJSONAtomic(h.layout.RunFile("squat", protocol.StatusFile), planted); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", h.layout.RunFile("squat", protocol.LogFile)); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	// Written as the Mage trigger writes it (agent submit refuses an
+	// existing run directory).
+	req := `{"apiVersion":"magekube/v1","id":"squat","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"load","block_run_id":4242}`
+	if err := protocol.WriteFileAtomic(h.layout.RequestPath("squat"), []byte(req), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := h.waitStatus("squat", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	if s.Agent != "mage-server" {
+		t.Errorf("status %+v", s)
+	}
+	if _, err := os.Lstat(h.layout.RunFile("squat", protocol.LogFile)); err == nil {
+		t.Error("the planted log link is still in the run directory")
+	}
+	aside, _ := filepath.Glob(filepath.Join(h.layout.Runs(), ".squatted", "squat.*"))
+	if len(aside) != 1 {
+		t.Errorf("squatted directory not moved aside: %v", aside)
+	}
+}
