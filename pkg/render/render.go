@@ -56,11 +56,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if v := o.Policy.Violations(pod, o.Settings, job); len(v) > 0 {
 		return fmt.Errorf("%s: the agent would refuse this Job (PolicyDenied):\n%s", o.RequestFile, strings.Join(v, "\n"))
 	}
-	data, err := yaml.Marshal(job)
+	manifest, err := yaml.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("encode job: %w", err)
 	}
-	_, err = out.Write(data)
+	_, err = out.Write(manifest)
 	return err
 }
 
