@@ -3,6 +3,7 @@
 # Mage's own project layout, database, migrations and scheduler entry
 # points. The trigger is installed the way the Mage container installs it,
 # by sitecustomize on PYTHONPATH (Mage's job-queue processes load it too).
+# Then the parity suite: Mage's own Job against agent render's.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -10,6 +11,9 @@ if ! command -v python3 >/dev/null; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
 fi
 python=$(hack/mage-venv.sh)
+# The parity suite compares Mage's Job with agent render's.
+go build -tags "$GO_TAGS" -o "$REPO_ROOT/bin/agent" ./cmd/agent
+export MAGEKUBE_AGENT=$REPO_ROOT/bin/agent
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # Mage writes its logs and SQLite files under the working directory.
@@ -17,5 +21,5 @@ cd "$work"
 rc=0
 PYTHONPATH=$REPO_ROOT/integrations/mage "$python" -m unittest discover -v -s "$REPO_ROOT/integrations/mage/tests" -p 'test_*.py' >"$work/log" 2>&1 || rc=$?
 # Mage logs every step; show unittest's lines and anything else it printed.
-grep -v -E '^(INFO|DEBUG):|Warning|^\s*warnings.warn|^\s*$' "$work/log" || true
+grep -v -E '^(INFO|DEBUG|WARNING|ERROR):[^ ]*:\{|Warning|^\s*warnings.warn|^\s*$' "$work/log" || true
 exit "$rc"

@@ -44,6 +44,10 @@ func TestResolveReportsEveryProblemWithItsPath(t *testing.T) {
 			`k8s_executor_config.container.image_pull_policy: "Sometimes" is not one of Always, IfNotPresent, Never`}},
 		{"container_config pull policy", `container_config: {image_pull_policy: sometimes}`, []string{
 			`k8s_executor_config.container_config.imagePullPolicy: "sometimes" is not one of Always, IfNotPresent, Never`}},
+		{"container_config keys a Job does not take", `container_config: {ports: [{containerPort: 6789}], readinessProbe: {exec: {command: ["true"]}}, tty: true}`, []string{
+			`k8s_executor_config.container_config.ports: is not applied to a Job's container`,
+			`k8s_executor_config.container_config.readinessProbe: is not applied`,
+			`k8s_executor_config.container_config.tty: is not applied`}},
 		{"labels", `metadata: {labels: {"bad key!": v, ok: "not valid value!"}}`, []string{
 			`k8s_executor_config.metadata.labels["bad key!"]: "bad key!" is not a valid label key`,
 			`k8s_executor_config.metadata.labels.ok: "not valid value!" is not a valid label value`}},
@@ -283,4 +287,30 @@ func FuzzResolveTemplates(f *testing.F) {
 			t.Fatalf("template left unrendered: %q", cfg.Namespace)
 		}
 	})
+}
+
+// TestResourcePrecedence: Mage's order (container.resources, then the
+// top-level lists, then container_config.resources), resource by
+// resource, keeping what only one place names.
+func TestResourcePrecedence(t *testing.T) {
+	t.Parallel()
+	var tree map[string]any
+	doc := `container: {resources: {limits: {nvidia.com/gpu: "1", memory: 1Gi, cpu: "1"}}}
+resource_limits: {memory: 2Gi, cpu: "2"}
+container_config: {resources: {limits: {cpu: "3"}}}`
+	if err := yaml.Unmarshal([]byte(doc), &tree); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Resolve([]Level{{Source: "metadata.yaml", Values: tree}}, Vars{Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for k, q := range cfg.Limits() {
+		got[string(k)] = q.String()
+	}
+	want := map[string]string{"nvidia.com/gpu": "1", "memory": "2Gi", "cpu": "3"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("limits (-want +got):\n%s", diff)
+	}
 }

@@ -49,6 +49,10 @@ func (c *Config) validate(source, root string) error {
 	if k := c.ContainerConfig; k != nil {
 		v.pullPolicy(v.path("container_config", "imagePullPolicy"), k.ImagePullPolicy)
 		v.envNames(v.path("container_config", "env"), k.Env)
+		v.resources(v.path("container_config", "resources"), &k.Resources)
+		for _, key := range unappliedContainerKeys(k) {
+			v.fail(v.path("container_config", key), "is not applied to a Job's container (only name, image, imagePullPolicy, command, args, workingDir, env, envFrom, volumeMounts, resources and securityContext are); remove it")
+		}
 	}
 	if p := c.Pod; p != nil {
 		v.subdomain(v.path("pod", "service_account_name"), p.ServiceAccountName)
@@ -180,23 +184,59 @@ func (v *validator) limits(requests, limits corev1.ResourceList) {
 	}
 }
 
-// Requests combines resource_requests with container.resources.requests;
-// the detailed form wins for a resource named in both.
+// Requests combines the config's three places for requests in Mage's
+// order of precedence, resource by resource: container.resources, then
+// resource_requests over it, then container_config.resources over both.
+// Mage replaces the whole list at each step (a GPU named only in
+// container.resources is lost); magekube keeps what only one names.
 func (c *Config) Requests() corev1.ResourceList {
-	var detailed corev1.ResourceList
+	var detailed, cc corev1.ResourceList
 	if c.Container != nil && c.Container.Resources != nil {
 		detailed = c.Container.Resources.Requests
 	}
-	return combine(c.ResourceRequests, detailed)
+	if c.ContainerConfig != nil {
+		cc = c.ContainerConfig.Resources.Requests
+	}
+	return combine(detailed, c.ResourceRequests, cc)
 }
 
-// Limits combines resource_limits with container.resources.limits.
+// Limits is Requests for limits.
 func (c *Config) Limits() corev1.ResourceList {
-	var detailed corev1.ResourceList
+	var detailed, cc corev1.ResourceList
 	if c.Container != nil && c.Container.Resources != nil {
 		detailed = c.Container.Resources.Limits
 	}
-	return combine(c.ResourceLimits, detailed)
+	if c.ContainerConfig != nil {
+		cc = c.ContainerConfig.Resources.Limits
+	}
+	return combine(detailed, c.ResourceLimits, cc)
+}
+
+// unappliedContainerKeys names the container_config fields a Job's
+// container does not take (probes, ports, lifecycle hooks: the Mage
+// server's, never a batch Job's), so none vanishes silently.
+func unappliedContainerKeys(k *corev1.Container) []string {
+	var out []string
+	add := func(set bool, key string) {
+		if set {
+			out = append(out, key)
+		}
+	}
+	add(len(k.Ports) > 0, "ports")
+	add(k.LivenessProbe != nil, "livenessProbe")
+	add(k.ReadinessProbe != nil, "readinessProbe")
+	add(k.StartupProbe != nil, "startupProbe")
+	add(k.Lifecycle != nil, "lifecycle")
+	add(k.Stdin, "stdin")
+	add(k.StdinOnce, "stdinOnce")
+	add(k.TTY, "tty")
+	add(k.TerminationMessagePath != "", "terminationMessagePath")
+	add(k.TerminationMessagePolicy != "", "terminationMessagePolicy")
+	add(len(k.ResizePolicy) > 0, "resizePolicy")
+	add(k.RestartPolicy != nil, "restartPolicy")
+	add(len(k.RestartPolicyRules) > 0, "restartPolicyRules")
+	add(len(k.VolumeDevices) > 0, "volumeDevices")
+	return out
 }
 
 func combine(lists ...corev1.ResourceList) corev1.ResourceList {
@@ -212,6 +252,10 @@ func combine(lists ...corev1.ResourceList) corev1.ResourceList {
 	return out
 }
 
+// ContainerConfigName is the container's name when container_config
+// names none, as in Mage's job_manager.py.
+const ContainerConfigName = "mage-data"
+
 // ContainerOverlays are the config's container settings in the order they
 // apply: the detailed container: section, then container_config (both
 // Mage formats describe the same container).
@@ -224,7 +268,11 @@ func (c *Config) ContainerOverlays() []corev1.Container {
 		})
 	}
 	if c.ContainerConfig != nil {
-		out = append(out, *c.ContainerConfig)
+		k := *c.ContainerConfig
+		if k.Name == "" {
+			k.Name = ContainerConfigName // Mage's setdefault('name', 'mage-data')
+		}
+		out = append(out, k)
 	}
 	return out
 }

@@ -37,6 +37,9 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 		SecurityContext: server.SecurityContext.DeepCopy(),
 	}
 	block := req.Command
+	if cc := cfg.ContainerConfig; cc != nil && len(cc.Command) > 0 {
+		block = cc.Command // as in Mage: container_config's command replaces the block's
+	}
 	for _, k := range cfg.ContainerOverlays() {
 		overlay(&c, k)
 		if block == nil && len(k.Command) > 0 {
@@ -45,6 +48,9 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 	}
 	if block == nil {
 		block = MageCommand(req)
+	}
+	if cc := cfg.ContainerConfig; cc != nil && len(cc.Args) > 0 {
+		block = append(append([]string(nil), block...), cc.Args...) // Mage passes them as the container's args
 	}
 	c.Resources = corev1.ResourceRequirements{Requests: cfg.Requests(), Limits: cfg.Limits()}
 

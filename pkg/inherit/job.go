@@ -78,9 +78,9 @@ func Job(in Input) (*batchv1.Job, error) {
 		},
 	}
 	if j := cfg.Job; j != nil {
-		if j.BackoffLimit != nil {
-			job.Spec.BackoffLimit = j.BackoffLimit
-		}
+		// As in Mage: a job: section without backoff_limit leaves it unset
+		// (Kubernetes' default, 6); without a job: section it is 0.
+		job.Spec.BackoffLimit = j.BackoffLimit
 		if j.TTLSecondsAfterFinished != nil {
 			job.Spec.TTLSecondsAfterFinished = j.TTLSecondsAfterFinished
 		}

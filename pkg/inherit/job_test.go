@@ -172,3 +172,38 @@ func TestRequestCommandAndJobFields(t *testing.T) {
 		t.Errorf("labels %v annotations %v", job.Labels, job.Annotations)
 	}
 }
+
+// TestMageJobDefaults: what Mage's executor does with a job: section
+// without backoff_limit (Kubernetes' default) and with container_config
+// (its name, command and args).
+func TestMageJobDefaults(t *testing.T) {
+	t.Parallel()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "mage"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "mage", Image: "mage:1"}}}}
+	req := &protocol.Request{ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p", PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1,
+		Command: []string{"/app/run_app.sh", "mage", "run"}}
+	s := Settings{RunnerImage: "runner:1"}
+
+	job, err := Job(Input{Pod: pod, Request: req, Settings: s, Config: &execconfig.Config{}})
+	if err != nil || job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 {
+		t.Fatalf("no job: section: backoffLimit %v, want 0 (%v)", job.Spec.BackoffLimit, err)
+	}
+	deadline := int64(60)
+	job, err = Job(Input{Pod: pod, Request: req, Settings: s, Config: &execconfig.Config{Job: &execconfig.Job{ActiveDeadlineSeconds: &deadline}}})
+	if err != nil || job.Spec.BackoffLimit != nil {
+		t.Fatalf("job: without backoff_limit: backoffLimit %v, want unset (%v)", job.Spec.BackoffLimit, err)
+	}
+
+	cc := &corev1.Container{Command: []string{"python", "-m", "job"}, Args: []string{"--fast"}}
+	job, err = Job(Input{Pod: pod, Request: req, Settings: s, Config: &execconfig.Config{ContainerConfig: cc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := job.Spec.Template.Spec.Containers[0]
+	if c.Name != execconfig.ContainerConfigName {
+		t.Errorf("container name %q, want %q", c.Name, execconfig.ContainerConfigName)
+	}
+	if got := strings.Join(c.Command[len(c.Command)-4:], " "); got != "python -m job --fast" || c.Command[len(c.Command)-5] != "--" {
+		t.Errorf("command %q ends in %q, want container_config's command and args", c.Command, got)
+	}
+}

@@ -41,6 +41,7 @@ spec:
     - {name: mage-fs, mountPath: /home/src}
     - {name: magekube-agent-token, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
     - {name: agent-config, mountPath: /etc/magekube}
+    - {name: agent-creds, mountPath: /etc/magekube/creds}
   - name: proxy
     image: proxy
     volumeMounts: [{name: proxy-creds, mountPath: /creds}]
@@ -49,6 +50,7 @@ spec:
   - {name: data, hostPath: {path: /srv/data}}
   - {name: magekube-agent-token, projected: {sources: [{serviceAccountToken: {path: token}}]}}
   - {name: agent-config, configMap: {name: magekube-agent}}
+  - {name: agent-creds, secret: {secretName: magekube-agent-creds}}
   - {name: proxy-creds, secret: {secretName: proxy-creds}}
 `
 
@@ -68,6 +70,8 @@ func TestViolations(t *testing.T) {
 		{"inherited is fine", policy.Policy{}, `{}`, nil},
 		{"resources and a GPU toleration are fine", policy.Policy{},
 			`{resource_limits: {memory: 1Gi}, pod: {tolerations: [{key: nvidia.com/gpu, operator: Exists}]}}`, nil},
+		{"an emptyDir sharing a server volume's name is the config's own", policy.Policy{},
+			`{pod: {volumes: [{name: agent-config, emptyDir: {}}]}, container: {volume_mounts: [{name: agent-config, mountPath: /c}]}}`, nil},
 		{"new emptyDir and configMap volumes are fine", policy.Policy{},
 			`{pod: {volumes: [{name: tmp, emptyDir: {}}, {name: cfg, configMap: {name: c}}]}, container: {volume_mounts: [{name: tmp, mountPath: /tmp}, {name: cfg, mountPath: /cfg}]}}`, nil},
 
@@ -78,12 +82,14 @@ func TestViolations(t *testing.T) {
 			`{container: {volume_mounts: [{name: magekube-agent-token, mountPath: /t}]}}`, []string{`volume "magekube-agent-token": mounted by the agent container only`}},
 		{"the agent's token under another name", policy.Policy{VolumeTypes: []string{"*"}},
 			`{pod: {volumes: [{name: t, projected: {sources: [{serviceAccountToken: {path: token}}]}}]}, container: {volume_mounts: [{name: t, mountPath: /t}]}}`,
-			[]string{`volume "t": mounted by the agent container only`}},
+			[]string{`volume "t": a service-account token`}},
 		{"a new token volume", policy.Policy{VolumeTypes: []string{"*"}},
 			`{pod: {volumes: [{name: t, projected: {sources: [{serviceAccountToken: {path: token, audience: vault}}]}}]}, container: {volume_mounts: [{name: t, mountPath: /t}]}}`,
 			[]string{`volume "t": a service-account token`}},
 		{"the agent's other volume", policy.Policy{VolumeTypes: []string{"*"}},
-			`{container: {volume_mounts: [{name: agent-config, mountPath: /x}]}}`, []string{`volume "agent-config": mounted by the agent container only`}},
+			`{container: {volume_mounts: [{name: agent-creds, mountPath: /x}]}}`, []string{`volume "agent-creds": mounted by the agent container only`}},
+		{"a configMap the agent mounts grants nothing", policy.Policy{},
+			`{container: {volume_mounts: [{name: agent-config, mountPath: /x}]}}`, nil},
 		{"another sidecar's volume", policy.Policy{VolumeTypes: []string{"*"}},
 			`{container: {volume_mounts: [{name: proxy-creds, mountPath: /x}]}}`, []string{`volume "proxy-creds": the Mage container "mage" does not mount it`}},
 		{"another service account", policy.Policy{},
@@ -190,7 +196,7 @@ func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 		t.Errorf("automount %v, service account %q; want false and \"default\"", spec.AutomountServiceAccountToken, spec.ServiceAccountName)
 	}
 	for _, v := range spec.Volumes {
-		if inherit.TokenVolume(v) || v.Name == "agent-config" || v.Name == "proxy-creds" {
+		if inherit.TokenVolume(v) || v.Name == "agent-creds" || v.Name == "proxy-creds" {
 			t.Errorf("job has volume %q", v.Name)
 		}
 	}

@@ -29,6 +29,9 @@ func (c *check) volumes() {
 			inheritedAs[v.Name] = same
 			continue
 		}
+		if harmless(volumeKind(v.VolumeSource)) {
+			continue // an emptyDir, configMap or downwardAPI grants nothing, whoever else mounts one
+		}
 		if sv, ok := c.serverVolume(v); ok {
 			if _, agents := agentMounts[sv]; agents || inherit.TokenVolume(v) {
 				c.deny("volume %q: mounted by the agent container only; a Job never gets the agent's volumes", v.Name)
@@ -65,10 +68,13 @@ func (c *check) mageVolume(v corev1.Volume, mageMounts map[string]bool) (string,
 	return "", false
 }
 
-// serverVolume finds a server volume that v is, by name or by source.
+// serverVolume reports whether v is a server volume as the Job inherits
+// it: its name and its definition. A config volume that only shares the
+// name, or only the source, is the config's own and judged as new by its
+// kind (a token never, a Secret only as the Mage container's, …).
 func (c *check) serverVolume(v corev1.Volume) (string, bool) {
 	for _, sv := range c.server.Spec.Volumes {
-		if sv.Name == v.Name || equality.Semantic.DeepEqual(sv.VolumeSource, v.VolumeSource) {
+		if sv.Name == v.Name && equality.Semantic.DeepEqual(sv.VolumeSource, v.VolumeSource) {
 			return sv.Name, true
 		}
 	}
@@ -81,7 +87,7 @@ func (c *check) newVolume(v corev1.Volume) {
 	switch {
 	case inherit.TokenVolume(v):
 		c.deny("volume %q: a service-account token; Jobs never get Kubernetes credentials", v.Name)
-	case kind == "emptyDir" || kind == "configMap" || kind == "downwardAPI":
+	case harmless(kind):
 	case kind == "projected":
 		for _, s := range v.Projected.Sources {
 			if s.Secret != nil {
@@ -191,3 +197,9 @@ func (c *check) jobContainers() []corev1.Container {
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// harmless kinds of volume grant a Job nothing: its own scratch space, or
+// data any pod in the namespace may mount.
+func harmless(kind string) bool {
+	return kind == "emptyDir" || kind == "configMap" || kind == "downwardAPI"
+}

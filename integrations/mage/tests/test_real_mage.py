@@ -11,24 +11,11 @@ Run with the interpreter of the mage-ai virtualenv (hack/test-python.sh).
 import asyncio
 import json
 import os
-import shutil
-import sys
-import tempfile
 import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WORK = tempfile.mkdtemp(prefix="magekube-mage-")
-ROOT = os.path.join(WORK, "magekube")
-REPO = os.path.join(WORK, "default_repo")
-
-# Mage reads these when its modules are first imported.
-os.environ["MAGE_DATABASE_CONNECTION_URL"] = "sqlite:///%s/mage.db" % WORK
-os.environ["MAGE_DATA_DIR"] = os.path.join(WORK, "mage_data")
-os.environ["MAGEKUBE_DIR"] = ROOT
-os.environ.pop("MAGEKUBE_DISABLE", None)
-sys.path.insert(0, os.path.dirname(HERE))
+from magesetup import REPO, ROOT, mage_project  # noqa: I001 (first: Mage reads its environment on import)
 
 import magekube_mage  # noqa: E402
 
@@ -36,8 +23,6 @@ magekube_mage.install()  # what sitecustomize does at interpreter start
 
 from mage_ai.data_preparation.models.block import Block  # noqa: E402
 from mage_ai.data_preparation.models.pipeline import Pipeline  # noqa: E402
-from mage_ai.data_preparation.repo_manager import init_repo, set_repo_path  # noqa: E402
-from mage_ai.orchestration.db.database_manager import database_manager  # noqa: E402
 from mage_ai.orchestration.db.models.schedules import (  # noqa: E402
     BlockRun,
     PipelineRun,
@@ -47,16 +32,7 @@ from mage_ai.orchestration import pipeline_scheduler_original as scheduler  # no
 
 
 def setUpModule():
-    init_repo(REPO)
-    # No usage statistics: the tests reach nothing outside this machine.
-    with open(os.path.join(REPO, "metadata.yaml"), "a") as f:
-        f.write("\nhelp_improve_mage: false\n")
-    set_repo_path(REPO)
-    database_manager.run_migrations()
-
-
-def tearDownModule():
-    shutil.rmtree(WORK, ignore_errors=True)
+    mage_project()
 
 
 class Agent(threading.Thread):
