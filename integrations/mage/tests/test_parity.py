@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
+import types
 import unittest
 
 import magesetup  # noqa: F401,I001 (first: Mage reads its environment on import)
@@ -24,6 +25,7 @@ from kubernetes.client.rest import ApiException
 from mage_ai.data_preparation.models.block import Block
 from mage_ai.data_preparation.models.pipeline import Pipeline
 from mage_ai.data_preparation.repo_manager import init_repo, set_repo_path
+from mage_ai.services.k8s import job_manager as mage_job_manager
 
 import magekube_mage  # noqa: E402
 
@@ -116,6 +118,8 @@ class Cluster:
         patch(client.BatchV1Api, "read_namespaced_job", read_job)
         patch(client.BatchV1Api, "create_namespaced_job", create_job)
         patch(client.BatchV1Api, "delete_namespaced_job", lambda s, *a, **kw: None)
+        # Its 5 s poll of the Job, which here has succeeded already.
+        patch(mage_job_manager, "time", types.SimpleNamespace(sleep=lambda s: None))
         self.saved = saved
         return self
 
