@@ -57,7 +57,7 @@ func TestFinalStatusSurvivesAFullVolume(t *testing.T) {
 	if err := os.MkdirAll(l.RunDir("r1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	free := func() { _ = os.RemoveAll(l.Runs()) } // stands in for freed space
+	var free func() // makes the write possible again
 	fullDisk := os.Geteuid() == 0 && exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", root).Run() == nil
 	if fullDisk {
 		t.Cleanup(func() { _ = exec.Command("umount", root).Run() })
