@@ -1,6 +1,7 @@
 package execconfig
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -313,4 +314,26 @@ container_config: {resources: {limits: {cpu: "3"}}}`
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("limits (-want +got):\n%s", diff)
 	}
+}
+
+// BenchmarkLargestConfig resolves a metadata.yaml at the agent's read cap
+// (protocol.MaxConfigBytes, 2 MiB) of env entries: the most one config
+// file can cost the agent. go test -bench LargestConfig -benchmem.
+func BenchmarkLargestConfig(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("container:\n  env:\n")
+	for i := 0; sb.Len() < 2<<20-64; i++ {
+		fmt.Fprintf(&sb, "  - {name: VAR_%d, value: \"some value %d\"}\n", i, i)
+	}
+	doc := sb.String()
+	for b.Loop() {
+		var tree map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &tree); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Resolve([]Level{{Source: "metadata.yaml", Values: tree}}, Vars{Env: noEnv}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(doc))/(1<<20), "MiB/file")
 }
