@@ -56,10 +56,7 @@ spec:
 
 func TestViolations(t *testing.T) {
 	t.Parallel()
-	pod := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict([]byte(serverPod), pod); err != nil {
-		t.Fatal(err)
-	}
+	pod := loadServerPod(t)
 	settings := inherit.Settings{AgentContainer: "magekube-agent", RunnerImage: "magekube/runner:test"}
 	for _, tc := range []struct {
 		name   string
@@ -181,10 +178,7 @@ func TestViolations(t *testing.T) {
 
 func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 	t.Parallel()
-	pod := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict([]byte(serverPod), pod); err != nil {
-		t.Fatal(err)
-	}
+	pod := loadServerPod(t)
 	settings := inherit.Settings{AgentContainer: "magekube-agent", RunnerImage: "r"}
 	req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p", PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1}
 	job, err := dispatch.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
@@ -214,3 +208,12 @@ func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 }
 
 func emptyProject(string) fs.FS { return fstest.MapFS{} }
+
+func loadServerPod(t *testing.T) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(serverPod), pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
