@@ -12,7 +12,7 @@ if [[ ! -x $venv/bin/python || ! -f $venv/.complete ]]; then
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     python3 -m venv "$venv"
   fi
-  with_progress "a virtualenv with mage-ai $MAGE_AI_VERSION from PyPI ($venv, 1.4 GB)" "5 min" \
+  with_progress "a virtualenv with mage-ai $MAGE_AI_VERSION from PyPI ($venv, 1.4 GB)" "2 min" \
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "mage-ai==$MAGE_AI_VERSION" "kubernetes==$MAGE_KUBERNETES_VERSION" >&2
   touch "$venv/.complete"
