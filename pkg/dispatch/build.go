@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,8 +39,18 @@ func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, er
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	env := b.env(pod)
+	fromEnv, _ := env(execconfig.ConfigFileEnv)
+	if name := execconfig.ConfigFile(levels, fromEnv); name != "" {
+		root := path.Dir(req.ProjectDir)
+		file, err := execconfig.FileLevel(open(root), root, name)
+		if err != nil {
+			return nil, &ConfigError{err}
+		}
+		levels = append([]execconfig.Level{file}, levels...)
+	}
 	cfg, err := execconfig.Resolve(levels, execconfig.Vars{
-		Env:         b.env(pod),
+		Env:         env,
 		Globals:     req.Variables,
 		TriggerName: req.TriggerName,
 	})

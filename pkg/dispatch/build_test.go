@@ -156,3 +156,41 @@ func TestProjectFilesAreReadSafely(t *testing.T) {
 		})
 	}
 }
+
+// TestJobTemplateFile: the file K8S_CONFIG_FILE names in the Mage
+// container's env (or config_file) is the lowest level; a path outside
+// the Mage project's directory is refused by name.
+func TestJobTemplateFile(t *testing.T) {
+	root := t.TempDir()
+	project := filepath.Join(root, "default_repo")
+	if err := os.MkdirAll(project, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(root, "k8s_job.yaml"), "pod: {tolerations: [{key: batch, operator: Exists}]}\njob: {backoff_limit: 3}\n")
+	write(filepath.Join(project, "metadata.yaml"), "k8s_executor_config: {job: {backoff_limit: 1}}\n")
+	pod := loadPod(t)
+	pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "K8S_CONFIG_FILE", Value: filepath.Join(root, "k8s_job.yaml")})
+	req := loadRequest(t, "testdata/seed/minimal/request.json")
+	req.ProjectDir = project
+	b := Builder{Settings: inherit.Settings{AgentContainer: "magekube-agent"}}
+	job, err := b.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := job.Spec.Template.Spec
+	if len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "batch" || *job.Spec.BackoffLimit != 1 {
+		t.Errorf("tolerations %v, backoffLimit %d: want the template's tolerations and the project's backoff_limit", spec.Tolerations, *job.Spec.BackoffLimit)
+	}
+
+	req.ExecutorConfig = map[string]any{"config_file": "/etc/passwd"}
+	_, err = b.Build(pod, req)
+	var cfgErr *ConfigError
+	if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), `"/etc/passwd" must be an absolute path inside `+root) {
+		t.Errorf("want a config error refusing /etc/passwd, got %v", err)
+	}
+}

@@ -93,3 +93,33 @@ func blockLevel(source string, pipe map[string]any, blockUUID string, errs *[]er
 	}
 	return Level{Source: source, Path: path}
 }
+
+// ConfigFileEnv is the env var naming Mage's job template file: executor
+// config keys (metadata, container, pod, job, …) under every level.
+const ConfigFileEnv = "K8S_CONFIG_FILE"
+
+// ConfigFile is the job template a run's levels name: the highest level's
+// config_file key, else fromEnv (the Mage container's K8S_CONFIG_FILE).
+func ConfigFile(levels []Level, fromEnv string) string {
+	for i := len(levels) - 1; i >= 0; i-- {
+		if f, ok := levels[i].Values["config_file"].(string); ok && f != "" {
+			return f
+		}
+	}
+	return fromEnv
+}
+
+// FileLevel reads the job template name (a path inside root, which
+// fsys is rooted at) as the lowest level of a run's config.
+func FileLevel(fsys fs.FS, root, name string) (Level, error) {
+	rel, ok := strings.CutPrefix(path.Clean(name), path.Clean(root)+"/")
+	if !path.IsAbs(name) || !ok || !fs.ValidPath(rel) {
+		return Level{}, &FieldError{Source: ConfigFileEnv, Path: "config_file",
+			Problem: fmt.Sprintf("%q must be an absolute path inside %s, the directory of the Mage project, which the agent shares", name, root)}
+	}
+	doc, err := readYAML(fsys, rel)
+	if err == nil && doc == nil {
+		err = fmt.Errorf("%s: no such file (the job template named by %s or config_file)", name, ConfigFileEnv)
+	}
+	return Level{Source: name, Values: doc}, err
+}

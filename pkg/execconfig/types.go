@@ -29,6 +29,9 @@ type Config struct {
 	Container       *Container        `json:"container,omitempty"`
 	Pod             *Pod              `json:"pod,omitempty"`
 	Job             *Job              `json:"job,omitempty"`
+	// ConfigFile names a job template file read as the lowest level (as
+	// Mage's K8S_CONFIG_FILE); it names a file, it sets no Job field.
+	ConfigFile string `json:"config_file,omitempty"`
 }
 
 // Metadata is the detailed format's metadata: for the Job and its pods.

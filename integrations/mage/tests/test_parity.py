@@ -10,6 +10,7 @@ keeps the two the same.
 
 Needs the agent binary: MAGEKUBE_AGENT (hack/test-python.sh builds it).
 """
+import copy
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ from mage_ai.data_preparation.models.block import Block
 from mage_ai.data_preparation.models.pipeline import Pipeline
 from mage_ai.data_preparation.repo_manager import init_repo, set_repo_path
 from mage_ai.services.k8s import job_manager as mage_job_manager
+from mage_ai.services.k8s.config import K8sExecutorConfig
 
 import magekube_mage  # noqa: E402
 
@@ -41,8 +43,16 @@ with open(magesetup.SERVER_POD) as f:
 
 # The configs compared: every field of the seed document (both formats),
 # the three levels, templates, container_config.
+# The job template K8S_CONFIG_FILE names (Mage reads it under every level).
+JOB_TEMPLATE = {
+    "metadata": {"labels": {"template": "yes"}},
+    "pod": {"tolerations": [{"key": "batch", "operator": "Exists"}], "node_selector": {"pool": "jobs"}},
+    "job": {"backoff_limit": 3, "active_deadline_seconds": 900},
+}
+
 CASES = {
     "defaults": ({}, None),
+    "K8S_CONFIG_FILE": ({"job": {"backoff_limit": 1, "active_deadline_seconds": 900}}, None),
     "simple format": ({
         "job_name_prefix": "etl",
         "namespace": "mage",
@@ -85,6 +95,19 @@ CASES = {
 }
 
 
+def with_job_template(root):
+    """Writes JOB_TEMPLATE next to the project and names it the way Mage's
+    container does, K8S_CONFIG_FILE: in Mage's process (its config class
+    reads it once, at import) and in the server pod the agent reads."""
+    template = os.path.join(root, "k8s_job.yaml")
+    with open(template, "w") as f:
+        yaml.safe_dump(JOB_TEMPLATE, f)
+    K8sExecutorConfig.config_file = template
+    pod = copy.deepcopy(SERVER_POD)
+    pod["spec"]["containers"][0]["env"].append({"name": "K8S_CONFIG_FILE", "value": template})
+    return pod
+
+
 def k8s_dict(obj):
     return client.ApiClient().sanitize_for_serialization(obj)
 
@@ -93,12 +116,12 @@ class Cluster:
     """The Kubernetes API as Mage's JobManager calls it: the server pod to
     read, the Job to create (kept), the Job to watch (already succeeded)."""
 
-    def __init__(self):
-        self.created = None
+    def __init__(self, pod):
+        self.pod, self.created = pod, None
 
     def __enter__(self):
         api = client.ApiClient()
-        pod = api._ApiClient__deserialize(SERVER_POD, "V1Pod")
+        pod = api._ApiClient__deserialize(self.pod, "V1Pod")
         saved = {}
 
         def patch(cls, name, fn):
@@ -148,16 +171,17 @@ def make_project(root, project_config, block_config):
     return repo, Pipeline.get("etl", repo_path=repo)
 
 
-def mage_job(pipeline):
+def mage_job(pipeline, pod):
     executor = MAGE_EXECUTOR(pipeline, "load", execution_partition="7/20261126T000000")
-    with Cluster() as cluster:
+    executor.executor_config = K8sExecutorConfig.load(config=executor.executor_config_dict)
+    with Cluster(pod) as cluster:
         executor._execute(block_run_id=42, global_vars={}, pipeline_run_id=7)
     namespace, job = cluster.created
     command = executor._run_commands(block_run_id=42, global_vars={}, pipeline_run_id=7)
     return namespace, k8s_dict(job), command
 
 
-def agent_job(root, repo, command):
+def agent_job(root, repo, command, pod_file):
     req = {
         "apiVersion": "magekube/v1", "id": "parity", "kind": "block", "project_dir": repo,
         "pipeline_uuid": "etl", "block_uuid": "load", "block_run_id": 42, "pipeline_run_id": 7,
@@ -167,7 +191,7 @@ def agent_job(root, repo, command):
     with open(path, "w") as f:
         json.dump(req, f)
     out = subprocess.run(
-        [os.environ["MAGEKUBE_AGENT"], "render", "--pod-file", magesetup.SERVER_POD,
+        [os.environ["MAGEKUBE_AGENT"], "render", "--pod-file", pod_file,
          "--allow-service-account", "*", "--allow-namespace", "*", path],
         capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -182,8 +206,15 @@ class Parity(unittest.TestCase):
         for name, (project_config, block_config) in CASES.items():
             with self.subTest(name), tempfile.TemporaryDirectory() as root:
                 repo, pipeline = make_project(root, project_config, block_config)
-                namespace, mage, command = mage_job(pipeline)
-                agent = agent_job(root, repo, command)
+                pod = with_job_template(root) if name == "K8S_CONFIG_FILE" else SERVER_POD
+                pod_file = os.path.join(root, "pod.yaml")
+                with open(pod_file, "w") as f:
+                    yaml.safe_dump(pod, f)
+                try:
+                    namespace, mage, command = mage_job(pipeline, pod)
+                finally:
+                    K8sExecutorConfig.config_file = ""
+                agent = agent_job(root, repo, command, pod_file)
                 mage_fields = parity.fields(mage, namespace, command)
                 agent_fields = parity.fields(agent, agent["metadata"]["namespace"], command)
                 unlisted = []
