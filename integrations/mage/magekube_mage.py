@@ -251,6 +251,28 @@ def _variables(global_vars):
     return out
 
 
+ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+
+
+def _template_env(pipeline):
+    """The values of the env vars the executor config's templates name
+    (project and pipeline metadata.yaml, K8S_CONFIG_FILE), as this process
+    sees them: what Mage's own executor would render, envFrom and valueFrom
+    included. Only those names travel with the request."""
+    repo = getattr(pipeline, "repo_path", None) or os.getcwd()
+    files = [os.path.join(repo, "metadata.yaml"), os.path.join(repo, "pipelines", pipeline.uuid, "metadata.yaml")]
+    if os.environ.get("K8S_CONFIG_FILE"):
+        files.append(os.environ["K8S_CONFIG_FILE"])
+    names = set()
+    for path in files:
+        try:
+            with open(path, errors="replace") as f:
+                names.update(ENV_VAR_CALL.findall(f.read(1 << 21)))
+        except OSError:
+            continue
+    return {n: os.environ[n] for n in sorted(names) if n in os.environ}
+
+
 def _common(pipeline, execution_partition, global_vars):
     req = {
         "apiVersion": API_VERSION,
@@ -264,6 +286,9 @@ def _common(pipeline, execution_partition, global_vars):
         req["variables"] = variables
     if os.environ.get("TRACEPARENT"):
         req["traceparent"] = os.environ["TRACEPARENT"]
+    env = _template_env(pipeline)
+    if env:
+        req["env"] = env
     return req
 
 

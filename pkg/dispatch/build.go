@@ -39,7 +39,7 @@ func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, er
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	env := b.env(pod)
+	env := b.env(pod, req)
 	fromEnv, _ := env(execconfig.ConfigFileEnv)
 	if name := execconfig.ConfigFile(levels, fromEnv); name != "" {
 		root := path.Dir(req.ProjectDir)
@@ -75,10 +75,11 @@ func blockUUID(req *protocol.Request) string {
 	return ""
 }
 
-// env resolves env_var() in templates from the Mage container's literal
-// env only, what Mage itself would see: never the agent's own environment,
-// which holds the agent's credentials (collector headers, kubeconfig).
-func (b Builder) env(pod *corev1.Pod) func(string) (string, bool) {
+// env resolves env_var() in templates as Mage would: the values the Mage
+// process sent with the request (its real environment, envFrom and
+// valueFrom included), else the Mage container's literal env. Never the
+// agent's own environment, which holds the agent's credentials.
+func (b Builder) env(pod *corev1.Pod, req *protocol.Request) func(string) (string, bool) {
 	declared := map[string]string{}
 	if c, err := inherit.MageContainer(pod, b.Settings); err == nil {
 		for _, e := range c.Env {
@@ -88,6 +89,9 @@ func (b Builder) env(pod *corev1.Pod) func(string) (string, bool) {
 		}
 	}
 	return func(name string) (string, bool) {
+		if v, ok := req.Env[name]; ok {
+			return v, true
+		}
 		v, ok := declared[name]
 		return v, ok
 	}

@@ -194,3 +194,23 @@ func TestJobTemplateFile(t *testing.T) {
 		t.Errorf("want a config error refusing /etc/passwd, got %v", err)
 	}
 }
+
+// TestTemplatesSeeTheMageProcessEnv: values the Mage trigger sends with
+// the request (from Secrets, ConfigMaps, the downward API) are what
+// env_var() sees first; then the Mage container's literal env.
+func TestTemplatesSeeTheMageProcessEnv(t *testing.T) {
+	pod := loadPod(t)
+	req := loadRequest(t, "testdata/seed/minimal/request.json")
+	req.Env = map[string]string{"JOBS_NAMESPACE": "from-a-secret", "ENVIRONMENT": "prod"}
+	req.ExecutorConfig = map[string]any{
+		"namespace": "{{ env_var('JOBS_NAMESPACE') }}",
+		"metadata":  map[string]any{"labels": map[string]any{"env": "{{ env_var('ENVIRONMENT') }}", "user": "{{ env_var('K8S_NAMESPACE') }}"}},
+	}
+	job, err := testBuilder("testdata/seed/minimal/project").Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Namespace != "from-a-secret" || job.Labels["env"] != "prod" || job.Labels["user"] != "mage-jobs" {
+		t.Errorf("namespace %q, labels %v: want the request's env first, then the container's literal env", job.Namespace, job.Labels)
+	}
+}

@@ -53,7 +53,7 @@ func TestResolveReportsEveryProblemWithItsPath(t *testing.T) {
 			`k8s_executor_config.metadata.labels["bad key!"]: "bad key!" is not a valid label key`,
 			`k8s_executor_config.metadata.labels.ok: "not valid value!" is not a valid label value`}},
 		{"unset template", `namespace: "{{ env_var('NOPE') }}"`, []string{
-			`k8s_executor_config.namespace: env_var('NOPE'): NOPE has no literal value in the Mage container's env`}},
+			`k8s_executor_config.namespace: env_var('NOPE'): NOPE is not set in the Mage container`}},
 		{"unknown template function", `namespace: "{{ mage_secret_var('x') }}"`, []string{
 			`k8s_executor_config.namespace: template function mage_secret_var() is not supported`}},
 		{"wrong types", `job: {backoff_limit: two, active_deadline_seconds: 1.5}

@@ -9,7 +9,8 @@ import (
 
 // Vars is what templates may read.
 type Vars struct {
-	// Env resolves env_var('NAME'): the Mage container's literal env.
+	// Env resolves env_var('NAME'): the Mage process's env as the request
+	// carries it, else the Mage container's literal env.
 	Env func(name string) (string, bool)
 	// Globals are the run's global variables: {{ variables('x') }} and {{ x }}.
 	Globals map[string]any
@@ -65,7 +66,7 @@ func evaluate(expr string, vars Vars) (string, error) {
 		if hasDef {
 			return def, nil
 		}
-		return "", fmt.Errorf("env_var('%s'): %s has no literal value in the Mage container's env (values from Secrets, ConfigMaps or the downward API are not read by the agent); give a default: env_var('%s', 'value')", arg, arg, arg)
+		return "", fmt.Errorf("env_var('%s'): %s is not set in the Mage container (neither sent with the request by the Mage trigger nor a literal value of the container's env); give a default: env_var('%s', 'value')", arg, arg, arg)
 	case "variables":
 		return global(arg, vars)
 	}

@@ -47,6 +47,10 @@ type Request struct {
 	// TraceParent, when set, makes the run's trace a child of the caller's
 	// (W3C trace context).
 	TraceParent string `json:"traceparent,omitempty"`
+	// Env holds the values env_var() templates name, as the Mage process
+	// sees them (envFrom and valueFrom included); only those names, never
+	// the whole environment.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // ValidateID reports why id cannot name a run, or nil. Ids must be usable
@@ -105,7 +109,11 @@ var fields = map[string]field{
 	"executor_config":     {nil, into(func(r *Request) *map[string]any { return &r.ExecutorConfig })},
 	"variables":           {nil, into(func(r *Request) *map[string]any { return &r.Variables })},
 	"traceparent":         {nil, into(func(r *Request) *string { return &r.TraceParent })},
+	"env":                 {nil, into(func(r *Request) *map[string]string { return &r.Env })},
 }
+
+// MaxEnv bounds Request.Env: names that templates use, not an environment.
+const MaxEnv = 256
 
 // MaxAttempt bounds Request.Attempt (its suffix keeps Job names short).
 const MaxAttempt = 9999
@@ -190,6 +198,9 @@ func (r *Request) validateValues(raw map[string]json.RawMessage) []error {
 	}
 	if has("attempt") && (r.Attempt < 0 || r.Attempt > MaxAttempt) {
 		errs = append(errs, fmt.Errorf("attempt: %d must be from 0 to %d", r.Attempt, MaxAttempt))
+	}
+	if len(r.Env) > MaxEnv {
+		errs = append(errs, fmt.Errorf("env: %d entries; the limit is %d", len(r.Env), MaxEnv))
 	}
 	if has("command") && len(r.Command) == 0 {
 		errs = append(errs, errors.New("command: must not be empty when given"))

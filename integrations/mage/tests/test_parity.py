@@ -181,11 +181,12 @@ def mage_job(pipeline, pod):
     return namespace, k8s_dict(job), command
 
 
-def agent_job(root, repo, command, pod_file):
+def agent_job(root, repo, pipeline, command, pod_file):
     req = {
         "apiVersion": "magekube/v1", "id": "parity", "kind": "block", "project_dir": repo,
         "pipeline_uuid": "etl", "block_uuid": "load", "block_run_id": 42, "pipeline_run_id": 7,
         "execution_partition": "7/20261126T000000", "command": command,
+        "env": magekube_mage._template_env(pipeline),  # as the trigger sends it
     }
     path = os.path.join(root, "request.json")
     with open(path, "w") as f:
@@ -214,7 +215,7 @@ class Parity(unittest.TestCase):
                     namespace, mage, command = mage_job(pipeline, pod)
                 finally:
                     K8sExecutorConfig.config_file = ""
-                agent = agent_job(root, repo, command, pod_file)
+                agent = agent_job(root, repo, pipeline, command, pod_file)
                 mage_fields = parity.fields(mage, namespace, command)
                 agent_fields = parity.fields(agent, agent["metadata"]["namespace"], command)
                 unlisted = []

@@ -147,6 +147,22 @@ class BlockRuns(unittest.TestCase):
         self.assertIn("--block-run-id", req["command"])
         self.assertLessEqual(len(req["id"]), 63)
 
+    def test_template_env_travels_with_the_request(self):
+        """env_var() must see what Mage sees: a value the Mage container got
+        from a Secret (here: set in this process) is sent with the request,
+        and only the names the config's templates use."""
+        _, run = make_pipeline("env_pipe", ["load"])
+        with open(os.path.join(REPO, "pipelines", "env_pipe", "metadata.yaml"), "a") as f:
+            f.write("executor_config:\n  namespace: \"{{ env_var('MAGEKUBE_TEST_FROM_SECRET') }}\"\n")
+        os.environ["MAGEKUBE_TEST_FROM_SECRET"] = "jobs-from-a-secret"
+        try:
+            with Agent(lambda r: "Succeeded") as agent:
+                self.assertIsNone(run_block(run, block_run(run, "load")))
+        finally:
+            del os.environ["MAGEKUBE_TEST_FROM_SECRET"]
+        (req,) = agent.seen
+        self.assertEqual(req.get("env"), {"MAGEKUBE_TEST_FROM_SECRET": "jobs-from-a-secret"})
+
     def test_failure_records_agent_reason_in_mage(self):
         _, run = make_pipeline("fail_pipe", ["load"])
         br = block_run(run, "load")
