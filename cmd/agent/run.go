@@ -17,6 +17,7 @@ type runOptions struct {
 	maxInflight int
 	rescan      time.Duration
 	retention   time.Duration
+	startWait   time.Duration
 	listen      string
 	profiling   bool
 	logFormat   string
@@ -46,6 +47,8 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 				Usage: "runs with a live Job at once; more wait as Queued"},
 			&cli.DurationFlag{Name: "rescan", Value: 30 * time.Second, EnvVars: env("MAGEKUBE_RESCAN"), Destination: &o.rescan,
 				Usage: "safety-net rescan of the request and run directories"},
+			&cli.DurationFlag{Name: "start-timeout", Value: dispatch.DefaultStartTimeout, EnvVars: env("MAGEKUBE_START_TIMEOUT"), Destination: &o.startWait,
+				Usage: "a run still waiting to start (unschedulable, pulling) this long after its Job was created fails as StartTimeout and its Job is deleted; job.start_timeout_seconds overrides it per run (0: wait forever)"},
 			&cli.DurationFlag{Name: "retention", Value: dispatch.DefaultRetention, EnvVars: env("MAGEKUBE_RETENTION"), Destination: &o.retention,
 				Usage: "finished run directories and rejected requests older than this are removed (0: kept forever)"},
 			&cli.StringFlag{Name: "listen", Value: ":8080", EnvVars: env("MAGEKUBE_LISTEN"), Destination: &o.listen,
@@ -59,7 +62,7 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 			return sidecar.Run(c.Context, sidecar.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
 				Builder: dispatch.Builder{Settings: g.jobSettings()}, Policy: o.policy,
-				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, Listen: o.listen, Profiling: o.profiling, Log: logger(o.logFormat),
+				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: logger(o.logFormat),
 			})
 		},
 	}

@@ -118,8 +118,8 @@ func TestSidecar(t *testing.T) {
 			len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile == nil || sc.SeccompProfile.Type != "RuntimeDefault" {
 			t.Errorf("agent container: token %v, securityContext %+v", token, sc)
 		}
-		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
-			t.Error("agent container probes are not /healthz and /readyz")
+		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe != nil || c.StartupProbe != nil {
+			t.Error("agent container: want a /healthz liveness probe and no readiness or startup probe (the sidecar must never take Mage out of its Service)")
 		}
 		env := map[string]bool{}
 		for _, e := range c.Env {

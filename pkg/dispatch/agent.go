@@ -40,6 +40,10 @@ type Options struct {
 	// (kube.Outages); the agent then probes the API server and re-lists
 	// as soon as it answers (see outage.go).
 	APIErrors <-chan struct{}
+	// StartTimeout fails a run that has not started this long after its
+	// Job was created (0: wait forever); job.start_timeout_seconds
+	// overrides it per run.
+	StartTimeout time.Duration
 	// Retention is how long finished run directories and rejected
 	// requests are kept (0: forever).
 	Retention time.Duration
@@ -93,6 +97,12 @@ type run struct {
 	jobCached bool // the informer cache has shown the Job
 	// unsealedSeen: an unsealed result.json was logged once already.
 	unsealedSeen bool
+	// startTimeout is the run's own limit (0: the agent's); pendingSince
+	// is when its wait to start began (Job created, or this agent's start).
+	startTimeout time.Duration
+	pendingSince time.Time
+	// timedOut is the StartTimeout verdict, given once the Job is deleted.
+	timedOut string
 	// container is the Job's main container (for span attributes).
 	container  string
 	jobUID     types.UID

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,9 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 		return
 	}
 	r.namespace, r.job, r.creating = job.Namespace, job.Name, true
+	if v, err := strconv.ParseInt(job.Annotations[inherit.AnnotationStartTimeout], 10, 64); err == nil {
+		r.startTimeout = time.Duration(v) * time.Second
+	}
 	a.inflight++
 	a.workers.Add(1)
 	go func() {
@@ -155,6 +159,7 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 		return
 	}
 	r.times.jobCreated, r.times.dispatchEvents = res.at, res.retries
+	r.pendingSince = res.at
 	r.jobUID = res.job.UID
 	a.event(r, false, EventDispatched, fmt.Sprintf("run %s %s by magekube (trace %s)", r.id, verb, r.status.TraceID))
 	if !res.adopted && !r.times.seen.IsZero() {

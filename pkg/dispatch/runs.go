@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,6 +48,8 @@ func (a *Agent) refresh(ctx context.Context, r *run) {
 			return
 		}
 		switch {
+		case r.timedOut != "":
+			a.finish(r, protocol.PhaseFailed, protocol.ReasonStartTimeout, r.timedOut)
 		case r.cancelled:
 			a.finish(r, protocol.PhaseCancelled, protocol.ReasonCancelled, "cancelled; the Job and its pods were deleted")
 		case o.Result != nil:
@@ -62,6 +65,9 @@ func (a *Agent) refresh(ctx context.Context, r *run) {
 		return // waiting for the deletion to show
 	}
 	v := Judge(o)
+	if a.startTimedOut(ctx, r, v) {
+		return
+	}
 	s := &r.status
 	changed := s.Phase != v.Phase || s.Reason != v.Reason || s.Message != v.Message || s.Pod != v.Pod || s.Node != v.Node || s.Attempts != v.Attempts
 	if !changed {
@@ -289,6 +295,7 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 			return
 		}
 		r.namespace, r.job = st.Namespace, st.Job
+		r.pendingSince = time.Now() // a restarted agent gives a waiting run its whole start timeout again
 		a.inflight++
 		a.watchRun(r)
 		a.dirty.add(id)
@@ -307,4 +314,34 @@ const claimGrace = 10 * time.Second
 func claimedJustNow(dir string) bool {
 	info, err := os.Stat(dir)
 	return err == nil && time.Since(info.ModTime()) < claimGrace
+}
+
+// DefaultStartTimeout is how long a run may wait to start: long enough for
+// a cluster autoscaler to add a node (minutes) and that node to pull a
+// multi-gigabyte Mage image, short enough that a run that can never be
+// scheduled fails the same hour instead of waiting forever.
+const DefaultStartTimeout = 15 * time.Minute
+
+// startTimedOut fails a run still waiting to start (no pod, unschedulable,
+// pulling its image) past its start timeout: its Job is deleted, and the
+// run ends StartTimeout with the last reason it waited for. The rescan
+// looks at every run, so a run that gets no event is still caught.
+func (a *Agent) startTimedOut(ctx context.Context, r *run, v Verdict) bool {
+	limit := r.startTimeout
+	if limit == 0 {
+		limit = a.o.StartTimeout
+	}
+	waiting := v.Phase == protocol.PhasePending || v.Phase == protocol.PhaseDispatched
+	if limit <= 0 || !waiting || r.pendingSince.IsZero() || time.Since(r.pendingSince) < limit {
+		return false
+	}
+	why := "no pod yet"
+	if v.Reason != "" {
+		why = joinMessage(v.Reason + ": " + v.Message)
+	}
+	r.timedOut = fmt.Sprintf("the run did not start within %s (start timeout; job.start_timeout_seconds or --start-timeout); it was waiting: %s; its Job was deleted", limit, why)
+	a.log.Warn("start timeout", "run", r.id, "job", r.job, "waited", limit, "reason", v.Reason)
+	r.cancelled = true
+	a.cancel(ctx, r)
+	return true
 }

@@ -49,6 +49,8 @@ func TestResolveReportsEveryProblemWithItsPath(t *testing.T) {
 			`k8s_executor_config.container_config.ports: is not applied to a Job's container`,
 			`k8s_executor_config.container_config.readinessProbe: is not applied`,
 			`k8s_executor_config.container_config.tty: is not applied`}},
+		{"start timeout", `job: {start_timeout_seconds: 0}`, []string{
+			`k8s_executor_config.job.start_timeout_seconds: 0 must be a positive number of seconds`}},
 		{"labels", `metadata: {labels: {"bad key!": v, ok: "not valid value!"}}`, []string{
 			`k8s_executor_config.metadata.labels["bad key!"]: "bad key!" is not a valid label key`,
 			`k8s_executor_config.metadata.labels.ok: "not valid value!" is not a valid label value`}},

@@ -74,6 +74,10 @@ type Job struct {
 	ActiveDeadlineSeconds   *int64 `json:"active_deadline_seconds,omitempty"`
 	BackoffLimit            *int32 `json:"backoff_limit,omitempty"`
 	TTLSecondsAfterFinished *int32 `json:"ttl_seconds_after_finished,omitempty"`
+	// StartTimeoutSeconds (magekube's): how long the run may wait to
+	// start (unschedulable, pulling) before it fails as StartTimeout;
+	// default the agent's --start-timeout.
+	StartTimeoutSeconds *int64 `json:"start_timeout_seconds,omitempty"`
 }
 
 // StringList is one string or a list of strings (Mage takes a single

@@ -74,6 +74,9 @@ func (c *Config) validate(source, root string) error {
 		if j.BackoffLimit != nil && *j.BackoffLimit < 0 {
 			v.fail(v.path("job", "backoff_limit"), "%d must not be negative", *j.BackoffLimit)
 		}
+		if j.StartTimeoutSeconds != nil && *j.StartTimeoutSeconds <= 0 {
+			v.fail(v.path("job", "start_timeout_seconds"), "%d must be a positive number of seconds", *j.StartTimeoutSeconds)
+		}
 		if j.TTLSecondsAfterFinished != nil && *j.TTLSecondsAfterFinished < 0 {
 			v.fail(v.path("job", "ttl_seconds_after_finished"), "%d must not be negative", *j.TTLSecondsAfterFinished)
 		}

@@ -85,6 +85,9 @@ func Job(in Input) (*batchv1.Job, error) {
 			job.Spec.TTLSecondsAfterFinished = j.TTLSecondsAfterFinished
 		}
 		job.Spec.ActiveDeadlineSeconds = j.ActiveDeadlineSeconds
+		if j.StartTimeoutSeconds != nil {
+			job.Annotations[AnnotationStartTimeout] = strconv.FormatInt(*j.StartTimeoutSeconds, 10)
+		}
 	}
 	return job, nil
 }

@@ -188,10 +188,13 @@ func TestMageJobDefaults(t *testing.T) {
 	if err != nil || job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 {
 		t.Fatalf("no job: section: backoffLimit %v, want 0 (%v)", job.Spec.BackoffLimit, err)
 	}
-	deadline := int64(60)
-	job, err = Job(Input{Pod: pod, Request: req, Settings: s, Config: &execconfig.Config{Job: &execconfig.Job{ActiveDeadlineSeconds: &deadline}}})
+	deadline, start := int64(60), int64(300)
+	job, err = Job(Input{Pod: pod, Request: req, Settings: s, Config: &execconfig.Config{Job: &execconfig.Job{ActiveDeadlineSeconds: &deadline, StartTimeoutSeconds: &start}}})
 	if err != nil || job.Spec.BackoffLimit != nil {
 		t.Fatalf("job: without backoff_limit: backoffLimit %v, want unset (%v)", job.Spec.BackoffLimit, err)
+	}
+	if got := job.Annotations[AnnotationStartTimeout]; got != "300" {
+		t.Errorf("start timeout annotation %q, want 300", got)
 	}
 
 	cc := &corev1.Container{Command: []string{"python", "-m", "job"}, Args: []string{"--fast"}}

@@ -22,6 +22,8 @@ const (
 	AnnotationTriggerName        = "magekube.io/trigger-name"
 	AnnotationExecutionPartition = "magekube.io/execution-partition"
 	AnnotationTraceParent        = "magekube.io/traceparent"
+	// AnnotationStartTimeout carries job.start_timeout_seconds to the agent.
+	AnnotationStartTimeout = "magekube.io/start-timeout-seconds"
 )
 
 // Names of what magekube adds to the pod.

@@ -39,6 +39,7 @@ const (
 	ReasonJobDeleted           = "JobDeleted"
 	ReasonCancelled            = "Cancelled"
 	ReasonTimeout              = "Timeout"
+	ReasonStartTimeout         = "StartTimeout"
 	ReasonError                = "Error"
 	ReasonCompleted            = "Completed"
 )

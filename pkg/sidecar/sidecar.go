@@ -40,6 +40,7 @@ type Config struct {
 	MaxInflight  int
 	Rescan       time.Duration
 	Retention    time.Duration
+	StartTimeout time.Duration
 	Listen       string
 	// Profiling serves net/http/pprof at /debug/pprof/ on Listen.
 	Profiling bool
@@ -86,7 +87,7 @@ func Run(ctx context.Context, c Config) error {
 	events := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "magekube-agent"})
 	agent, err := dispatch.New(dispatch.Options{
 		Layout: protocol.Layout{Root: c.Dir}, Builder: c.Builder, Policy: c.Policy, Client: client, Pod: pod,
-		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Retention: c.Retention, Log: c.Log, APIErrors: outages.Errors(),
+		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Retention: c.Retention, StartTimeout: c.StartTimeout, Log: c.Log, APIErrors: outages.Errors(),
 		Tracer: tracer, Metrics: metrics, Events: events,
 	})
 	if err != nil {

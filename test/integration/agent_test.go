@@ -474,3 +474,18 @@ func TestSquattedRunDirectory(t *testing.T) {
 		t.Errorf("squatted directory not moved aside: %v", aside)
 	}
 }
+
+// TestStartTimeout: a run that cannot be scheduled fails as StartTimeout
+// once its start timeout passes, with the scheduler's words, and its Job
+// is deleted; a run's job.start_timeout_seconds overrides the agent's.
+func TestStartTimeout(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.opts.StartTimeout = time.Hour
+	h.start()
+	h.submit("late", `,"executor_config":{"job":{"start_timeout_seconds":2}}`)
+	s := h.waitStatus("late", phase(protocol.PhaseFailed, protocol.ReasonStartTimeout))
+	if !strings.Contains(s.Message, "did not start within 2s") || !strings.Contains(s.Message, "Unschedulable") {
+		t.Errorf("message %q lacks the limit or the waiting reason", s.Message)
+	}
+	waitFor(t, "the Job to be deleted", func() bool { return h.jobs("late") == 0 })
+}
