@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -93,55 +93,23 @@ func follow(c *cli.Context, l protocol.Layout, id string, stdout io.Writer) erro
 	}
 }
 
+// copyFrom copies path from off to w and returns the new offset. The log
+// is on the shared volume: it is opened without following a link or
+// blocking on a FIFO.
 func copyFrom(path string, off int64, w io.Writer) int64 {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return off
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return off
+	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return off
 	}
 	n, _ := io.Copy(w, f)
 	return off + n
-}
-
-func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
-	return &cli.Command{
-		Name:      "status",
-		Usage:     "show runs: a table of all, or one run's status.json",
-		ArgsUsage: "[ID]",
-		Flags:     commandFlags(g, "dir"),
-		Action: func(c *cli.Context) error {
-			l := protocol.Layout{Root: g.dir}
-			if c.NArg() == 1 {
-				data, err := protocol.ReadFileSafe(l.RunFile(c.Args().First(), protocol.StatusFile), protocol.MaxFileBytes)
-				if err != nil {
-					return err
-				}
-				_, err = stdout.Write(data)
-				return err
-			}
-			runs, err := protocol.Statuses(l)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPHASE\tREASON\tJOB\tAGE\tDURATION")
-			for _, s := range runs {
-				dur := "-"
-				if s.StartedAt != nil {
-					end := time.Now()
-					if s.FinishedAt != nil {
-						end = *s.FinishedAt
-					}
-					dur = end.Sub(*s.StartedAt).Round(time.Second).String()
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Phase, dash(s.Reason), dash(s.Job), time.Since(s.CreatedAt).Round(time.Second), dur)
-			}
-			return tw.Flush()
-		},
-	}
 }
 
 func cancelCommand(g *globalOptions, stdout io.Writer) *cli.Command {

@@ -22,7 +22,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	app := newApp(os.Stdout, os.Stderr)
+	err := app.RunContext(ctx, flagsFirst(app, os.Args))
 	stop()
 	var code exitCode
 	switch {
@@ -70,6 +71,7 @@ file contract.`,
 			submitCommand(g, stdout),
 			statusCommand(g, stdout),
 			cancelCommand(g, stdout),
+			logsCommand(g, stdout),
 			renderCommand(g, stdout),
 			{
 				Name:  "version",

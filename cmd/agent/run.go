@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+	"k8s.io/klog/v2"
 
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/policy"
@@ -21,6 +23,7 @@ type runOptions struct {
 	listen      string
 	profiling   bool
 	logFormat   string
+	logLevel    string
 	policy      policy.Policy
 }
 
@@ -57,26 +60,47 @@ HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
 				Usage: "serve Go's CPU and heap profiles at /debug/pprof/ on --listen"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: env("MAGEKUBE_LOG_FORMAT"), Destination: &o.logFormat,
 				Usage: "json, text, or auto (text on a terminal, else JSON)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("MAGEKUBE_LOG_LEVEL"), Destination: &o.logLevel,
+				Usage: "debug, info, warn or error; client-go's own messages go to the same log"},
 		}, append(policyFlags(&o.policy), commandFlags(g)...)...),
 		Action: func(c *cli.Context) error {
+			log, err := logger(o.logFormat, o.logLevel)
+			if err != nil {
+				return err
+			}
 			return sidecar.Run(c.Context, sidecar.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
 				Builder: dispatch.Builder{Settings: g.jobSettings()}, Policy: o.policy,
-				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: logger(o.logFormat),
+				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: log,
 			})
 		},
 	}
 }
 
-func logger(format string) *slog.Logger {
+// logger is the agent's structured log; client-go's own messages (klog)
+// go to it too, so one log holds everything, at one level.
+func logger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
 	if format == "auto" {
 		format = "json"
 		if term.IsTerminal(int(os.Stderr.Fd())) {
 			format = "text"
 		}
 	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json, text or auto", format)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := slog.New(h)
+	klog.SetSlogLogger(log.With("source", "client-go"))
+	return log, nil
 }

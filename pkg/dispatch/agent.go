@@ -103,6 +103,8 @@ type run struct {
 	pendingSince time.Time
 	// timedOut is the StartTimeout verdict, given once the Job is deleted.
 	timedOut string
+	// pendingReason is what magekube_runs_pending counts the run under.
+	pendingReason string
 	// container is the Job's main container (for span attributes).
 	container  string
 	jobUID     types.UID

@@ -149,7 +149,30 @@ func (a *Agent) release() {
 // writeStatus hands the run's status to the status writer (see
 // statuswriter.go); the file follows within one write.
 func (a *Agent) writeStatus(r *run) {
+	a.countPending(r)
 	a.status.put(r.status)
+}
+
+// countPending keeps magekube_runs_pending{reason} in step with the run's
+// status: counted while Pending, under the reason it waits for.
+func (a *Agent) countPending(r *run) {
+	now := ""
+	if r.status.Phase == protocol.PhasePending {
+		now = r.status.Reason
+		if now == "" {
+			now = string(protocol.PhasePending)
+		}
+	}
+	if now == r.pendingReason {
+		return
+	}
+	if r.pendingReason != "" {
+		a.o.Metrics.Pending(r.pendingReason, -1)
+	}
+	if now != "" {
+		a.o.Metrics.Pending(now, 1)
+	}
+	r.pendingReason = now
 }
 
 // watchRun adds the run's directory to the watcher, so a result or cancel

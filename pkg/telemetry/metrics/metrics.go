@@ -25,6 +25,7 @@ type Metrics struct {
 	notice     prometheus.Histogram
 	queue      prometheus.Gauge
 	inflight   prometheus.Gauge
+	pending    *prometheus.GaugeVec
 	apiLatency *prometheus.HistogramVec
 	apiResults *prometheus.CounterVec
 	exports    *prometheus.CounterVec
@@ -61,6 +62,9 @@ func NewMetrics(version string) *Metrics {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "magekube_inflight_runs", Help: "Runs with a live Job.",
 		}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "magekube_runs_pending", Help: "Runs waiting to start, by the reason they wait (Unschedulable, ImagePullBackOff, ContainerCreating, …).",
+		}, []string{"reason"}),
 		apiLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "magekube_kube_api_request_duration_seconds", Help: "Kubernetes API request latency, by verb.",
 			Buckets: latencyBuckets,
@@ -72,7 +76,7 @@ func NewMetrics(version string) *Metrics {
 			Name: "magekube_trace_exports_total", Help: "Run traces handed to the OTLP exporter, by result (ok, error).",
 		}, []string{"result"}),
 	}
-	m.Registry.MustRegister(m.runs, m.duration, m.dispatch, m.notice, m.queue, m.inflight, m.apiLatency, m.apiResults, m.exports,
+	m.Registry.MustRegister(m.runs, m.duration, m.dispatch, m.notice, m.queue, m.inflight, m.pending, m.apiLatency, m.apiResults, m.exports,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "magekube_build_info", Help: "Always 1; the version is a label.", ConstLabels: prometheus.Labels{"version": version},
@@ -110,6 +114,14 @@ func (m *Metrics) SetLoad(queued, inflight int) {
 	if m != nil {
 		m.queue.Set(float64(queued))
 		m.inflight.Set(float64(inflight))
+	}
+}
+
+// Pending moves one run into (delta 1) or out of (-1) the runs waiting
+// to start for reason.
+func (m *Metrics) Pending(reason string, delta float64) {
+	if m != nil {
+		m.pending.WithLabelValues(reason).Add(delta)
 	}
 }
 
