@@ -6,6 +6,9 @@
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
+# The Mage side first: how soon the trigger learns that a run ended.
+python3 integrations/mage/bench_trigger.py 1000
+echo
 MAGEKUBE_BIN_DIR=$(hack/build-bins.sh)
 export MAGEKUBE_BIN_DIR
 go run -tags "$GO_TAGS" ./test/bench "$@"

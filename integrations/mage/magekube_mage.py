@@ -177,21 +177,22 @@ def wait(rid, root=None, interval=0.2, timeout=None, logger=None, unclaimed_afte
     start = time.monotonic()
     deadline = None if timeout is None else start + timeout
     last = None
-    while True:
-        status = read_status(rid, root)
-        if status:
-            phase = (status.get("phase"), status.get("reason"))
-            if logger is not None and phase != last:
-                # Mage's loggers take one message and keyword tags only.
-                logger.info("magekube run %s: %s %s %s" % (rid, phase[0], phase[1] or "", status.get("message") or ""))
-            last = phase
-            if status.get("phase") in TERMINAL:
-                return status
-        elif unclaimed_after is not None and time.monotonic() - start > unclaimed_after:
-            _withdraw(rid, root, unclaimed_after)
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError("magekube run %s: no terminal status after %ss" % (rid, timeout))
-        time.sleep(interval)
+    with _Watch(os.path.join(root, "runs"), rid) as watch:
+        while True:
+            status = read_status(rid, root)
+            if status:
+                phase = (status.get("phase"), status.get("reason"))
+                if logger is not None and phase != last:
+                    # Mage's loggers take one message and keyword tags only.
+                    logger.info("magekube run %s: %s %s %s" % (rid, phase[0], phase[1] or "", status.get("message") or ""))
+                last = phase
+                if status.get("phase") in TERMINAL:
+                    return status
+            elif unclaimed_after is not None and time.monotonic() - start > unclaimed_after:
+                _withdraw(rid, root, unclaimed_after)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("magekube run %s: no terminal status after %ss" % (rid, timeout))
+            watch.wait(interval)
 
 
 def _withdraw(rid, root, after):
@@ -441,3 +442,69 @@ def install():
             patch_module(sys.modules[name])
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
+
+
+class _Watch:
+    """Wakes wait() as soon as the agent replaces the run's status.json:
+    inotify on runs/ (the run's directory appears there when the agent
+    claims the request) and on runs/<id>/, through libc with ctypes, so the
+    trigger stays standard library only. Where inotify cannot be had (not
+    Linux, no libc) or cannot see the writer (another node of a network
+    file system), wait(interval) is a plain sleep: polling is the fallback,
+    never the rule."""
+
+    _MASK = 0x00000080 | 0x00000100 | 0x00000008  # IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE
+
+    def __init__(self, runs_dir, rid):
+        self.runs_dir, self.run_dir, self.fd, self.watching_run = runs_dir, os.path.join(runs_dir, rid), -1, False
+
+    _libc = None  # loaded once: finding libc runs ldconfig
+
+    @classmethod
+    def _load(cls):
+        if cls._libc is None:
+            try:
+                import ctypes
+                import ctypes.util
+
+                cls._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                cls._libc.inotify_init1
+            except (OSError, AttributeError):
+                cls._libc = False
+        return cls._libc
+
+    def __enter__(self):
+        self.libc = self._load()
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC) if self.libc else -1
+        if self.fd >= 0:
+            self._add(self.runs_dir)
+            self._watch_run()
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd >= 0:
+            os.close(self.fd)
+
+    def _add(self, path):
+        return self.libc.inotify_add_watch(self.fd, os.fsencode(path), self._MASK) >= 0
+
+    def _watch_run(self):
+        if not self.watching_run and os.path.isdir(self.run_dir):
+            self.watching_run = self._add(self.run_dir)
+
+    def wait(self, interval):
+        if self.fd < 0:
+            time.sleep(interval)
+            return
+        import select
+
+        # An event wakes this at once; the timeout only covers writes
+        # inotify cannot see.
+        ready, _, _ = select.select([self.fd], [], [], max(interval, 1.0))
+        if ready:
+            try:
+                while os.read(self.fd, 65536):
+                    pass
+            except BlockingIOError:
+                pass
+        self._watch_run()

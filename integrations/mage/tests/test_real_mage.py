@@ -275,6 +275,22 @@ class StatusFile(unittest.TestCase):
         os.symlink("/dev/zero", os.path.join(run_dir, "status.json"))
         self.assertIsNone(magekube_mage.read_status(rid, ROOT))
 
+    def test_wait_wakes_on_the_status_write(self):
+        """wait() learns of a terminal status from inotify, not its poll:
+        with a 30 s poll it still returns at once."""
+        rid = "block-9997-inotify"
+        os.makedirs(os.path.join(ROOT, "runs", rid))
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (magekube_mage.wait(rid, ROOT, interval=30), done.set()))
+        t.start()
+        time.sleep(0.2)
+        path = os.path.join(ROOT, "runs", rid, "status.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"phase": "Succeeded"}, f)
+        os.replace(path + ".tmp", path)
+        self.assertTrue(done.wait(5), "wait() did not wake on the status write")
+        t.join()
+
     def test_logger_is_mages(self):
         """Mage's executors carry a DictLogger: info(message, **tags)."""
         from mage_ai.data_preparation.logging.logger import DictLogger
