@@ -43,8 +43,14 @@ checks its permissions; a missing one stops it with the exact verb,
 resource and namespace. On SIGTERM it stops taking requests and leaves the
 Jobs running; the next agent adopts them and every unfinished run.
 
-HTTP on --listen: /healthz, /readyz (runs recovered, informers synced),
-/metrics (Prometheus), and with --profiling Go's /debug/pprof/.`,
+HTTP on --listen: /healthz (fails when the agent's loop has not run for
+30 s), /readyz (runs recovered, informers synced; for monitoring, not a
+probe: the sidecar must never take Mage out of its Service), /metrics
+(Prometheus), and with --profiling Go's /debug/pprof/. The loop also
+rewrites <dir>/agent/heartbeat every 10 s for the Mage trigger.
+
+A run still waiting to start after --start-timeout fails as StartTimeout;
+finished runs older than --retention are removed.`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "max-inflight", Value: 100, EnvVars: env("MAGEKUBE_MAX_INFLIGHT"), Destination: &o.maxInflight,
 				Usage: "runs with a live Job at once; more wait as Queued"},
