@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -249,6 +250,10 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 		add("dispatch_burst100_api_p99_ms", ms(pct(burst100.api, 99)), "  API server's share (create sent → answered), burst of 100, p99 (ms)")
 		add("api_floor_burst100_p50_ms", ms(pct(floor100, 50)), "API server alone: 100 Jobs created at once by a bare client, p50 (ms)")
 		add("api_floor_burst100_p99_ms", ms(pct(floor100, 99)), "API server alone: 100 Jobs created at once by a bare client, p99 (ms)")
+		// The agent's added latency over the bare client, in the same run
+		// (target: within 10% at p99).
+		add("dispatch_overhead_p50_pct", overheadPct(pct(burst100.total, 50), pct(floor100, 50)), "agent's dispatch over the bare client, burst of 100, p50 (%)")
+		add("dispatch_overhead_p99_pct", overheadPct(pct(burst100.total, 99), pct(floor100, 99)), "agent's dispatch over the bare client, burst of 100, p99 (%; target ≤ 10)")
 		d, err := b.burst(1000)
 		if err != nil {
 			return err
@@ -949,4 +954,12 @@ func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisec
 func round(v float64, digits int) float64 {
 	p, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
 	return p
+}
+
+// overheadPct is how much longer agent took than floor, in percent.
+func overheadPct(agent, floor time.Duration) float64 {
+	if floor <= 0 {
+		return 0
+	}
+	return math.Round(float64(agent-floor)/float64(floor)*1000) / 10
 }
