@@ -379,7 +379,9 @@ def cancelling_block_runs(original):
                 if b.status in ("initial", "queued", "running"):
                     cancel_latest(run_id("block", b.id, pipeline_run.pipeline_uuid, b.block_uuid))
         except Exception as e:  # never keep Mage from cancelling
-            print("magekube: cancelling the Jobs of pipeline run %s: %s" % (getattr(pipeline_run, "id", "?"), e))
+            import sys
+
+            print("magekube: cancelling the Jobs of pipeline run %s: %s" % (getattr(pipeline_run, "id", "?"), e), file=sys.stderr)
         return original(pipeline_run, pipeline, *args, **kwargs)
 
     cancel_block_runs_and_jobs._magekube = True
