@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -97,14 +96,11 @@ func follow(c *cli.Context, l protocol.Layout, id string, stdout io.Writer) erro
 // is on the shared volume: it is opened without following a link or
 // blocking on a FIFO.
 func copyFrom(path string, off int64, w io.Writer) int64 {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, _, err := protocol.OpenRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return off
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return off
-	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return off
 	}

@@ -37,21 +37,11 @@ func (e *FileTooLargeError) Error() string {
 // following a symbolic link, without blocking on a FIFO or device, and
 // without reading past max. Errors name the file.
 func ReadFileSafe(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s: a symbolic link: %w", path, ErrNotRegular)
-	}
+	f, fi, err := OpenRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: a %s: %w", path, kind(fi.Mode()), ErrNotRegular)
-	}
 	if fi.Size() > max {
 		return nil, &FileTooLargeError{Path: path, Size: fi.Size(), Max: max}
 	}
@@ -63,6 +53,30 @@ func ReadFileSafe(path string, max int64) ([]byte, error) {
 		return nil, &FileTooLargeError{Path: path, Size: int64(len(data)), Max: max}
 	}
 	return data, nil
+}
+
+// OpenRegular opens path (flag as os.OpenFile takes it) only as a regular
+// file: a symbolic link is not followed and a FIFO or device does not
+// block the open; anything else is ErrNotRegular, naming the file. Every
+// open of a file on the shared volume that a pod may have planted goes
+// through it.
+func OpenRegular(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, perm)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, nil, fmt.Errorf("%s: a symbolic link: %w", path, ErrNotRegular)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: a %s: %w", path, kind(fi.Mode()), ErrNotRegular)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 func kind(m fs.FileMode) string {

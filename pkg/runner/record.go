@@ -87,13 +87,9 @@ func (r *recorder) openLog() error {
 	// Another pod may have planted a FIFO or a link at the log's name:
 	// neither blocks the command nor sends its output elsewhere.
 	path := filepath.Join(r.dir, protocol.LogFile)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	f, _, err := protocol.OpenRegular(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return fmt.Errorf("%s is not a regular file; no log is written", path)
+		return fmt.Errorf("open the run's log: %w", err)
 	}
 	r.log.f = f
 	if r.attempt > 1 {
