@@ -2,15 +2,17 @@
 # Builds the pinned test-cluster binaries from the Go module proxy into a
 # cache outside the checkout, keyed by version, and prints one directory
 # holding all of them: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubelet, kubectl, jaeger (v2 all-in-one) and kwok. Each tool is
+# kube-scheduler, kubelet, kubectl, kubeadm, kube-proxy, coredns, jaeger
+# (v2 all-in-one) and kwok. Each tool is
 # built only when its versioned directory lacks it; etcd and the Kubernetes
 # binaries are taken from $KUBEBUILDER_ASSETS when they are there.
 set -o errexit -o nounset -o pipefail
 
 KUBE_VERSION=v1.34.4
-ETCD_VERSION=v3.6.4
+ETCD_VERSION=v3.6.5
 JAEGER_VERSION=v1.76.0
 KWOK_VERSION=v0.8.0
+COREDNS_VERSION=v1.12.1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 cache=$CACHE
@@ -27,11 +29,11 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} && -x $KUBEBUILDER_ASSETS/kube-apiserver && -x 
 else
   mkdir -p "$kube"
   missing=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kubeadm kube-proxy; do
     [[ -x $kube/$b ]] || missing+=("k8s.io/kubernetes/cmd/$b")
   done
   if ((${#missing[@]})); then
-    build "$kube" k8s "Kubernetes $KUBE_VERSION (${missing[*]##*/})" "7 min" "${missing[@]}"
+    build "$kube" k8s "Kubernetes $KUBE_VERSION (${missing[*]##*/})" "9 min" "${missing[@]}"
   fi
   [[ -x $kube/etcd ]] || build "$kube" etcd "etcd $ETCD_VERSION" "1 min" .
 fi
@@ -40,13 +42,16 @@ jaeger=$cache/bin-jaeger-$JAEGER_VERSION
 [[ -x $jaeger/jaeger ]] || build "$jaeger" jaeger "Jaeger $JAEGER_VERSION" "3 min" github.com/jaegertracing/jaeger/cmd/jaeger
 kwok=$cache/bin-kwok-$KWOK_VERSION
 [[ -x $kwok/kwok ]] || build "$kwok" kwok "kwok $KWOK_VERSION" "1 min" sigs.k8s.io/kwok/cmd/kwok
+coredns=$cache/bin-coredns-$COREDNS_VERSION
+[[ -x $coredns/coredns ]] || build "$coredns" coredns "CoreDNS $COREDNS_VERSION (for the kind node image)" "4 min" github.com/coredns/coredns
 
 # One directory with every binary, as symlinks into the versioned builds.
-view=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-jaeger-$JAEGER_VERSION-kwok-$KWOK_VERSION
+view=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-jaeger-$JAEGER_VERSION-kwok-$KWOK_VERSION-coredns-$COREDNS_VERSION
 mkdir -p "$view"
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kubeadm kube-proxy; do
   [[ -x $kube/$b ]] && ln -sfn "$kube/$b" "$view/$b"
 done
 ln -sfn "$jaeger/jaeger" "$view/jaeger"
 ln -sfn "$kwok/kwok" "$view/kwok"
+ln -sfn "$coredns/coredns" "$view/coredns"
 echo "$view"

@@ -1,8 +1,8 @@
 //go:build e2e
 
-// Package e2e runs magekube on a cluster with real nodes: the offline
-// cluster (two nodes, containerd, runc, kubelet) by default, or any cluster
-// named by MAGEKUBE_E2E_KUBECONFIG, such as kind (hack/kind/).
+// Package e2e runs magekube on kind: a control plane and two workers on
+// the node image test/kind builds offline (framework.SetupKind), or any
+// cluster named by MAGEKUBE_E2E_KUBECONFIG.
 package e2e
 
 import (
@@ -14,4 +14,4 @@ import (
 
 var env *framework.Env
 
-func TestMain(m *testing.M) { os.Exit(framework.Main(m, 2, 0, &env)) }
+func TestMain(m *testing.M) { os.Exit(framework.MainKind(m, &env)) }

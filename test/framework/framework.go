@@ -19,6 +19,7 @@ import (
 
 	"github.com/magekube/magekube/test/cluster"
 	"github.com/magekube/magekube/test/images"
+	"github.com/magekube/magekube/test/kind"
 )
 
 // Env is the cluster a suite runs against.
@@ -178,7 +179,11 @@ func envOr(k, def string) string {
 
 // Main runs a suite's tests around Setup and Teardown.
 func Main(m *testing.M, nodes, fakeNodes int, env **Env) int {
-	e, err := Setup(nodes, fakeNodes)
+	return run(m, env, func() (*Env, error) { return Setup(nodes, fakeNodes) })
+}
+
+func run(m *testing.M, env **Env, setup func() (*Env, error)) int {
+	e, err := setup()
 	var skip *ErrSkip
 	if errors.As(err, &skip) {
 		fmt.Fprintln(os.Stderr, "SKIP suite:", skip.Reason)
@@ -191,4 +196,86 @@ func Main(m *testing.M, nodes, fakeNodes int, env **Env) int {
 	defer e.Teardown()
 	*env = e
 	return m.Run()
+}
+
+// KindPrefix names the e2e suite's kind clusters: KindPrefix<pid>.
+const KindPrefix = "mk-e2e-"
+
+// SetupKind creates a kind cluster (hack/kind/cluster.yaml: a control
+// plane and two workers) on the node image test/kind builds offline,
+// through kind's Go API, and loads the test images into every node. The
+// Docker engine must answer (hack/docker.sh). With MAGEKUBE_E2E_KUBECONFIG
+// set it uses that cluster instead.
+func SetupKind() (*Env, error) {
+	if kc := os.Getenv("MAGEKUBE_E2E_KUBECONFIG"); kc != "" {
+		return fromKubeconfig(kc)
+	}
+	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
+	if binDir == "" {
+		return nil, prerequisite("MAGEKUBE_BIN_DIR is not set (hack/test-e2e.sh sets it from hack/build-bins.sh)")
+	}
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		return nil, prerequisite("no Docker engine answers (hack/test-e2e.sh starts one with hack/docker.sh)")
+	}
+	repo, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if err := kind.DeleteStale(KindPrefix, os.Stderr); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cache := os.Getenv("MAGEKUBE_CACHE")
+	if cache == "" {
+		dir, _ := os.UserCacheDir()
+		cache = filepath.Join(dir, "magekube")
+	}
+	tag, err := kind.NodeImage(ctx, kind.BuildOptions{Repo: repo, BinDir: binDir, Cache: cache, Log: os.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("%s%d", KindPrefix, os.Getpid())
+	work, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return nil, err
+	}
+	shared := filepath.Join(os.TempDir(), "magekube-kind-"+name)
+	cleanup := func() { os.RemoveAll(work); os.RemoveAll(shared) }
+	imgs, err := images.Build(ctx, repo, filepath.Join(work, "images"))
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	c, err := kind.Create(ctx, kind.Options{Name: name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: shared,
+		NodeImage: tag, Kubeconfig: filepath.Join(work, "kubeconfig"), Log: os.Stderr})
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	stop := func() {
+		if os.Getenv("MAGEKUBE_KIND_LOGS") != "" {
+			_ = c.CollectLogs(os.Getenv("MAGEKUBE_KIND_LOGS"))
+		}
+		if err := c.Delete(); err != nil {
+			fmt.Fprintln(os.Stderr, "delete kind cluster:", err)
+		}
+		cleanup()
+	}
+	if err := c.LoadImages(imgs...); err != nil {
+		stop()
+		return nil, err
+	}
+	e, err := fromKubeconfig(c.Kubeconfig)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = shared, images.Agent, images.Server, stop
+	return e, nil
+}
+
+// MainKind runs a suite's tests on SetupKind's cluster.
+func MainKind(m *testing.M, env **Env) int {
+	return run(m, env, SetupKind)
 }

@@ -82,12 +82,29 @@ func sanitize(ref string) string {
 	return string(out)
 }
 
-func (s spec) write(path string) error {
+// WriteComponent writes a docker-archive tarball at path for image ref:
+// the static binary bin at /usr/local/bin/<name> as its entrypoint, on
+// top of the root filesystem tarball rootfs when it is not "" (the kind
+// node image's control-plane, CoreDNS and kube-proxy images).
+func WriteComponent(path, ref, bin, name string, entrypoint []string, rootfs string) error {
+	s := spec{ref: ref, entrypoint: entrypoint, files: []file{{path: "usr/local/bin/" + name, src: bin, mode: 0o755}}}
+	var base []v1.Layer
+	if rootfs != "" {
+		l, err := tarball.LayerFromFile(rootfs)
+		if err != nil {
+			return err
+		}
+		base = append(base, l)
+	}
+	return s.write(path, base...)
+}
+
+func (s spec) write(path string, base ...v1.Layer) error {
 	layer, err := tarLayer(s.files)
 	if err != nil {
 		return err
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(empty.Image, append(base, layer)...)
 	if err != nil {
 		return err
 	}
@@ -98,7 +115,7 @@ func (s spec) write(path string) error {
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
 	cfg.Config = v1.Config{Entrypoint: s.entrypoint, Cmd: s.cmd, User: s.user,
-		Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}}
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,220 @@
+// Package kind runs the e2e suite's and the demo's clusters on kind,
+// through kind's Go API (sigs.k8s.io/kind/pkg/cluster), on a node image
+// built here (NodeImage): nothing is pulled.
+package kind
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+	"sigs.k8s.io/yaml"
+)
+
+// ConfigFile is the cluster's config, relative to the module root.
+const ConfigFile = "hack/kind/cluster.yaml"
+
+// SharedDir is the host directory every node mounts at the same path
+// (cluster.yaml): the project volume shared by the Mage pod and its Jobs.
+const SharedDir = "/tmp/magekube-kind-shared"
+
+// Cluster is a kind cluster this process created or found.
+type Cluster struct {
+	Name       string
+	Kubeconfig string
+	provider   *cluster.Provider
+}
+
+// Config reads the cluster config at path with kind's own types, strictly.
+func Config(path string) (*v1alpha4.Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c v1alpha4.Cluster
+	if err := yaml.UnmarshalStrict(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	v1alpha4.SetDefaultsCluster(&c)
+	return &c, nil
+}
+
+func provider(log io.Writer) *cluster.Provider {
+	return cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(logger{log}))
+}
+
+// Options say which cluster Create makes.
+type Options struct {
+	Name       string
+	ConfigPath string // kind's v1alpha4 config (ConfigFile)
+	// SharedDir, when set, replaces the config's SharedDir mounts, so two
+	// clusters (the demo's, a test's) never share a project volume.
+	SharedDir  string
+	NodeImage  string
+	Kubeconfig string // written by kind
+	Log        io.Writer
+}
+
+// Create creates the cluster o names and waits for its nodes to be Ready.
+// A cluster of that name left by an earlier run is deleted first.
+func Create(ctx context.Context, o Options) (*Cluster, error) {
+	name, log := o.Name, o.Log
+	cfg, err := Config(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Nodes {
+		for j := range cfg.Nodes[i].ExtraMounts {
+			m := &cfg.Nodes[i].ExtraMounts[j]
+			if o.SharedDir != "" && m.ContainerPath == SharedDir {
+				m.HostPath, m.ContainerPath = o.SharedDir, o.SharedDir
+			}
+			if err := os.MkdirAll(m.HostPath, 0o777); err != nil {
+				return nil, err
+			}
+			if err := os.Chmod(m.HostPath, 0o777); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p := provider(log)
+	if err := deleteIfPresent(p, name); err != nil {
+		return nil, err
+	}
+	c := &Cluster{Name: name, Kubeconfig: o.Kubeconfig, provider: p}
+	start := time.Now()
+	fmt.Fprintf(log, "creating kind cluster %s (%d nodes, image %s; about 2 min)\n", name, len(cfg.Nodes), o.NodeImage)
+	err = p.Create(name,
+		cluster.CreateWithV1Alpha4Config(cfg),
+		cluster.CreateWithNodeImage(o.NodeImage),
+		cluster.CreateWithKubeconfigPath(o.Kubeconfig),
+		cluster.CreateWithWaitForReady(4*time.Minute),
+		cluster.CreateWithDisplayUsage(false),
+		cluster.CreateWithDisplaySalutation(false))
+	if err != nil {
+		_ = p.Delete(name, o.Kubeconfig)
+		return nil, fmt.Errorf("kind create cluster %s: %w", name, err)
+	}
+	fmt.Fprintf(log, "created kind cluster %s in %s\n", name, time.Since(start).Round(time.Second))
+	return c, ctx.Err()
+}
+
+func deleteIfPresent(p *cluster.Provider, name string) error {
+	names, err := p.List()
+	if err != nil {
+		return fmt.Errorf("kind: list clusters: %w", err)
+	}
+	for _, n := range names {
+		if n == name {
+			return p.Delete(name, "")
+		}
+	}
+	return nil
+}
+
+// Delete deletes cluster name and the kubeconfig entry it wrote; it is
+// not an error when the cluster is already gone.
+func Delete(name, kubeconfig string, log io.Writer) error {
+	p := provider(log)
+	names, err := p.List()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == name {
+			return p.Delete(name, kubeconfig)
+		}
+	}
+	return nil
+}
+
+// Delete deletes c.
+func (c *Cluster) Delete() error { return c.provider.Delete(c.Name, c.Kubeconfig) }
+
+// DeleteStale deletes the clusters named prefix<pid> whose process is
+// gone: what a killed test run left behind.
+func DeleteStale(prefix string, log io.Writer) error {
+	p := provider(log)
+	names, err := p.List()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		pid, err := strconv.Atoi(strings.TrimPrefix(n, prefix))
+		if !strings.HasPrefix(n, prefix) || err != nil || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		fmt.Fprintf(log, "deleting kind cluster %s, left by process %d\n", n, pid)
+		if err := p.Delete(n, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadImages imports docker-archive tarballs into every node's containerd,
+// as `kind load image-archive` does.
+func (c *Cluster) LoadImages(archives ...string) error {
+	nodes, err := c.provider.ListInternalNodes(c.Name)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		for _, a := range archives {
+			f, err := os.Open(a)
+			if err != nil {
+				return err
+			}
+			err = nodeutils.LoadImageArchive(n, f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("load %s into %s: %w", filepath.Base(a), n.String(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// CollectLogs writes every node's logs (journal, containers, pods) to dir.
+func (c *Cluster) CollectLogs(dir string) error { return c.provider.CollectLogs(c.Name, dir) }
+
+// logger prints kind's messages, warnings and errors; its verbose log is
+// dropped.
+type logger struct{ w io.Writer }
+
+func (l logger) Warn(message string)                       { fmt.Fprintln(l.w, "kind:", message) }
+func (l logger) Warnf(format string, args ...interface{})  { l.Warn(fmt.Sprintf(format, args...)) }
+func (l logger) Error(message string)                      { fmt.Fprintln(l.w, "kind: error:", message) }
+func (l logger) Errorf(format string, args ...interface{}) { l.Error(fmt.Sprintf(format, args...)) }
+func (l logger) V(level kindlog.Level) kindlog.InfoLogger {
+	if level > 0 {
+		return discard{}
+	}
+	return info(l)
+}
+
+type info logger
+
+func (i info) Info(message string) {
+	if m := strings.TrimSpace(message); m != "" {
+		fmt.Fprintln(i.w, "kind:", m)
+	}
+}
+func (i info) Infof(format string, args ...interface{}) { i.Info(fmt.Sprintf(format, args...)) }
+func (i info) Enabled() bool                            { return true }
+
+type discard struct{}
+
+func (discard) Info(string)                  {}
+func (discard) Infof(string, ...interface{}) {}
+func (discard) Enabled() bool                { return false }

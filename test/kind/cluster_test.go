@@ -1,0 +1,42 @@
+package kind
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+)
+
+// TestClusterConfig reads hack/kind/cluster.yaml with kind's own types:
+// at least two workers, every node mounting the shared project volume at
+// the same path, no node pinning an image (the offline node image is
+// given at creation), and the node image's own pod network.
+func TestClusterConfig(t *testing.T) {
+	t.Parallel()
+	c, err := Config(filepath.Join("..", "..", ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kind != "Cluster" || c.APIVersion != "kind.x-k8s.io/v1alpha4" {
+		t.Errorf("kind %q apiVersion %q", c.Kind, c.APIVersion)
+	}
+	if !c.Networking.DisableDefaultCNI {
+		t.Error("networking.disableDefaultCNI must be true: kindnetd's image cannot be built offline; the node runs magekube-cni")
+	}
+	workers := 0
+	for i, n := range c.Nodes {
+		if n.Image != "" && !strings.HasPrefix(n.Image, "kindest/node:") { // kind's default, replaced at creation
+			t.Errorf("node %d pins image %q; the node image is built here and given at creation", i, n.Image)
+		}
+		if n.Role == v1alpha4.WorkerRole {
+			workers++
+		}
+		if len(n.ExtraMounts) != 1 || n.ExtraMounts[0].HostPath != SharedDir || n.ExtraMounts[0].ContainerPath != SharedDir {
+			t.Errorf("node %d must mount %s at the same path: %+v", i, SharedDir, n.ExtraMounts)
+		}
+	}
+	if workers < 2 {
+		t.Errorf("want at least two workers for the nodeSelector e2e case, got %d", workers)
+	}
+}
