@@ -28,6 +28,11 @@ type Env struct {
 	Client     kubernetes.Interface
 	// Images name the test images as the cluster's nodes know them.
 	AgentImage, ServerImage string
+	// MageImage is the real Mage server (the pinned mage-ai) and
+	// JaegerImage Jaeger all-in-one, on kind only ("" elsewhere).
+	MageImage, JaegerImage string
+	// BinDir holds the pinned tools (kubectl, jaeger): hack/build-bins.sh.
+	BinDir string
 	// SharedDir is a directory that the test process and every node see
 	// at the same path (the stand-in for Mage's RWX volume), or "".
 	SharedDir string
@@ -242,11 +247,28 @@ func SetupKind() (*Env, error) {
 	}
 	shared := filepath.Join(os.TempDir(), "magekube-kind-"+name)
 	cleanup := func() { os.RemoveAll(work); os.RemoveAll(shared) }
-	imgs, err := images.Build(ctx, repo, filepath.Join(work, "images"))
+	imgs, err := kindImages(ctx, repo, cache, filepath.Join(work, "images"))
 	if err != nil {
 		cleanup()
 		return nil, err
 	}
+	mage, err := kind.MageImage(ctx, kind.BuildOptions{Repo: repo, Cache: cache, Log: os.Stderr})
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	mageArchive := filepath.Join(work, "images", "mage.tar")
+	if err := kind.SaveImage(ctx, mage, mageArchive); err != nil {
+		cleanup()
+		return nil, err
+	}
+	jaeger := "magekube/jaeger:" + strings.TrimPrefix(filepath.Base(filepath.Dir(mustResolve(filepath.Join(binDir, "jaeger")))), "bin-jaeger-")
+	jaegerArchive := filepath.Join(work, "images", "jaeger.tar")
+	if err := images.WriteComponent(jaegerArchive, jaeger, filepath.Join(binDir, "jaeger"), "jaeger", []string{"/usr/local/bin/jaeger"}, ""); err != nil {
+		cleanup()
+		return nil, err
+	}
+	imgs = append(imgs, mageArchive, jaegerArchive)
 	c, err := kind.Create(ctx, kind.Options{Name: name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: shared,
 		NodeImage: tag, Kubeconfig: filepath.Join(work, "kubeconfig"), Log: os.Stderr})
 	if err != nil {
@@ -271,8 +293,45 @@ func SetupKind() (*Env, error) {
 		stop()
 		return nil, err
 	}
-	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = shared, images.Agent, images.Server, stop
+	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = shared, kind.AgentImage, images.Server, stop
+	e.MageImage, e.JaegerImage, e.BinDir = mage, jaeger, binDir
 	return e, nil
+}
+
+// kindImages writes the archives the kind nodes load: the agent and runner
+// images built by Docker from the Dockerfiles, and the test images (the
+// block program Jobs run, pause) written by test/images.
+func kindImages(ctx context.Context, repo, cache, dir string) ([]string, error) {
+	if err := kind.ProjectImages(ctx, kind.BuildOptions{Repo: repo, Cache: cache, Log: os.Stderr}, "e2e"); err != nil {
+		return nil, err
+	}
+	built, err := images.Build(ctx, repo, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range built {
+		if strings.Contains(p, "test-server") || strings.Contains(p, "pause") {
+			out = append(out, p)
+		}
+	}
+	for _, tag := range []string{kind.AgentImage, kind.RunnerImage} {
+		p := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(tag)+".docker.tar")
+		if err := kind.SaveImage(ctx, tag, p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// mustResolve follows the symlinks of hack/build-bins.sh's directory to
+// the versioned build (bin-jaeger-v1.76.0/jaeger), or returns p.
+func mustResolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 // MainKind runs a suite's tests on SetupKind's cluster.

@@ -99,6 +99,36 @@ func WriteComponent(path, ref, bin, name string, entrypoint []string, rootfs str
 	return s.write(path, base...)
 }
 
+// WriteStaticBase writes a docker-archive tarball at path for image ref:
+// a static nonroot base like distroless's (users root and nonroot 65532,
+// the machine's CA certificates, /tmp), for the Dockerfiles' BASE_IMAGE
+// where the public one cannot be pulled.
+func WriteStaticBase(path, ref string) error {
+	dir, err := os.MkdirTemp("", "magekube-static-base-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	passwd := filepath.Join(dir, "passwd")
+	group := filepath.Join(dir, "group")
+	if err := os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(group, []byte("root:x:0:\nnonroot:x:65532:\n"), 0o644); err != nil {
+		return err
+	}
+	s := spec{ref: ref, user: NonRoot, files: []file{
+		{path: "etc/passwd", src: passwd, mode: 0o644},
+		{path: "etc/group", src: group, mode: 0o644},
+		{path: "tmp", mode: 0o1777},
+		{path: "home/nonroot", mode: 0o755},
+	}}
+	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err == nil {
+		s.files = append(s.files, file{path: "etc/ssl/certs/ca-certificates.crt", src: "/etc/ssl/certs/ca-certificates.crt", mode: 0o644})
+	}
+	return s.write(path)
+}
+
 func (s spec) write(path string, base ...v1.Layer) error {
 	layer, err := tarLayer(s.files)
 	if err != nil {

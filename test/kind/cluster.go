@@ -162,12 +162,17 @@ func DeleteStale(prefix string, log io.Writer) error {
 	return nil
 }
 
-// LoadImages imports docker-archive tarballs into every node's containerd,
-// as `kind load image-archive` does.
+// LoadImages imports docker-archive tarballs into the containerd of every
+// node that runs workloads (the workers; the control plane too when it is
+// the only node), as `kind load image-archive` does.
 func (c *Cluster) LoadImages(archives ...string) error {
-	nodes, err := c.provider.ListInternalNodes(c.Name)
+	all, err := c.provider.ListInternalNodes(c.Name)
 	if err != nil {
 		return err
+	}
+	nodes, err := nodeutils.SelectNodesByRole(all, "worker")
+	if err != nil || len(nodes) == 0 {
+		nodes = all
 	}
 	for _, n := range nodes {
 		for _, a := range archives {
@@ -183,6 +188,12 @@ func (c *Cluster) LoadImages(archives ...string) error {
 		}
 	}
 	return nil
+}
+
+// SaveImage writes the Docker image tag as a docker-archive tarball at
+// path, for LoadImages.
+func SaveImage(ctx context.Context, tag, path string) error {
+	return docker(ctx, nil, "save", "-o", path, tag)
 }
 
 // CollectLogs writes every node's logs (journal, containers, pods) to dir.

@@ -90,7 +90,7 @@ func NodeImage(ctx context.Context, o BuildOptions) (string, error) {
 	}
 	start := time.Now()
 	fmt.Fprintf(o.Log, "building kind node image %s (first time only; usually 4 min on 2 cores)\n", tag)
-	base, err := baseImage(ctx, o)
+	base, err := rootfsImage(ctx, o, "magekube/kind-base", nodePackages)
 	if err != nil {
 		return "", err
 	}
@@ -140,36 +140,21 @@ func nodeKey(repo string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// baseImage is the node's root filesystem as a Docker image, debootstrapped
-// once per package list.
-func baseImage(ctx context.Context, o BuildOptions) (string, error) {
-	sum := sha256.Sum256([]byte(debianSuite + " " + strings.Join(nodePackages, ",")))
-	tag := "magekube/kind-base:" + debianSuite + "-" + hex.EncodeToString(sum[:])[:12]
-	if docker(ctx, nil, "image", "inspect", tag) == nil {
-		return tag, nil
-	}
-	dir, err := os.MkdirTemp("", "magekube-node-rootfs-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintf(o.Log, "  debootstrap %s with %d packages (about 1 min)\n", debianSuite, len(nodePackages))
-	if err := debootstrap(ctx, dir+"/rootfs", nodePackages); err != nil {
-		return "", err
-	}
-	tarCmd := exec.CommandContext(ctx, "tar", "-C", dir+"/rootfs", "-c", ".")
+// importDir imports the root filesystem dir as the Docker image tag.
+func importDir(ctx context.Context, dir, tag string) error {
+	tarCmd := exec.CommandContext(ctx, "tar", "-C", dir, "-c", ".")
 	pipe, err := tarCmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := tarCmd.Start(); err != nil {
-		return "", err
+		return err
 	}
 	importErr := docker(ctx, pipe, "import", "-", tag)
 	if err := tarCmd.Wait(); err != nil {
-		return "", fmt.Errorf("tar the node root filesystem: %w", err)
+		return fmt.Errorf("tar the root filesystem %s: %w", dir, err)
 	}
-	return tag, importErr
+	return importErr
 }
 
 func debootstrap(ctx context.Context, dir string, pkgs []string) error {
@@ -383,8 +368,20 @@ func moduleDir(ctx context.Context, repo, module string) (string, error) {
 
 // docker runs the docker CLI; its error carries the command's output.
 func docker(ctx context.Context, stdin io.Reader, args ...string) error {
+	return dockerIO(ctx, stdin, nil, args...)
+}
+
+// dockerEnv runs the docker CLI with env added to its environment.
+func dockerEnv(ctx context.Context, env []string, args ...string) error {
+	return dockerIO(ctx, nil, env, args...)
+}
+
+func dockerIO(ctx context.Context, stdin io.Reader, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Stdin = stdin
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -2,6 +2,7 @@
 // kind cluster through kind's Go API, for hack/ scripts and the demo.
 //
 //	kindcluster image                       build the node image, print its tag
+//	kindcluster mage-image                  build the Mage server image, print its tag
 //	kindcluster up NAME KUBECONFIG [IMAGE...] create NAME, load the image archives
 //	kindcluster down NAME [KUBECONFIG]      delete NAME
 package main
@@ -38,6 +39,13 @@ func run(args []string) error {
 		}
 		fmt.Println(tag)
 		return nil
+	case "mage-image":
+		tag, err := kind.MageImage(ctx, options())
+		if err != nil {
+			return err
+		}
+		fmt.Println(tag)
+		return nil
 	case "up":
 		if len(args) < 3 {
 			return fmt.Errorf("usage: kindcluster up NAME KUBECONFIG [ARCHIVE...]")
@@ -69,19 +77,20 @@ func run(args []string) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func nodeImage(ctx context.Context) (string, error) {
-	repo, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
-	if binDir == "" {
-		return "", fmt.Errorf("MAGEKUBE_BIN_DIR is not set (hack/build-bins.sh prints it)")
-	}
+func options() kind.BuildOptions {
+	repo, _ := os.Getwd()
 	cache := os.Getenv("MAGEKUBE_CACHE")
 	if cache == "" {
 		home, _ := os.UserCacheDir()
 		cache = filepath.Join(home, "magekube")
 	}
-	return kind.NodeImage(ctx, kind.BuildOptions{Repo: repo, BinDir: binDir, Cache: cache, Log: os.Stderr})
+	return kind.BuildOptions{Repo: repo, BinDir: os.Getenv("MAGEKUBE_BIN_DIR"), Cache: cache, Log: os.Stderr}
+}
+
+func nodeImage(ctx context.Context) (string, error) {
+	o := options()
+	if o.BinDir == "" {
+		return "", fmt.Errorf("MAGEKUBE_BIN_DIR is not set (hack/build-bins.sh prints it)")
+	}
+	return kind.NodeImage(ctx, o)
 }

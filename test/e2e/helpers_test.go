@@ -1,0 +1,51 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// waitFor polls ok every 200 ms until it holds, or fails with diag.
+func waitFor(t *testing.T, within time.Duration, what string, ok func() bool, diag func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s\n%s", what, diag())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// podDiagnostics is what a failing deploy test shows: pod states and the
+// agent's log.
+func podDiagnostics(t *testing.T, ns string) string {
+	var b strings.Builder
+	pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "pod %s: %s\n", p.Name, p.Status.Phase)
+		for _, cs := range p.Status.ContainerStatuses {
+			fmt.Fprintf(&b, "  %s ready=%v restarts=%d state=%+v last=%+v\n", cs.Name, cs.Ready, cs.RestartCount, cs.State, cs.LastTerminationState)
+		}
+		if strings.HasPrefix(p.Name, "mage-") {
+			previous := false
+			for _, cs := range p.Status.ContainerStatuses {
+				previous = previous || (cs.Name == "magekube-agent" && cs.RestartCount > 0 && cs.State.Running == nil)
+			}
+			logs, err := env.Client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: "magekube-agent", Previous: previous}).DoRaw(context.Background())
+			fmt.Fprintf(&b, "  agent log (%v):\n%s\n", err, logs)
+		}
+	}
+	return b.String()
+}
