@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -48,8 +48,16 @@ func ProjectImages(ctx context.Context, o BuildOptions, version string) error {
 // LocalBases returns the Go build image and the static nonroot base,
 // making each once per version.
 func LocalBases(ctx context.Context, o BuildOptions) (goImage, base string, err error) {
-	goVersion := strings.TrimPrefix(runtime.Version(), "go")
-	goImage = "magekube/golang:" + goVersion
+	out, err := exec.CommandContext(ctx, "go", "env", "GOROOT", "GOVERSION").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go env GOROOT GOVERSION: %w", err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) != 2 {
+		return "", "", fmt.Errorf("go env GOROOT GOVERSION: %q", out)
+	}
+	goroot := fields[0]
+	goImage = "magekube/golang:" + strings.TrimPrefix(fields[1], "go")
 	if docker(ctx, nil, "image", "inspect", goImage) != nil {
 		root, err := rootfsImage(ctx, o, "magekube/build-base", []string{"ca-certificates", "git"})
 		if err != nil {
@@ -60,7 +68,7 @@ func LocalBases(ctx context.Context, o BuildOptions) (goImage, base string, err 
 			return "", "", err
 		}
 		defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
-		if err := docker(ctx, nil, "cp", runtime.GOROOT(), name+":/usr/local/go"); err != nil {
+		if err := docker(ctx, nil, "cp", goroot, name+":/usr/local/go"); err != nil {
 			return "", "", err
 		}
 		// The machine's trust store, for a network that re-signs TLS.
