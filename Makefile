@@ -4,7 +4,7 @@
 NODES ?= 0
 
 demo:         ; hack/demo.sh
-demo-down:    ; hack/cluster.sh down demo
+demo-down:    ; hack/demo-down.sh
 build:        ; hack/build.sh
 test:         ; hack/test.sh
 test-unit:    ; hack/test-unit.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fails when a cluster, the demo or a test left anything behind: cluster
 # processes, node bridges or network namespaces, mounts or directories
-# under /tmp/magekube-clusters, memory cgroups of the runner's tests.
+# under /tmp/magekube-clusters, memory cgroups of the runner's tests, kind
+# node containers and their shared directories, the demo's port-forwards,
+# and a dockerd the scripts started.
 set -o errexit -o nounset -o pipefail
 left=()
 procs=$(ps -eo pid,args | grep -E 'kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|etcd --data-dir|containerd --config|jaeger|kwok' | grep -v -E 'grep|check-clean' || true)
@@ -16,6 +18,14 @@ dirs=$(ls -A /tmp/magekube-clusters 2>/dev/null || true)
 [[ -n $dirs ]] && left+=("under /tmp/magekube-clusters: $dirs")
 cgroups=$(ls -d /sys/fs/cgroup/magekube-* /sys/fs/cgroup/*/magekube-* 2>/dev/null || true)
 [[ -n $cgroups ]] && left+=("cgroups: $cgroups")
+procs=$(ps -eo pid,args | grep -E 'dockerd .*magekube-dockerd|kubectl .*port-forward' | grep -v grep || true)
+[[ -n $procs ]] && left+=("processes:"$'\n'"$procs")
+if docker info >/dev/null 2>&1; then
+  nodes=$(docker ps -a --format '{{.Names}}' | grep -E '^(mk-e2e-|magekube-)' || true)
+  [[ -n $nodes ]] && left+=("containers: $nodes")
+fi
+dirs=$(ls -d /tmp/magekube-kind-* /tmp/magekube-demo 2>/dev/null || true)
+[[ -n $dirs ]] && left+=("directories: $dirs")
 if ((${#left[@]})); then
   printf 'left behind:\n'; printf '%s\n' "${left[@]}"
   exit 1

@@ -1,95 +1,147 @@
 #!/usr/bin/env bash
-# The main job end to end on the offline cluster (root): start a real node
-# and Jaeger, deploy deploy/manifests/examples/mage-stack (a stand-in Mage
-# server with the agent sidecar and the Mage-side trigger) with the
-# changes an offline cluster needs, submit a small pipeline's blocks as
-# run requests, show live progress, print every outcome and its trace.
-# Jaeger's UI stays on 127.0.0.1:16686; `make demo-down` removes it all.
+# The main job end to end on kind (root): a kind cluster "magekube" on the
+# node image built here, the real Mage server (the pinned mage-ai) with the
+# agent sidecar and the Mage-side trigger, and Jaeger, deployed with
+# `kubectl apply -k` from deploy/manifests/examples/mage-stack. A pipeline
+# of three blocks with executor_type k8s is triggered through Mage's own
+# API; each block runs as a Job; every outcome and its trace is printed.
+# Mage's UI stays on 127.0.0.1:6789 and Jaeger's on 127.0.0.1:16686;
+# `make demo-down` removes it all.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
+state=/tmp/magekube-demo
+shared=/tmp/magekube-kind-shared # every node mounts it: the project volume, /home/src in the pods
 bins=$(hack/build-bins.sh)
-export PATH=$bins:$PATH # the pinned kubectl
-hack/install-node-deps.sh
+export PATH=$bins:$PATH MAGEKUBE_BIN_DIR=$bins # the pinned kubectl
+hack/demo-down.sh # a demo still up from an earlier run
+mkdir -p "$state"
+hack/docker.sh up demo
 hack/build.sh >/dev/null
-testcluster() { go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster "$@"; }
-testcluster down --name demo # a demo still up from an earlier run; test clusters are left alone
-testcluster up --bin-dir "$bins" --nodes 1 --name demo --jaeger-ui 127.0.0.1:16686 | tee /tmp/magekube-demo-up.log
-otlp=$(sed -n 's/^jaeger: .*OTLP\/HTTP \(.*\)$/\1/p' /tmp/magekube-demo-up.log)
-export KUBECONFIG=/tmp/magekube-clusters/demo/admin.kubeconfig
-shared=/tmp/magekube-clusters/demo/shared # the project volume, /home/src in the pod
+go run -tags "$GO_TAGS" ./test/kind/cmd/kindcluster demo-up "$state/work"
+kubectl config use-context kind-magekube >/dev/null
+
+kubectl create namespace mage >/dev/null
+kubectl apply -k "$state/work/overlay" >/dev/null
+rm -rf "$state/work/images"
+kubectl -n mage rollout status deployment/mage --timeout=300s
+kubectl -n mage rollout status deployment/jaeger --timeout=120s
+for fwd in "svc/mage 6789" "svc/jaeger 16686"; do
+  # shellcheck disable=SC2086 # two words: the service and its port
+  nohup kubectl -n mage port-forward --address 127.0.0.1 $fwd >"$state/port-forward-${fwd##* }.log" 2>&1 &
+  echo $! >>"$state/port-forward.pids"
+done
+
+key=zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2 # Mage's own web app's client id, which its API asks for
+mage_api() { # METHOD PATH [JSON]
+  curl -sf -X "$1" "http://127.0.0.1:6789/api/$2" -H "X-API-KEY: $key" -H "Cookie: oauth_token=${token:-}" \
+    -H 'Content-Type: application/json' ${3:+-d "$3"}
+}
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+token=
+for _ in $(seq 1 150); do
+  token=$(mage_api POST sessions '{"session": {"email": "admin@admin.com", "password": "admin"}}' 2>/dev/null | json 'd["session"]["token"]' 2>/dev/null) && break
+  sleep 2
+done
+[[ -n $token ]] || { echo "Mage's API did not answer on 127.0.0.1:6789 within 5 min" >&2; exit 1; }
+echo "Mage is up: http://127.0.0.1:6789 (admin@admin.com / admin)"
+
+# The project `mage start default_repo` created on the shared volume: every
+# block runs as a Kubernetes Job through the agent.
 project=$shared/default_repo
-mkdir -p "$project/pipelines/etl" "$shared/.magekube"
-chmod -R 0777 "$shared"
-cat >"$project/metadata.yaml" <<'YAML'
-project_uuid: demo
-executor_type: k8s
+cat >>"$project/metadata.yaml" <<'YAML'
 k8s_executor_config:
-  job_name_prefix: "demo-{trigger_name}"
-  resource_requests: {cpu: 50m, memory: 32Mi}
-  resource_limits: {memory: 128Mi}
+  job_name_prefix: demo
+  resource_requests: {cpu: 100m, memory: 256Mi}
+  resource_limits: {memory: 1Gi}
   job:
     backoff_limit: 0
 YAML
+mkdir -p "$project/pipelines/etl"
 cat >"$project/pipelines/etl/metadata.yaml" <<'YAML'
 uuid: etl
+name: etl
+type: python
+executor_type: k8s
 blocks:
-- uuid: load
-  executor_config:
-    container:
-      env: [{name: BLOCK_BEHAVIOUR, value: "--print loaded-42-rows --sleep 1s"}]
-- uuid: transform
-- uuid: report
+- {uuid: load, name: load, type: data_loader, language: python, executor_type: k8s, upstream_blocks: [], downstream_blocks: [transform]}
+- {uuid: transform, name: transform, type: transformer, language: python, executor_type: k8s, upstream_blocks: [load], downstream_blocks: [report]}
+- {uuid: report, name: report, type: data_exporter, language: python, executor_type: k8s, upstream_blocks: [transform], downstream_blocks: []}
 YAML
+cat >"$project/data_loaders/load.py" <<'PY'
+if 'data_loader' not in globals():
+    from mage_ai.data_preparation.decorators import data_loader
 
-kubectl create namespace mage >/dev/null
-testcluster deploy-example --namespace mage --shared "$shared" --otlp "$otlp"
-kubectl -n mage rollout status deployment/mage --timeout=180s
+
+@data_loader
+def load(*args, **kwargs):
+    rows = [{'city': c, 'trips': n} for c, n in [('Lisbon', 12), ('Porto', 7), ('Faro', 3)]]
+    print(f'loaded {len(rows)} rows')
+    return rows
+PY
+cat >"$project/transformers/transform.py" <<'PY'
+if 'transformer' not in globals():
+    from mage_ai.data_preparation.decorators import transformer
+
+
+@transformer
+def transform(rows, *args, **kwargs):
+    total = sum(r['trips'] for r in rows)
+    print(f'{total} trips in {len(rows)} cities')
+    return [dict(r, share=round(r['trips'] / total, 2)) for r in rows]
+PY
+cat >"$project/data_exporters/report.py" <<'PY'
+if 'data_exporter' not in globals():
+    from mage_ai.data_preparation.decorators import data_exporter
+
+
+@data_exporter
+def report(rows, *args, **kwargs):
+    for r in rows:
+        print(f"{r['city']:<8} {r['trips']:>3} trips  {r['share']:.0%}")
+PY
+
+read -r id trigger_token < <(mage_api POST pipelines/etl/pipeline_schedules '{"pipeline_schedule": {"name": "demo", "schedule_type": "api", "status": "active"}}' |
+  json '"%s %s" % (d["pipeline_schedule"]["id"], d["pipeline_schedule"]["token"])')
+run=$(curl -sf -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$id/pipeline_runs/$trigger_token" \
+  -H 'Content-Type: application/json' -d '{"pipeline_run": {"variables": {}}}' | json 'd["pipeline_run"]["id"]')
+echo "triggered pipeline etl through Mage's API: pipeline run $run"
+
 agent=(bin/agent --dir "$shared/.magekube") # the files only: the agent itself runs in the pod
-echo "agent sidecar ready in $(kubectl -n mage get pods -l app.kubernetes.io/name=mage -o name)"
-
-request() { # id block run-id [command-json]
-  local cmd=""
-  [[ -n ${4:-} ]] && cmd=", \"command\": $4"
-  echo "{\"apiVersion\": \"magekube/v1\", \"id\": \"$1\", \"kind\": \"block\", \"project_dir\": \"/home/src/default_repo\",
-   \"pipeline_uuid\": \"etl\", \"block_uuid\": \"$2\", \"pipeline_run_id\": 1, \"block_run_id\": $3, \"trigger_name\": \"daily\"$cmd}"
-}
-submit() { request "$@" | "${agent[@]}" submit - | sed 's/^/  /'; }
-# load runs Mage's own command and is followed to its end; then three
-# blocks run in parallel, one failing on purpose.
-request etl-1-load load 11 | "${agent[@]}" submit --wait -
-submit etl-1-transform transform 12 '["/usr/local/bin/block", "--print", "transformed", "--sleep", "2s"]'
-submit etl-1-report report 13 '["/usr/local/bin/block", "--print", "report failed on purpose", "--exit", "3"]'
-submit etl-1-clean clean 14 '["/usr/local/bin/block", "--print", "cleaned", "--sleep", "1s"]'
-
-deadline=$((SECONDS + 180))
+deadline=$((SECONDS + 600))
 while :; do
-  table=$("${agent[@]}" status)
-  printf '\033[2J\033[H%s\n' "$table"
-  grep -qE 'Queued|Dispatched|Pending|Running' <<<"$table" || break
-  if ((SECONDS > deadline)); then echo "runs did not finish in 180s" >&2; exit 1; fi
-  sleep 1
+  status=$(mage_api GET "pipeline_runs/$run" | json 'd["pipeline_run"]["status"]')
+  printf '\033[2J\033[HMage pipeline run %s: %s\n\n%s\n' "$run" "$status" "$("${agent[@]}" status 2>&1)"
+  [[ $status == completed || $status == failed || $status == cancelled ]] && break
+  if ((SECONDS > deadline)); then echo "the pipeline run did not end in 10 min" >&2; exit 1; fi
+  sleep 2
 done
 
 echo
-for id in etl-1-load etl-1-transform etl-1-report etl-1-clean; do
-  echo "--- $id: $(tail -n 2 "$shared/.magekube/runs/$id/log" | tr '\n' ' ')"
+for dir in "$shared"/.magekube/runs/*/; do
+  id=$(basename "$dir")
+  [[ -f $dir/status.json ]] || continue
+  echo "--- $id: $(json '"%s %s" % (d["phase"], d.get("reason", ""))' <"$dir/status.json")"
+  tail -n 4 "$dir/log" 2>/dev/null | sed 's/^/    /'
 done
 echo
-for id in etl-1-load etl-1-transform etl-1-report etl-1-clean; do
-  trace=$(sed -n 's/.*"trace_id": *"\([0-9a-f]*\)".*/\1/p' "$shared/.magekube/runs/$id/status.json")
+for dir in "$shared"/.magekube/runs/*/; do
+  id=$(basename "$dir")
+  trace=$(json 'd.get("trace_id", "")' <"$dir/status.json" 2>/dev/null) || continue
   spans=0
   for _ in $(seq 1 50); do # the export is asynchronous
     spans=$(curl -sf "http://127.0.0.1:16686/api/traces/$trace" | grep -o '"operationName"' | wc -l) || true
     ((spans >= 6)) && break
     sleep 0.2
   done
-  echo "trace   $id: http://127.0.0.1:16686/trace/$trace ($spans spans)"
+  echo "trace  $id: http://127.0.0.1:16686/trace/$trace ($spans spans)"
 done
 echo
+echo "Mage pipeline run $run: $status"
+echo "mage:    http://127.0.0.1:6789/pipelines/etl/runs/$run"
 echo "status:  bin/agent --dir $shared/.magekube status [ID]"
-echo "jobs:    KUBECONFIG=$KUBECONFIG kubectl -n mage get jobs; kubectl -n mage describe job NAME"
-echo "metrics: KUBECONFIG=$KUBECONFIG kubectl -n mage port-forward deployment/mage 8080 (then /metrics)"
+echo "jobs:    kubectl -n mage get jobs   (context kind-magekube)"
 echo "cleanup: make demo-down"
+[[ $status == completed ]]

@@ -155,12 +155,15 @@ func checkRunFiles(t *testing.T, shared, pipeline string, ok bool) {
 	}
 	var found []protocol.Status
 	for _, e := range entries {
-		data, err := os.ReadFile(layout.RunFile(e.Name(), protocol.StatusFile))
-		if err != nil {
-			continue
+		var req struct {
+			Pipeline string `json:"pipeline_uuid"`
 		}
 		var s protocol.Status
-		if json.Unmarshal(data, &s) == nil && strings.Contains(string(data), `"`+pipeline+`"`) {
+		data, err := os.ReadFile(layout.RunFile(e.Name(), protocol.RequestFile))
+		if err != nil || json.Unmarshal(data, &req) != nil || req.Pipeline != pipeline {
+			continue
+		}
+		if data, err = os.ReadFile(layout.RunFile(e.Name(), protocol.StatusFile)); err == nil && json.Unmarshal(data, &s) == nil {
 			found = append(found, s)
 		}
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/magekube/magekube/test/cluster"
 	"github.com/magekube/magekube/test/images"
-	"github.com/magekube/magekube/test/kind"
 )
 
 // Env is the cluster a suite runs against.
@@ -201,128 +200,6 @@ func run(m *testing.M, env **Env, setup func() (*Env, error)) int {
 	defer e.Teardown()
 	*env = e
 	return m.Run()
-}
-
-// KindPrefix names the e2e suite's kind clusters: KindPrefix<pid>.
-const KindPrefix = "mk-e2e-"
-
-// SetupKind creates a kind cluster (hack/kind/cluster.yaml: a control
-// plane and two workers) on the node image test/kind builds offline,
-// through kind's Go API, and loads the test images into every node. The
-// Docker engine must answer (hack/docker.sh). With MAGEKUBE_E2E_KUBECONFIG
-// set it uses that cluster instead.
-func SetupKind() (*Env, error) {
-	if kc := os.Getenv("MAGEKUBE_E2E_KUBECONFIG"); kc != "" {
-		return fromKubeconfig(kc)
-	}
-	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
-	if binDir == "" {
-		return nil, prerequisite("MAGEKUBE_BIN_DIR is not set (hack/test-e2e.sh sets it from hack/build-bins.sh)")
-	}
-	if err := exec.Command("docker", "info").Run(); err != nil {
-		return nil, prerequisite("no Docker engine answers (hack/test-e2e.sh starts one with hack/docker.sh)")
-	}
-	repo, err := repoRoot()
-	if err != nil {
-		return nil, err
-	}
-	if err := kind.DeleteStale(KindPrefix, os.Stderr); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	cache := os.Getenv("MAGEKUBE_CACHE")
-	if cache == "" {
-		dir, _ := os.UserCacheDir()
-		cache = filepath.Join(dir, "magekube")
-	}
-	tag, err := kind.NodeImage(ctx, kind.BuildOptions{Repo: repo, BinDir: binDir, Cache: cache, Log: os.Stderr})
-	if err != nil {
-		return nil, err
-	}
-	name := fmt.Sprintf("%s%d", KindPrefix, os.Getpid())
-	work, err := os.MkdirTemp("", name+"-")
-	if err != nil {
-		return nil, err
-	}
-	shared := filepath.Join(os.TempDir(), "magekube-kind-"+name)
-	cleanup := func() { os.RemoveAll(work); os.RemoveAll(shared) }
-	imgs, err := kindImages(ctx, repo, cache, filepath.Join(work, "images"))
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	mage, err := kind.MageImage(ctx, kind.BuildOptions{Repo: repo, Cache: cache, Log: os.Stderr})
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	mageArchive := filepath.Join(work, "images", "mage.tar")
-	if err := kind.SaveImage(ctx, mage, mageArchive); err != nil {
-		cleanup()
-		return nil, err
-	}
-	jaeger := "magekube/jaeger:" + strings.TrimPrefix(filepath.Base(filepath.Dir(mustResolve(filepath.Join(binDir, "jaeger")))), "bin-jaeger-")
-	jaegerArchive := filepath.Join(work, "images", "jaeger.tar")
-	if err := images.WriteComponent(jaegerArchive, jaeger, filepath.Join(binDir, "jaeger"), "jaeger", []string{"/usr/local/bin/jaeger"}, ""); err != nil {
-		cleanup()
-		return nil, err
-	}
-	imgs = append(imgs, mageArchive, jaegerArchive)
-	c, err := kind.Create(ctx, kind.Options{Name: name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: shared,
-		NodeImage: tag, Kubeconfig: filepath.Join(work, "kubeconfig"), Log: os.Stderr})
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	stop := func() {
-		if os.Getenv("MAGEKUBE_KIND_LOGS") != "" {
-			_ = c.CollectLogs(os.Getenv("MAGEKUBE_KIND_LOGS"))
-		}
-		if err := c.Delete(); err != nil {
-			fmt.Fprintln(os.Stderr, "delete kind cluster:", err)
-		}
-		cleanup()
-	}
-	if err := c.LoadImages(imgs...); err != nil {
-		stop()
-		return nil, err
-	}
-	e, err := fromKubeconfig(c.Kubeconfig)
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = shared, kind.AgentImage, images.Server, stop
-	e.MageImage, e.JaegerImage, e.BinDir = mage, jaeger, binDir
-	return e, nil
-}
-
-// kindImages writes the archives the kind nodes load: the agent and runner
-// images built by Docker from the Dockerfiles, and the test images (the
-// block program Jobs run, pause) written by test/images.
-func kindImages(ctx context.Context, repo, cache, dir string) ([]string, error) {
-	if err := kind.ProjectImages(ctx, kind.BuildOptions{Repo: repo, Cache: cache, Log: os.Stderr}, "e2e"); err != nil {
-		return nil, err
-	}
-	built, err := images.Build(ctx, repo, dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, p := range built {
-		if strings.Contains(p, "test-server") || strings.Contains(p, "pause") {
-			out = append(out, p)
-		}
-	}
-	for _, tag := range []string{kind.AgentImage, kind.RunnerImage} {
-		p := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(tag)+".docker.tar")
-		if err := kind.SaveImage(ctx, tag, p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // mustResolve follows the symlinks of hack/build-bins.sh's directory to

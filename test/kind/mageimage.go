@@ -26,10 +26,11 @@ var magePackages = []string{"python3", "python3-venv", "ca-certificates", "libgo
 // MageImage returns the tag of a Mage server image built from the pinned
 // mage-ai release, building it when the Docker engine lacks it: Debian
 // 12's Python from Debian's packages (debootstrap), mage-ai installed by
-// pip from PyPI into /opt/mage, `mage start default_repo` in /home/src as
-// in Mage's own image. The host's pip cache is mounted while installing.
+// pip from PyPI into /opt/mage, `mage start default_repo` in /home/src
+// and /app/run_app.sh as in Mage's own image. The host's pip cache is
+// mounted while installing.
 func MageImage(ctx context.Context, o BuildOptions) (string, error) {
-	sum := sha256.Sum256([]byte(strings.Join([]string{"1", MageVersion, MageKubernetesVersion, debianSuite, strings.Join(magePackages, ",")}, " ")))
+	sum := sha256.Sum256([]byte(strings.Join([]string{"2", MageVersion, MageKubernetesVersion, debianSuite, strings.Join(magePackages, ",")}, " ")))
 	tag := "magekube/mage:" + MageVersion + "-" + hex.EncodeToString(sum[:])[:12]
 	if docker(ctx, nil, "image", "inspect", tag) == nil {
 		return tag, nil
@@ -58,7 +59,15 @@ func MageImage(ctx context.Context, o BuildOptions) (string, error) {
 python3 -m venv /opt/mage
 /opt/mage/bin/pip install --quiet --disable-pip-version-check mage-ai==%s kubernetes==%s
 /opt/mage/bin/mage --help >/dev/null
-mkdir -p /home/src
+mkdir -p /home/src /app
+# As in Mage's own image: Mage's k8s executors run "/app/run_app.sh mage
+# run ..."; with no arguments it starts the project.
+cat >/app/run_app.sh <<'SH'
+#!/bin/sh
+if [ "$#" -gt 0 ]; then exec "$@"; fi
+exec mage start "${PROJECT_NAME:-default_repo}"
+SH
+chmod 0755 /app/run_app.sh
 rm -rf /root/.cache/pip-tmp /var/lib/apt/lists/* /var/cache/apt/*
 `, MageVersion, MageKubernetesVersion)
 	if err := docker(ctx, strings.NewReader(install), "exec", "-i", name, "bash", "-s"); err != nil {

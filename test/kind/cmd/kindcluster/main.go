@@ -1,10 +1,13 @@
-// Command kindcluster builds the kind node image and creates or deletes a
-// kind cluster through kind's Go API, for hack/ scripts and the demo.
+// Command kindcluster builds the images kind runs here and creates or
+// deletes kind clusters through kind's Go API, for hack/demo.sh and by hand.
 //
-//	kindcluster image                       build the node image, print its tag
-//	kindcluster mage-image                  build the Mage server image, print its tag
-//	kindcluster up NAME KUBECONFIG [IMAGE...] create NAME, load the image archives
-//	kindcluster down NAME [KUBECONFIG]      delete NAME
+//	kindcluster image          build the node image, print its tag
+//	kindcluster mage-image     build the Mage server image, print its tag
+//	kindcluster demo-up DIR    create the demo's cluster "magekube" (kind's
+//	                           default kubeconfig, context kind-magekube),
+//	                           load every image, write the example stack's
+//	                           overlay for it into DIR/overlay
+//	kindcluster down NAME      delete cluster NAME
 package main
 
 import (
@@ -15,8 +18,12 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/magekube/magekube/test/framework"
 	"github.com/magekube/magekube/test/kind"
 )
+
+// DemoCluster is the demo's kind cluster.
+const DemoCluster = "magekube"
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -29,68 +36,45 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) == 0 {
-		return fmt.Errorf("usage: kindcluster image | up NAME KUBECONFIG [ARCHIVE...] | down NAME [KUBECONFIG]")
+		return fmt.Errorf("usage: kindcluster image | mage-image | demo-up DIR | down NAME")
 	}
-	switch args[0] {
-	case "image":
-		tag, err := nodeImage(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Println(tag)
-		return nil
-	case "mage-image":
-		tag, err := kind.MageImage(ctx, options())
-		if err != nil {
-			return err
-		}
-		fmt.Println(tag)
-		return nil
-	case "up":
-		if len(args) < 3 {
-			return fmt.Errorf("usage: kindcluster up NAME KUBECONFIG [ARCHIVE...]")
-		}
-		tag, err := nodeImage(ctx)
-		if err != nil {
-			return err
-		}
-		repo, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		c, err := kind.Create(ctx, kind.Options{Name: args[1], ConfigPath: filepath.Join(repo, kind.ConfigFile),
-			NodeImage: tag, Kubeconfig: args[2], Log: os.Stderr})
-		if err != nil {
-			return err
-		}
-		return c.LoadImages(args[3:]...)
-	case "down":
-		if len(args) < 2 {
-			return fmt.Errorf("usage: kindcluster down NAME [KUBECONFIG]")
-		}
-		kc := ""
-		if len(args) > 2 {
-			kc = args[2]
-		}
-		return kind.Delete(args[1], kc, os.Stderr)
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("unknown command %q", args[0])
-}
-
-func options() kind.BuildOptions {
-	repo, _ := os.Getwd()
 	cache := os.Getenv("MAGEKUBE_CACHE")
 	if cache == "" {
 		home, _ := os.UserCacheDir()
 		cache = filepath.Join(home, "magekube")
 	}
-	return kind.BuildOptions{Repo: repo, BinDir: os.Getenv("MAGEKUBE_BIN_DIR"), Cache: cache, Log: os.Stderr}
+	o := kind.BuildOptions{Repo: repo, BinDir: os.Getenv("MAGEKUBE_BIN_DIR"), Cache: cache, Log: os.Stderr}
+	switch {
+	case args[0] == "image":
+		if o.BinDir == "" {
+			return fmt.Errorf("MAGEKUBE_BIN_DIR is not set (hack/build-bins.sh prints it)")
+		}
+		return printTag(kind.NodeImage(ctx, o))
+	case args[0] == "mage-image":
+		return printTag(kind.MageImage(ctx, o))
+	case args[0] == "demo-up" && len(args) == 2:
+		if o.BinDir == "" {
+			return fmt.Errorf("MAGEKUBE_BIN_DIR is not set (hack/build-bins.sh prints it)")
+		}
+		e, err := framework.StartKind(ctx, framework.KindOptions{Name: DemoCluster, Work: args[1], SharedDir: kind.SharedDir})
+		if err != nil {
+			return err
+		}
+		return framework.KindStack(filepath.Join(args[1], "overlay"), repo, "mage", kind.SharedDir, e)
+	case args[0] == "down" && len(args) == 2:
+		return kind.Delete(args[1], "", os.Stderr)
+	}
+	return fmt.Errorf("usage: kindcluster image | mage-image | demo-up DIR | down NAME")
 }
 
-func nodeImage(ctx context.Context) (string, error) {
-	o := options()
-	if o.BinDir == "" {
-		return "", fmt.Errorf("MAGEKUBE_BIN_DIR is not set (hack/build-bins.sh prints it)")
+func printTag(tag string, err error) error {
+	if err != nil {
+		return err
 	}
-	return kind.NodeImage(ctx, o)
+	fmt.Println(tag)
+	return nil
 }

@@ -1,0 +1,170 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/magekube/magekube/test/images"
+	"github.com/magekube/magekube/test/kind"
+)
+
+// KindPrefix names the e2e suite's kind clusters: KindPrefix<pid>.
+const KindPrefix = "mk-e2e-"
+
+// SetupKind creates the e2e suite's kind cluster (StartKind), named after
+// this process, with its own shared directory and kubeconfig. With
+// MAGEKUBE_E2E_KUBECONFIG set it uses that cluster instead.
+func SetupKind() (*Env, error) {
+	if kc := os.Getenv("MAGEKUBE_E2E_KUBECONFIG"); kc != "" {
+		return fromKubeconfig(kc)
+	}
+	if os.Getenv("MAGEKUBE_BIN_DIR") == "" {
+		return nil, prerequisite("MAGEKUBE_BIN_DIR is not set (hack/test-e2e.sh sets it from hack/build-bins.sh)")
+	}
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		return nil, prerequisite("no Docker engine answers (hack/test-e2e.sh starts one with hack/docker.sh)")
+	}
+	if err := kind.DeleteStale(KindPrefix, os.Stderr); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("%s%d", KindPrefix, os.Getpid())
+	work, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	e, err := StartKind(ctx, KindOptions{Name: name, Work: work, Kubeconfig: filepath.Join(work, "kubeconfig"),
+		SharedDir: filepath.Join(os.TempDir(), "magekube-kind-"+name)})
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, err
+	}
+	stop := e.stop
+	e.stop = func() { stop(); os.RemoveAll(work) }
+	return e, nil
+}
+
+// KindOptions name a kind cluster and where its files go.
+type KindOptions struct {
+	Name       string
+	Work       string // image archives; removed by the caller
+	Kubeconfig string // "": kind's default (KUBECONFIG or ~/.kube/config)
+	SharedDir  string // the project volume every node mounts
+}
+
+// StartKind builds every image the cluster runs (the node image, the real
+// Mage server, the agent and runner from their Dockerfiles, Jaeger, the
+// test images; each cached by version or content), creates the cluster
+// from hack/kind/cluster.yaml through kind's Go API, and loads the images.
+// The Env's Teardown deletes the cluster and the shared directory.
+func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
+	repo, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
+	cache := os.Getenv("MAGEKUBE_CACHE")
+	if cache == "" {
+		dir, _ := os.UserCacheDir()
+		cache = filepath.Join(dir, "magekube")
+	}
+	build := kind.BuildOptions{Repo: repo, BinDir: binDir, Cache: cache, Log: os.Stderr}
+	nodeImage, err := kind.NodeImage(ctx, build)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(o.Work, "images")
+	archives, err := kindImages(ctx, build, dir)
+	if err != nil {
+		return nil, err
+	}
+	mage, err := kind.MageImage(ctx, build)
+	if err != nil {
+		return nil, err
+	}
+	mageArchive := filepath.Join(dir, "mage.tar")
+	if err := kind.SaveImage(ctx, mage, mageArchive); err != nil {
+		return nil, err
+	}
+	jaeger := "magekube/jaeger:" + strings.TrimPrefix(filepath.Base(filepath.Dir(mustResolve(filepath.Join(binDir, "jaeger")))), "bin-jaeger-")
+	jaegerArchive := filepath.Join(dir, "jaeger.tar")
+	if err := images.WriteComponent(jaegerArchive, jaeger, filepath.Join(binDir, "jaeger"), "jaeger", []string{"/usr/local/bin/jaeger"}, ""); err != nil {
+		return nil, err
+	}
+	archives = append(archives, mageArchive, jaegerArchive)
+	c, err := kind.Create(ctx, kind.Options{Name: o.Name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: o.SharedDir,
+		NodeImage: nodeImage, Kubeconfig: o.Kubeconfig, Log: os.Stderr})
+	if err != nil {
+		os.RemoveAll(o.SharedDir)
+		return nil, err
+	}
+	stop := func() {
+		if dir := os.Getenv("MAGEKUBE_KIND_LOGS"); dir != "" {
+			_ = c.CollectLogs(dir)
+		}
+		if err := c.Delete(); err != nil {
+			fmt.Fprintln(os.Stderr, "delete kind cluster:", err)
+		}
+		os.RemoveAll(o.SharedDir)
+	}
+	start := time.Now()
+	if err := c.LoadImages(archives...); err != nil {
+		stop()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "loaded %d images into the workers in %s\n", len(archives), time.Since(start).Round(time.Second))
+	kubeconfig := o.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = defaultKubeconfig()
+	}
+	e, err := fromKubeconfig(kubeconfig)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = o.SharedDir, kind.AgentImage, images.Server, stop
+	e.MageImage, e.JaegerImage, e.BinDir = mage, jaeger, binDir
+	return e, nil
+}
+
+// defaultKubeconfig is where kind writes without an explicit path.
+func defaultKubeconfig() string {
+	if kc := os.Getenv("KUBECONFIG"); kc != "" {
+		return filepath.SplitList(kc)[0]
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".kube", "config")
+}
+
+// kindImages writes the archives the kind nodes load: the agent and runner
+// images built by Docker from the Dockerfiles, and the test images (the
+// block program Jobs run, pause) written by test/images.
+func kindImages(ctx context.Context, o kind.BuildOptions, dir string) ([]string, error) {
+	if err := kind.ProjectImages(ctx, o, "dev"); err != nil {
+		return nil, err
+	}
+	built, err := images.Build(ctx, o.Repo, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range built {
+		if strings.Contains(p, "test-server") || strings.Contains(p, "pause") {
+			out = append(out, p)
+		}
+	}
+	for _, tag := range []string{kind.AgentImage, kind.RunnerImage} {
+		p := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(tag)+".docker.tar")
+		if err := kind.SaveImage(ctx, tag, p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
