@@ -1,8 +1,6 @@
 # Every target is one line calling a script in hack/ (strict mode there).
 .PHONY: demo demo-down build test test-unit test-python lint fuzz integration e2e cluster-up cluster-down bins bench clean
 
-NODES ?= 0
-
 demo:         ; hack/demo.sh
 demo-down:    ; hack/demo-down.sh
 build:        ; hack/build.sh
@@ -14,7 +12,7 @@ fuzz:         ; hack/fuzz.sh
 integration:  ; hack/test-integration.sh
 e2e:          ; hack/test-e2e.sh
 bins:         ; hack/build-bins.sh
-cluster-up:   ; hack/cluster.sh up $(or $(NODES),0) $(or $(FAKE_NODES),0)
+cluster-up:   ; hack/cluster.sh up $(or $(FAKE_NODES),0)
 cluster-down: ; hack/cluster.sh down
 bench:        ; hack/bench.sh
 clean:        ; rm -rf bin _output

@@ -1,25 +1,19 @@
 #!/usr/bin/env bash
-# cluster.sh up [NODES [FAKE_NODES]] | down [NAME] — the offline test cluster for humans.
-# down NAME removes only that cluster (make demo-down: the demo's); down
-# alone removes every cluster and the leftovers of crashed runs.
-# up prints `export KUBECONFIG=…` as its last line.
+# cluster.sh up [FAKE_NODES] | down [NAME] — the control-plane test cluster
+# (what the integration tier and the benchmarks run on) for humans. down
+# NAME removes only that cluster; down alone removes every cluster and the
+# leftovers of crashed runs. up prints `export KUBECONFIG=…` as its last
+# line. A cluster with real nodes is kind's: make demo.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 case ${1:-} in
   up)
-    nodes=${2:-0} fake=${3:-0}
     bins=$(hack/build-bins.sh)
-    if ((nodes > 0)); then hack/install-node-deps.sh; fi
-    go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster up --bin-dir "$bins" --nodes "$nodes" --fake-nodes "$fake"
+    go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster up --bin-dir "$bins" --fake-nodes "${2:-0}"
     ;;
   down)
-    if [[ -n ${2:-} ]]; then
-      go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster down --name "$2"
-    else
-      go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster down
-      rm -rf /tmp/magekube-clusters/dev-images
-    fi
+    go run -tags "$GO_TAGS" ./test/cluster/cmd/testcluster down ${2:+--name "$2"}
     ;;
-  *) echo "usage: $0 up [NODES [FAKE_NODES]] | down [NAME]" >&2; exit 2 ;;
+  *) echo "usage: $0 up [FAKE_NODES] | down [NAME]" >&2; exit 2 ;;
 esac

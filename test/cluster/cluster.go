@@ -5,13 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -26,10 +24,6 @@ type Options struct {
 	BinDir string
 	// WorkDir receives certificates, data, logs and the state file.
 	WorkDir string
-	// Nodes is the number of real nodes (0: control plane only; needs root).
-	Nodes int
-	// Images are image tarballs imported into every node's containerd.
-	Images []string
 	// FakeNodes is the number of kwok nodes (no root; BinDir holds kwok).
 	// Pods on them run no container; see FakeNodeLabel.
 	FakeNodes int
@@ -50,18 +44,14 @@ type Cluster struct {
 	Jaeger *Jaeger
 	state  *State
 	etcd   string
-	net    int // network slot of the real nodes
 }
 
 // State is what `cluster down` needs to remove a cluster whose starter is
-// gone: every process, node and network device it created.
+// gone: every process it started.
 type State struct {
-	WorkDir string       `json:"workDir"`
-	Owner   int          `json:"owner"`
-	Procs   []*proc      `json:"procs"`
-	Nodes   []*nodeState `json:"nodes"`
-	Bridge  string       `json:"bridge,omitempty"`
-	Net     int          `json:"net,omitempty"` // the network slot (node.go)
+	WorkDir string  `json:"workDir"`
+	Owner   int     `json:"owner"`
+	Procs   []*proc `json:"procs"`
 }
 
 const (
@@ -87,12 +77,6 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	host := "127.0.0.1"
-	if o.Nodes > 0 {
-		if err := c.createBridge(); err != nil {
-			return c, err
-		}
-		host = bridgeIP(c.net)
-	}
 	if err := c.startControlPlane(ctx, o, host); err != nil {
 		return c, err
 	}
@@ -101,12 +85,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, fmt.Errorf("kwok: %w", err)
 		}
 	}
-	for i := range o.Nodes {
-		if err := c.startNode(ctx, o, i+1); err != nil {
-			return c, fmt.Errorf("node %d: %w", i+1, err)
-		}
-	}
-	if err := c.waitNodesReady(ctx, o.Nodes+o.FakeNodes); err != nil {
+	if err := c.waitNodesReady(ctx, o.FakeNodes); err != nil {
 		return c, err
 	}
 	if o.Jaeger {
@@ -198,10 +177,6 @@ func waitHTTP(ctx context.Context, url, caFile string, p *proc, timeout time.Dur
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-var errNotRoot = errors.New("real nodes need root (network namespaces, containerd, kubelet)")
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // Detach hands the cluster over to `down`: the state file no longer names
 // this process as its owner, so it is not torn down as stale when it exits.

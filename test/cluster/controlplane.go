@@ -35,9 +35,6 @@ func (c *Cluster) startControlPlane(ctx context.Context, o Options, host string)
 		return err
 	}
 	tokens := fmt.Sprintf("%s,admin,admin-uid,system:masters\n", adminToken)
-	for i := 1; i <= o.Nodes; i++ {
-		tokens += fmt.Sprintf("%s,system:node:%s,%s-uid,system:nodes\n", nodeToken(i), nodeName(i), nodeName(i))
-	}
 	if err := os.WriteFile(p.path("tokens.csv"), []byte(tokens), 0o600); err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
-// Package cluster starts and stops a real Kubernetes cluster from the
-// pinned binaries in hack/: etcd, kube-apiserver, kube-controller-manager
-// and kube-scheduler (no root), plus real nodes (containerd, runc, CNI and
-// a kubelet, each in its own network namespace; root). Every suite and
-// `make cluster-up` use it.
+// Package cluster starts and stops a control-plane Kubernetes cluster
+// from the pinned binaries in hack/: etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler, with kwok's fake nodes. The
+// integration tier and the benchmarks run on it, and fault tests stop and
+// start its components. Clusters with real nodes are kind's (test/kind).
 package cluster

@@ -56,8 +56,7 @@ exporters:
 
 // JaegerOptions place Jaeger's listeners.
 type JaegerOptions struct {
-	// Host is the address the OTLP receivers bind (default 127.0.0.1; the
-	// bridge address lets pods on real nodes export).
+	// Host is the address the OTLP receivers bind (default 127.0.0.1).
 	Host string
 	// QueryAddr is the UI and API address (default: a free loopback port).
 	QueryAddr string

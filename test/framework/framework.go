@@ -45,38 +45,23 @@ type Env struct {
 }
 
 // Setup returns the suite's cluster. With KUBECONFIG set it uses that
-// cluster; otherwise it starts an offline one with nodes real nodes (0:
-// control plane only) and fakeNodes kwok nodes. A missing prerequisite skips the suite, except
-// under CI=true, where it fails.
-func Setup(nodes, fakeNodes int) (*Env, error) {
+// cluster; otherwise it starts the control-plane cluster (test/cluster)
+// with fakeNodes kwok nodes. A missing prerequisite skips the suite,
+// except under CI=true, where it fails.
+func Setup(fakeNodes int) (*Env, error) {
 	if kc := os.Getenv("MAGEKUBE_E2E_KUBECONFIG"); kc != "" {
 		return fromKubeconfig(kc)
 	}
 	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
 	if binDir == "" {
-		return nil, prerequisite("MAGEKUBE_BIN_DIR is not set (hack/test-integration.sh and hack/test-e2e.sh set it from hack/build-bins.sh)")
-	}
-	if nodes > 0 && os.Geteuid() != 0 {
-		return nil, prerequisite("real nodes need root")
+		return nil, prerequisite("MAGEKUBE_BIN_DIR is not set (hack/test-integration.sh sets it from hack/build-bins.sh)")
 	}
 	cluster.DownStale(false)
 	work := filepath.Join(cluster.Root, fmt.Sprintf("suite-%d", os.Getpid()))
-	var imgs []string
-	if nodes > 0 {
-		repo, err := repoRoot()
-		if err != nil {
-			return nil, err
-		}
-		imgs, err = images.Build(context.Background(), repo, work+"-images")
-		if err != nil {
-			return nil, err
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, Nodes: nodes, FakeNodes: fakeNodes, Images: imgs})
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: fakeNodes})
 	if err != nil {
-		os.RemoveAll(work + "-images")
 		return nil, err
 	}
 	shared := filepath.Join(work, "shared")
@@ -91,8 +76,8 @@ func Setup(nodes, fakeNodes int) (*Env, error) {
 	}
 	return &Env{
 		Kubeconfig: c.Kubeconfig, Client: client, SharedDir: shared, FakeNodes: fakeNodes, Cluster: c,
-		AgentImage: images.Agent, ServerImage: images.Server,
-		stop: func() { c.Stop(); os.RemoveAll(work + "-images") },
+		AgentImage: images.Agent, ServerImage: images.Server, BinDir: binDir,
+		stop: c.Stop,
 	}, nil
 }
 
@@ -182,8 +167,8 @@ func envOr(k, def string) string {
 }
 
 // Main runs a suite's tests around Setup and Teardown.
-func Main(m *testing.M, nodes, fakeNodes int, env **Env) int {
-	return run(m, env, func() (*Env, error) { return Setup(nodes, fakeNodes) })
+func Main(m *testing.M, fakeNodes int, env **Env) int {
+	return run(m, env, func() (*Env, error) { return Setup(fakeNodes) })
 }
 
 func run(m *testing.M, env **Env, setup func() (*Env, error)) int {

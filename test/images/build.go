@@ -19,12 +19,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Image names the tests use; pulled never, imported into every node.
+// Image names the tests use; pulled never, loaded into the kind nodes.
+// The agent and runner images are built by Docker from the Dockerfiles
+// (test/kind); Agent names the agent's image where no image runs (kwok).
 const (
 	Agent  = "magekube/agent:dev"
-	Runner = "magekube/runner:dev"
 	Server = "magekube/test-server:dev"
-	Pause  = "registry.k8s.io/pause:3.10"
 )
 
 // NonRoot is distroless's nonroot user, as in the Dockerfiles.
@@ -45,16 +45,16 @@ type spec struct {
 	user       string
 }
 
-// Build compiles the binaries the images need (from module root repo)
-// and writes one docker-archive tarball per image into out. It returns
-// the tarball paths.
+// Build compiles the test programs (from module root repo) and writes one
+// docker-archive tarball per test image into out: the Server image, whose
+// block program the e2e suite's Jobs run. It returns the tarball paths.
 func Build(ctx context.Context, repo, out string) ([]string, error) {
 	bin := filepath.Join(out, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return nil, err
 	}
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", "urfave_cli_no_docs", "-ldflags", "-s -w", "-o", bin+"/",
-		"./cmd/agent", "./cmd/runner", "./test/images/pause", "./test/images/block")
+		"./test/images/block")
 	build.Dir = repo
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if output, err := build.CombinedOutput(); err != nil {
@@ -210,12 +210,6 @@ func tarLayer(files []file) (v1.Layer, error) {
 // specs are the test images; b maps a binary name to its built file.
 func specs(b func(string) string) []spec {
 	return []spec{
-		{ref: Agent, user: NonRoot, entrypoint: []string{"/usr/local/bin/agent"}, cmd: []string{"run"},
-			files: []file{{path: "usr/local/bin/agent", src: b("agent"), mode: 0o755}, {path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
-		{ref: Runner, user: NonRoot, entrypoint: []string{"/usr/local/bin/runner"},
-			files: []file{{path: "usr/local/bin/runner", src: b("runner"), mode: 0o755}}},
-		{ref: Pause, user: NonRoot, entrypoint: []string{"/pause"},
-			files: []file{{path: "pause", src: b("pause"), mode: 0o755}}},
 		{ref: Server, entrypoint: []string{"/usr/local/bin/block"}, cmd: []string{"serve"},
 			files: []file{{path: "usr/local/bin/block", src: b("block"), mode: 0o755}, {path: "app/run_app.sh", src: b("block"), mode: 0o755},
 				{path: "tmp", mode: 0o1777}, {path: "home/src", mode: 0o777}}},

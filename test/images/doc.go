@@ -1,5 +1,6 @@
-// Package images builds the test images without Docker: the agent and
-// runner images (same paths, user and entrypoints as Dockerfile.agent and
-// Dockerfile.runner), a pause image for the nodes' sandboxes, and a
-// stand-in for the Mage server image with a scriptable block command.
+// Package images writes images without Docker (go-containerregistry):
+// the e2e suite's test image, whose block program Jobs run with a
+// scripted outcome; the static nonroot base the Dockerfiles build on
+// offline; and the single-binary images of the kind node image (control
+// plane, CoreDNS, kube-proxy, pause, Jaeger).
 package images

@@ -15,4 +15,4 @@ import (
 
 var env *framework.Env
 
-func TestMain(m *testing.M) { os.Exit(framework.Main(m, 0, 2, &env)) }
+func TestMain(m *testing.M) { os.Exit(framework.Main(m, 2, &env)) }

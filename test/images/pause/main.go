@@ -1,4 +1,4 @@
-// Command pause is the sandbox process of the test nodes' pods: it waits
+// Command pause is the sandbox process of the kind node image's pods: it waits
 // for SIGTERM or SIGINT and exits.
 package main
 
