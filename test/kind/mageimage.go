@@ -84,6 +84,7 @@ rm -rf /root/.cache/pip-tmp /var/lib/apt/lists/* /var/cache/apt/*
 		return "", err
 	}
 	fmt.Fprintf(o.Log, "built Mage server image %s in %s\n", tag, time.Since(start).Round(time.Second))
+	pruneOthers(ctx, "magekube/mage", tag)
 	return tag, nil
 }
 

@@ -79,7 +79,13 @@ type BuildOptions struct {
 // comes from Debian's packages (debootstrap), the binaries from the Go
 // module proxy, and every image kubeadm starts is written here and
 // imported into the node's containerd.
+//
+// MAGEKUBE_KIND_NODE_IMAGE names another node image instead, such as
+// kind's public kindest/node on a host that can pull it.
 func NodeImage(ctx context.Context, o BuildOptions) (string, error) {
+	if image := os.Getenv("MAGEKUBE_KIND_NODE_IMAGE"); image != "" {
+		return image, nil
+	}
 	key, err := nodeKey(o.Repo)
 	if err != nil {
 		return "", err
@@ -106,7 +112,22 @@ func NodeImage(ctx context.Context, o BuildOptions) (string, error) {
 		return "", err
 	}
 	fmt.Fprintf(o.Log, "built kind node image %s in %s\n", tag, time.Since(start).Round(time.Second))
+	pruneOthers(ctx, "magekube/kind-node", tag)
 	return tag, nil
+}
+
+// pruneOthers removes the other tags of repo that this code built before:
+// a changed node file or version leaves no stale GiB behind.
+func pruneOthers(ctx context.Context, repo, keep string) {
+	out, err := exec.CommandContext(ctx, "docker", "images", repo, "--format", "{{.Repository}}:{{.Tag}}").Output()
+	if err != nil {
+		return
+	}
+	for _, ref := range strings.Fields(string(out)) {
+		if ref != keep {
+			_ = docker(ctx, nil, "rmi", ref)
+		}
+	}
 }
 
 // nodeKey hashes what the image is made of: versions, package lists, the
