@@ -36,7 +36,7 @@ done
 
 key=zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2 # Mage's own web app's client id, which its API asks for
 mage_api() { # METHOD PATH [JSON]
-  curl -sf -X "$1" "http://127.0.0.1:6789/api/$2" -H "X-API-KEY: $key" -H "Cookie: oauth_token=${token:-}" \
+  curl -sf -m 30 -X "$1" "http://127.0.0.1:6789/api/$2" -H "X-API-KEY: $key" -H "Cookie: oauth_token=${token:-}" \
     -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -105,7 +105,7 @@ PY
 
 read -r id trigger_token < <(mage_api POST pipelines/etl/pipeline_schedules '{"pipeline_schedule": {"name": "demo", "schedule_type": "api", "status": "active"}}' |
   json '"%s %s" % (d["pipeline_schedule"]["id"], d["pipeline_schedule"]["token"])')
-run=$(curl -sf -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$id/pipeline_runs/$trigger_token" \
+run=$(curl -sf -m 30 -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$id/pipeline_runs/$trigger_token" \
   -H 'Content-Type: application/json' -d '{"pipeline_run": {"variables": {}}}' | json 'd["pipeline_run"]["id"]')
 echo "triggered pipeline etl through Mage's API: pipeline run $run"
 
@@ -132,7 +132,7 @@ for dir in "$shared"/.magekube/runs/*/; do
   trace=$(json 'd.get("trace_id", "")' <"$dir/status.json" 2>/dev/null) || continue
   spans=0
   for _ in $(seq 1 50); do # the export is asynchronous
-    spans=$(curl -sf "http://127.0.0.1:16686/api/traces/$trace" | grep -o '"operationName"' | wc -l) || true
+    spans=$(curl -sf -m 10 "http://127.0.0.1:16686/api/traces/$trace" | grep -o '"operationName"' | wc -l) || true
     ((spans >= 6)) && break
     sleep 0.2
   done

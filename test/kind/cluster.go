@@ -174,20 +174,34 @@ func (c *Cluster) LoadImages(archives ...string) error {
 	if err != nil || len(nodes) == 0 {
 		nodes = all
 	}
+	// One node at a time would double the wait: the nodes import in
+	// parallel, each reading the archives itself.
+	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
-		for _, a := range archives {
-			f, err := os.Open(a)
-			if err != nil {
-				return err
+		go func() {
+			for _, a := range archives {
+				f, err := os.Open(a)
+				if err != nil {
+					errs <- err
+					return
+				}
+				err = nodeutils.LoadImageArchive(n, f)
+				f.Close()
+				if err != nil {
+					errs <- fmt.Errorf("load %s into %s: %w", filepath.Base(a), n.String(), err)
+					return
+				}
 			}
-			err = nodeutils.LoadImageArchive(n, f)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("load %s into %s: %w", filepath.Base(a), n.String(), err)
-			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range nodes {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // SaveImage writes the Docker image tag as a docker-archive tarball at
