@@ -35,8 +35,8 @@ for fwd in "svc/mage 6789" "svc/jaeger 16686"; do
 done
 
 key=zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2 # Mage's own web app's client id, which its API asks for
-mage_api() { # METHOD PATH [JSON]
-  curl -sf -m 30 -X "$1" "http://127.0.0.1:6789/api/$2" -H "X-API-KEY: $key" -H "Cookie: oauth_token=${token:-}" \
+mage_api() { # METHOD PATH [JSON]; logged in once $token is set
+  curl -sf -m 30 -X "$1" "http://127.0.0.1:6789/api/$2" -H "X-API-KEY: $key" ${token:+-H "Cookie: oauth_token=$token"} \
     -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
