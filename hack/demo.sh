@@ -26,6 +26,7 @@ kubectl config use-context kind-magekube >/dev/null
 kubectl create namespace mage >/dev/null
 kubectl apply -k "$state/work/overlay" >/dev/null
 rm -rf "$state/work/images"
+kubectl -n mage rollout status deployment/postgres --timeout=120s
 kubectl -n mage rollout status deployment/mage --timeout=300s
 kubectl -n mage rollout status deployment/jaeger --timeout=120s
 for fwd in "svc/mage 6789" "svc/jaeger 16686"; do
@@ -120,23 +121,33 @@ while :; do
 done
 
 echo
+# Each block's own output, from its Job's log (the runner tees it to the
+# run's directory; Mage logs each print as a JSON line).
 for dir in "$shared"/.magekube/runs/*/; do
-  id=$(basename "$dir")
   [[ -f $dir/status.json ]] || continue
-  echo "--- $id: $(json '"%s %s" % (d["phase"], d.get("reason", ""))' <"$dir/status.json")"
-  tail -n 4 "$dir/log" 2>/dev/null | sed 's/^/    /'
+  echo "--- $(basename "$dir"): $(json '"%s %s" % (d["phase"], d.get("reason", ""))' <"$dir/status.json")"
+  python3 - "$dir/log" <<'PY'
+import json, sys
+for line in open(sys.argv[1], errors="replace"):
+    start = line.find("{")
+    try:
+        msg = json.loads(line[start:])["message"] if start >= 0 else None
+    except (ValueError, KeyError, TypeError):
+        continue
+    if msg and not msg.startswith(("Start executing", "Finish executing", "Executing ")):
+        print("    " + msg)
+PY
 done
 echo
-for dir in "$shared"/.magekube/runs/*/; do
-  id=$(basename "$dir")
-  trace=$(json 'd.get("trace_id", "")' <"$dir/status.json" 2>/dev/null) || continue
+# The pipeline run is one trace: its blocks share it.
+for trace in $(for f in "$shared"/.magekube/runs/*/status.json; do json 'd.get("trace_id", "")' <"$f"; done | sort -u); do
   spans=0
   for _ in $(seq 1 50); do # the export is asynchronous
     spans=$(curl -sf -m 10 "http://127.0.0.1:16686/api/traces/$trace" | grep -o '"operationName"' | wc -l) || true
-    ((spans >= 6)) && break
+    ((spans >= 18)) && break
     sleep 0.2
   done
-  echo "trace  $id: http://127.0.0.1:16686/trace/$trace ($spans spans)"
+  echo "trace of pipeline run $run: http://127.0.0.1:16686/trace/$trace ($spans spans)"
 done
 echo
 echo "Mage pipeline run $run: $status"

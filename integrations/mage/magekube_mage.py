@@ -293,6 +293,16 @@ def _common(pipeline, execution_partition, global_vars):
     return req
 
 
+def pipeline_run_traceparent(project_dir, pipeline_uuid, pipeline_run_id):
+    """A W3C traceparent shared by every block run of one Mage pipeline
+    run, so the pipeline run is one trace: the trace id and its (virtual)
+    parent span id are hashes of the project, pipeline and run id."""
+    key = "magekube/%s/%s/%s" % (project_dir, pipeline_uuid, pipeline_run_id)
+    trace_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+    parent = hashlib.sha256((key + "/parent").encode()).hexdigest()[:16]
+    return "00-%s-%s-01" % (trace_id, parent)
+
+
 def _trigger_name(pipeline_run_id, logger=None):
     """The run's trigger (pipeline schedule) name, as Mage's executor reads
     it for job_name_prefix "{trigger_name}"."""
@@ -330,6 +340,7 @@ def block_executor_class(base):
             pipeline_run_id = kwargs.get("pipeline_run_id")
             if pipeline_run_id:
                 req["pipeline_run_id"] = int(pipeline_run_id)
+                req.setdefault("traceparent", pipeline_run_traceparent(req["project_dir"], self.pipeline.uuid, pipeline_run_id))
             trigger = _trigger_name(pipeline_run_id, logger)
             if trigger:
                 req["trigger_name"] = trigger

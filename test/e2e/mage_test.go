@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/protocol"
@@ -61,23 +63,109 @@ func TestRealMage(t *testing.T) {
 
 	// The project `mage start default_repo` created on the shared volume.
 	project := filepath.Join(shared, "default_repo")
-	writePipeline(t, project, "etl", "load", "data_loaders", "print('loaded 42 rows')\n    return 42")
-	writePipeline(t, project, "broken", "explode", "data_loaders", "raise ValueError('exploded on purpose')")
+	writePipeline(t, project, "etl", []block{
+		{"load", "data_loader", "rows = [3, 2, 1]\n    print(f'loaded {len(rows)} rows')\n    return rows"},
+		{"transform", "transformer", "total = sum(data)\n    print(f'total {total} from upstream')\n    return total * 7"},
+		{"report", "data_exporter", "print(f'report {data}')"},
+	})
+	writePipeline(t, project, "broken", []block{
+		{"load", "data_loader", "return [1]"},
+		{"explode", "transformer", "raise ValueError('exploded on purpose')"},
+	})
+	writePipeline(t, project, "slow", []block{
+		{"wait", "data_loader", "import time\n    time.sleep(600)"},
+	})
 
-	for _, c := range []struct{ pipeline, want string }{{"etl", "completed"}, {"broken", "failed"}} {
-		t.Run(c.pipeline, func(t *testing.T) {
-			run := mage.trigger(t, c.pipeline)
-			var status string
-			waitFor(t, 5*time.Minute, "Mage's pipeline run "+c.pipeline+" to end", func() bool {
-				status = mage.runStatus(t, run)
-				return status == "completed" || status == "failed" || status == "cancelled"
-			}, diag)
-			if status != c.want {
-				t.Errorf("pipeline run %s: %s, want %s\n%s", c.pipeline, status, c.want, diag())
+	t.Run("etl", func(t *testing.T) {
+		run := mage.trigger(t, "etl")
+		if status := mage.waitRun(t, run, diag); status != "completed" {
+			t.Fatalf("pipeline run etl: %s, want completed\n%s", status, diag())
+		}
+		for _, b := range mage.blockRuns(t, run) {
+			if b.Status != "completed" {
+				t.Errorf("Mage's block run %s: %s", b.Block, b.Status)
 			}
-			checkRunFiles(t, shared, c.pipeline, c.want == "completed")
-		})
-	}
+		}
+		runs := magekubeRuns(t, shared, "etl")
+		if len(runs) != 3 {
+			t.Fatalf("%d magekube runs for etl, want 3 (one Job per block)", len(runs))
+		}
+		traces := map[string]bool{}
+		for _, r := range runs {
+			if r.Status.Phase != protocol.PhaseSucceeded {
+				t.Errorf("run %s: %s %s %q", r.Status.ID, r.Status.Phase, r.Status.Reason, r.Status.Message)
+			}
+			traces[r.Status.TraceID] = true
+		}
+		// Block outputs travel between the Jobs as in Mage: report printed
+		// transform's result of load's rows.
+		logs := runLogs(t, shared, runs)
+		for _, want := range []string{"loaded 3 rows", "total 6 from upstream", "report 42"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("the Jobs' logs lack %q", want)
+			}
+		}
+		// The pipeline run is one trace: three blocks' spans in it.
+		if len(traces) != 1 {
+			t.Fatalf("the pipeline run's blocks are in %d traces, want 1: %v", len(traces), traces)
+		}
+		for id := range traces {
+			waitSpans(t, ns, id, 3*6)
+		}
+	})
+
+	t.Run("broken", func(t *testing.T) {
+		run := mage.trigger(t, "broken")
+		if status := mage.waitRun(t, run, diag); status != "failed" {
+			t.Fatalf("pipeline run broken: %s, want failed\n%s", status, diag())
+		}
+		var failed *mageBlockRun
+		for _, b := range mage.blockRuns(t, run) {
+			if b.Block == "explode" {
+				failed = &b
+			}
+		}
+		if failed == nil || failed.Status != "failed" {
+			t.Fatalf("Mage's block run explode: %+v", failed)
+		}
+		// The agent's reason reaches Mage's block run.
+		if !strings.Contains(failed.Detail, "BackoffLimitExceeded") && !strings.Contains(failed.Detail, "exited with code 1") {
+			t.Errorf("Mage's block run explode does not carry the agent's reason: %s", failed.Detail)
+		}
+		logs := runLogs(t, shared, magekubeRuns(t, shared, "broken"))
+		if !strings.Contains(logs, "exploded on purpose") {
+			t.Errorf("the failing Job's log lacks the block's error:\n%s", logs)
+		}
+	})
+
+	t.Run("cancel", func(t *testing.T) {
+		run := mage.trigger(t, "slow")
+		var job string
+		waitFor(t, 3*time.Minute, "the slow block's Job to run", func() bool {
+			for _, r := range magekubeRuns(t, shared, "slow") {
+				if r.Status.Phase == protocol.PhaseRunning {
+					job = r.Status.Job
+					return true
+				}
+			}
+			return false
+		}, diag)
+		if _, err := mage.call(t.Context(), "PUT", fmt.Sprintf("pipeline_runs/%d", run), map[string]any{"pipeline_run": map[string]string{"status": "cancelled"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 2*time.Minute, "the cancelled run's Job "+job+" to be deleted", func() bool {
+			_, err := env.Client.BatchV1().Jobs(ns).Get(t.Context(), job, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}, diag)
+		waitFor(t, time.Minute, "the magekube run to be Cancelled", func() bool {
+			runs := magekubeRuns(t, shared, "slow")
+			return len(runs) == 1 && runs[0].Status.Phase == protocol.PhaseCancelled
+		}, diag)
+		if status := mage.runStatus(t, run); status != "cancelled" {
+			t.Errorf("Mage's pipeline run: %s, want cancelled", status)
+		}
+	})
+
 	waitFor(t, time.Minute, "a Dispatched event on a Job", func() bool {
 		evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=Dispatched"})
 		return err == nil && len(evs.Items) > 0
@@ -106,33 +194,39 @@ func checkTokenSplit(t *testing.T, ns string) {
 	}
 }
 
-// writePipeline writes a one-block Python pipeline run by Mage's k8s
-// executor, in Mage's own file layout.
-func writePipeline(t *testing.T, project, pipeline, block, dir, body string) {
+type block struct{ name, kind, body string }
+
+// writePipeline writes a Python pipeline of blocks run in a chain by
+// Mage's k8s executor, in Mage's own file layout.
+func writePipeline(t *testing.T, project, pipeline string, blocks []block) {
 	t.Helper()
-	files := map[string]string{
-		filepath.Join("pipelines", pipeline, "metadata.yaml"): fmt.Sprintf(`uuid: %[1]s
-name: %[1]s
-type: python
-executor_type: k8s
-blocks:
-- uuid: %[2]s
-  name: %[2]s
-  type: data_loader
-  language: python
-  executor_type: k8s
-  upstream_blocks: []
-  downstream_blocks: []
-`, pipeline, block),
-		filepath.Join(dir, block+".py"): fmt.Sprintf(`if 'data_loader' not in globals():
-    from mage_ai.data_preparation.decorators import data_loader
+	var meta strings.Builder
+	fmt.Fprintf(&meta, "uuid: %[1]s\nname: %[1]s\ntype: python\nexecutor_type: k8s\nblocks:\n", pipeline)
+	files := map[string]string{}
+	for i, b := range blocks {
+		up, down := "[]", "[]"
+		if i > 0 {
+			up = "[" + blocks[i-1].name + "]"
+		}
+		if i < len(blocks)-1 {
+			down = "[" + blocks[i+1].name + "]"
+		}
+		fmt.Fprintf(&meta, "- {uuid: %[1]s, name: %[1]s, type: %[2]s, language: python, executor_type: k8s, upstream_blocks: %[3]s, downstream_blocks: %[4]s}\n",
+			b.name, b.kind, up, down)
+		args := "*args, **kwargs"
+		if i > 0 {
+			args = "data, *args, **kwargs"
+		}
+		files[filepath.Join(b.kind+"s", b.name+".py")] = fmt.Sprintf(`if '%[1]s' not in globals():
+    from mage_ai.data_preparation.decorators import %[1]s
 
 
-@data_loader
-def %s(*args, **kwargs):
-    %s
-`, block, body),
+@%[1]s
+def %[2]s(%[3]s):
+    %[4]s
+`, b.kind, b.name, args, b.body)
 	}
+	files[filepath.Join("pipelines", pipeline, "metadata.yaml")] = meta.String()
 	for rel, content := range files {
 		p := filepath.Join(project, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
@@ -144,58 +238,59 @@ def %s(*args, **kwargs):
 	}
 }
 
-// checkRunFiles finds the pipeline's magekube run and checks its outcome,
-// its Job's log and its trace in the in-cluster Jaeger.
-func checkRunFiles(t *testing.T, shared, pipeline string, ok bool) {
+// magekubeRun is one run of the agent, found by its request.
+type magekubeRun struct {
+	Status protocol.Status
+}
+
+// magekubeRuns lists the agent's runs of a pipeline, by their requests.
+func magekubeRuns(t *testing.T, shared, pipeline string) []magekubeRun {
 	t.Helper()
 	layout := protocol.Layout{Root: filepath.Join(shared, ".magekube")}
-	entries, err := os.ReadDir(filepath.Join(layout.Root, "runs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found []protocol.Status
+	entries, _ := os.ReadDir(layout.Runs())
+	var out []magekubeRun
 	for _, e := range entries {
 		var req struct {
 			Pipeline string `json:"pipeline_uuid"`
 		}
-		var s protocol.Status
 		data, err := os.ReadFile(layout.RunFile(e.Name(), protocol.RequestFile))
 		if err != nil || json.Unmarshal(data, &req) != nil || req.Pipeline != pipeline {
 			continue
 		}
-		if data, err = os.ReadFile(layout.RunFile(e.Name(), protocol.StatusFile)); err == nil && json.Unmarshal(data, &s) == nil {
-			found = append(found, s)
+		var r magekubeRun
+		if data, err := os.ReadFile(layout.RunFile(e.Name(), protocol.StatusFile)); err == nil && json.Unmarshal(data, &r.Status) == nil {
+			out = append(out, r)
 		}
 	}
-	if len(found) == 0 {
-		t.Fatalf("no magekube run for pipeline %s under %s", pipeline, layout.Root)
+	return out
+}
+
+// runLogs joins the runs' logs (each Job's output, teed by the runner).
+func runLogs(t *testing.T, shared string, runs []magekubeRun) string {
+	t.Helper()
+	layout := protocol.Layout{Root: filepath.Join(shared, ".magekube")}
+	var b strings.Builder
+	for _, r := range runs {
+		data, _ := os.ReadFile(layout.RunFile(r.Status.ID, protocol.LogFile))
+		b.Write(data)
 	}
-	s := found[len(found)-1]
-	if (s.Phase == protocol.PhaseSucceeded) != ok {
-		t.Errorf("run %s: phase %s reason %s message %q", s.ID, s.Phase, s.Reason, s.Message)
-	}
-	log, _ := os.ReadFile(layout.RunFile(s.ID, protocol.LogFile))
-	want := "loaded 42 rows"
-	if !ok {
-		want = "exploded on purpose"
-	}
-	if !strings.Contains(string(log), want) {
-		t.Errorf("run %s log lacks %q:\n%s", s.ID, want, log)
-	}
-	if s.TraceID == "" {
-		t.Errorf("run %s has no trace id", s.ID)
-		return
-	}
+	return b.String()
+}
+
+// waitSpans waits for trace id in the stack's Jaeger to hold at least n
+// spans (the export is asynchronous).
+func waitSpans(t *testing.T, ns, id string, n int) {
+	t.Helper()
 	var spans int
-	waitFor(t, time.Minute, "run "+s.ID+"'s trace in Jaeger", func() bool {
+	waitFor(t, time.Minute, "trace "+id+" in Jaeger", func() bool {
 		raw, err := env.Client.CoreV1().RESTClient().Get().
-			AbsPath("/api/v1/namespaces", s.Namespace, "services", "jaeger:16686", "proxy", "api", "traces", s.TraceID).DoRaw(t.Context())
+			AbsPath("/api/v1/namespaces", ns, "services", "jaeger:16686", "proxy", "api", "traces", id).DoRaw(t.Context())
 		if err != nil {
 			return false
 		}
 		spans = strings.Count(string(raw), `"operationName"`)
-		return spans >= 6
-	}, func() string { return fmt.Sprintf("%d spans", spans) })
+		return spans >= n
+	}, func() string { return fmt.Sprintf("%d spans, want %d", spans, n) })
 }
 
 // mageAPI is Mage's REST API, reached through the API server's service
@@ -209,9 +304,15 @@ type mageAPI struct {
 const apiKey = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
 
 func (m *mageAPI) call(ctx context.Context, method, path string, body any) (map[string]any, error) {
+	path, query, _ := strings.Cut(path, "?")
 	req := env.Client.CoreV1().RESTClient().Verb(method).
 		AbsPath(append([]string{"/api/v1/namespaces", m.ns, "services", "mage:6789", "proxy", "api"}, strings.Split(path, "/")...)...).
 		SetHeader("X-API-KEY", apiKey).SetHeader("Content-Type", "application/json")
+	if values, err := url.ParseQuery(query); err == nil {
+		for k, v := range values {
+			req = req.Param(k, v[0])
+		}
+	}
 	if m.cookie != "" {
 		req = req.SetHeader("Cookie", "oauth_token="+m.cookie)
 	}
@@ -270,6 +371,43 @@ func (m *mageAPI) trigger(t *testing.T, pipeline string) int {
 		t.Fatalf("no pipeline run id in %v", out)
 	}
 	return int(n)
+}
+
+// waitRun waits up to 5 minutes for Mage's pipeline run to end and
+// returns its status.
+func (m *mageAPI) waitRun(t *testing.T, run int, diag func() string) string {
+	t.Helper()
+	var status string
+	waitFor(t, 5*time.Minute, fmt.Sprintf("Mage's pipeline run %d to end", run), func() bool {
+		status = m.runStatus(t, run)
+		return status == "completed" || status == "failed" || status == "cancelled"
+	}, diag)
+	return status
+}
+
+// mageBlockRun is what Mage's API says of a block run; Detail is the rest
+// of it (metrics, error details) as JSON.
+type mageBlockRun struct {
+	Block, Status, Detail string
+}
+
+func (m *mageAPI) blockRuns(t *testing.T, run int) []mageBlockRun {
+	t.Helper()
+	out, err := m.call(t.Context(), "GET", fmt.Sprintf("block_runs?pipeline_run_id=%d", run), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := out["block_runs"].([]any)
+	var runs []mageBlockRun
+	for _, item := range list {
+		b, _ := item.(map[string]any)
+		detail, _ := json.Marshal(b)
+		runs = append(runs, mageBlockRun{Block: fmt.Sprint(b["block_uuid"]), Status: fmt.Sprint(b["status"]), Detail: string(detail)})
+	}
+	if len(runs) == 0 {
+		t.Fatalf("Mage lists no block runs for pipeline run %d: %v", run, out)
+	}
+	return runs
 }
 
 func (m *mageAPI) runStatus(t *testing.T, run int) string {

@@ -27,9 +27,9 @@ type Env struct {
 	Client     kubernetes.Interface
 	// Images name the test images as the cluster's nodes know them.
 	AgentImage, ServerImage string
-	// MageImage is the real Mage server (the pinned mage-ai) and
-	// JaegerImage Jaeger all-in-one, on kind only ("" elsewhere).
-	MageImage, JaegerImage string
+	// MageImage is the real Mage server (the pinned mage-ai), its database
+	// PostgresImage, and JaegerImage Jaeger all-in-one; on kind only.
+	MageImage, PostgresImage, JaegerImage string
 	// BinDir holds the pinned tools (kubectl, jaeger): hack/build-bins.sh.
 	BinDir string
 	// SharedDir is a directory that the test process and every node see

@@ -59,7 +59,7 @@ type KindOptions struct {
 }
 
 // StartKind builds every image the cluster runs (the node image, the real
-// Mage server, the agent and runner from their Dockerfiles, Jaeger, the
+// Mage server and its PostgreSQL, the agent and runner from their Dockerfiles, Jaeger, the
 // test images; each cached by version or content), creates the cluster
 // from hack/kind/cluster.yaml through kind's Go API, and loads the images.
 // The Env's Teardown deletes the cluster and the shared directory.
@@ -92,12 +92,20 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 	if err := kind.SaveImage(ctx, mage, mageArchive); err != nil {
 		return nil, err
 	}
+	postgres, err := kind.PostgresImage(ctx, build)
+	if err != nil {
+		return nil, err
+	}
+	postgresArchive := filepath.Join(dir, "postgres.tar")
+	if err := kind.SaveImage(ctx, postgres, postgresArchive); err != nil {
+		return nil, err
+	}
 	jaeger := "magekube/jaeger:" + strings.TrimPrefix(filepath.Base(filepath.Dir(mustResolve(filepath.Join(binDir, "jaeger")))), "bin-jaeger-")
 	jaegerArchive := filepath.Join(dir, "jaeger.tar")
 	if err := images.WriteComponent(jaegerArchive, jaeger, filepath.Join(binDir, "jaeger"), "jaeger", []string{"/usr/local/bin/jaeger"}, ""); err != nil {
 		return nil, err
 	}
-	archives = append(archives, mageArchive, jaegerArchive)
+	archives = append(archives, mageArchive, postgresArchive, jaegerArchive)
 	c, err := kind.Create(ctx, kind.Options{Name: o.Name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: o.SharedDir,
 		NodeImage: nodeImage, Kubeconfig: o.Kubeconfig, Log: os.Stderr})
 	if err != nil {
@@ -129,7 +137,7 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 		return nil, err
 	}
 	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = o.SharedDir, kind.AgentImage, images.Server, stop
-	e.MageImage, e.JaegerImage, e.BinDir = mage, jaeger, binDir
+	e.MageImage, e.PostgresImage, e.JaegerImage, e.BinDir = mage, postgres, jaeger, binDir
 	return e, nil
 }
 

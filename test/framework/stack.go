@@ -12,10 +12,13 @@ const ExampleStack = "deploy/manifests/examples/mage-stack"
 
 // KindStack writes a kustomize overlay of the example stack into dir, as
 // a user deploying it to kind does: namespace ns, the images built here
-// under their own names, and a hostPath PersistentVolume on shared (a
+// under their own names, a hostPath PersistentVolume on shared (a
 // directory every node mounts) for the stack's ReadWriteMany claim,
-// since kind has no RWX provisioner. The stack's Namespace object is
-// dropped: ns is the caller's. Apply it with `kubectl apply -k dir`.
+// since kind has no RWX provisioner, and Mage's database in PostgreSQL
+// (a Deployment and Service "postgres"; MAGE_DATABASE_CONNECTION_URL on
+// the Mage container, which its block Jobs inherit), as production users
+// of Mage's k8s executor run it. The stack's Namespace object is dropped:
+// ns is the caller's. Apply it with `kubectl apply -k dir`.
 func KindStack(dir, repo, ns, shared string, e *Env) error {
 	stack, err := filepath.Rel(dir, filepath.Join(repo, ExampleStack))
 	if err != nil {
@@ -28,16 +31,19 @@ func KindStack(dir, repo, ns, shared string, e *Env) error {
 	mageName, mageTag := split(e.MageImage)
 	agentName, agentTag := split(e.AgentImage)
 	jaegerName, jaegerTag := split(e.JaegerImage)
+	postgresName, postgresTag := split(e.PostgresImage)
 	kustomization := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: %[1]s
 resources:
 - %[2]s
 - pv.yaml
+- postgres.yaml
 images:
 - {name: mageai/mageai, newName: %[3]s, newTag: %[4]s}
 - {name: ghcr.io/magekube/agent, newName: %[5]s, newTag: %[6]s}
 - {name: jaegertracing/jaeger, newName: %[7]s, newTag: %[8]s}
+- {name: postgres, newName: %[9]s, newTag: %[10]s}
 patches:
 - patch: |-
     $patch: delete
@@ -45,7 +51,12 @@ patches:
     kind: Namespace
     metadata:
       name: mage
-`, ns, stack, mageName, mageTag, agentName, agentTag, jaegerName, jaegerTag)
+- target: {kind: Deployment, name: mage}
+  patch: |-
+    - op: add
+      path: /spec/template/spec/containers/0/env/-
+      value: {name: MAGE_DATABASE_CONNECTION_URL, value: "postgresql+psycopg2://mage:mage@postgres:5432/mage"}
+`, ns, stack, mageName, mageTag, agentName, agentTag, jaegerName, jaegerTag, postgresName, postgresTag)
 	pv := fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolume
 metadata:
@@ -64,5 +75,52 @@ spec:
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "postgres.yaml"), []byte(postgresYAML), 0o644); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(dir, "pv.yaml"), []byte(pv), 0o644)
 }
+
+// postgresYAML is Mage's database in the kind stack (test data only: an
+// emptyDir, a fixed password).
+const postgresYAML = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: postgres
+  labels: {app.kubernetes.io/name: postgres}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app.kubernetes.io/name: postgres}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: postgres}
+    spec:
+      automountServiceAccountToken: false
+      containers:
+      - name: postgres
+        image: postgres:15
+        env:
+        - {name: POSTGRES_USER, value: mage}
+        - {name: POSTGRES_PASSWORD, value: mage}
+        - {name: POSTGRES_DB, value: mage}
+        ports:
+        - {name: postgres, containerPort: 5432}
+        readinessProbe:
+          exec: {command: [/usr/lib/postgresql/15/bin/pg_isready, -h, 127.0.0.1, -U, mage]}
+          periodSeconds: 2
+        volumeMounts:
+        - {name: data, mountPath: /var/lib/postgresql/data}
+      volumes:
+      - name: data
+        emptyDir: {}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: postgres
+spec:
+  selector: {app.kubernetes.io/name: postgres}
+  ports:
+  - {name: postgres, port: 5432, targetPort: postgres}
+`

@@ -1,6 +1,7 @@
 package kind
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,5 +40,20 @@ func TestClusterConfig(t *testing.T) {
 	}
 	if workers < 2 {
 		t.Errorf("want at least two workers for the nodeSelector e2e case, got %d", workers)
+	}
+}
+
+// TestMagePinsMatchLibSh: the Mage image and the python tier's virtualenv
+// install the same mage-ai and Kubernetes client.
+func TestMagePinsMatchLibSh(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "hack", "lib.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"MAGE_AI_VERSION": MageVersion, "MAGE_KUBERNETES_VERSION": MageKubernetesVersion} {
+		if !strings.Contains(string(data), "\n"+name+"="+want+"\n") {
+			t.Errorf("hack/lib.sh: %s is not %s (test/kind/mageimage.go)", name, want)
+		}
 	}
 }

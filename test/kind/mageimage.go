@@ -17,6 +17,9 @@ import (
 const (
 	MageVersion           = "0.9.80"
 	MageKubernetesVersion = "33.1.0"
+	// MagePsycopgVersion is the PostgreSQL driver Mage's own image carries
+	// for MAGE_DATABASE_CONNECTION_URL (mage-ai's postgres extra).
+	MagePsycopgVersion = "2.9.10"
 )
 
 // magePackages are the Mage image's Debian packages: Debian 12's Python
@@ -30,7 +33,7 @@ var magePackages = []string{"python3", "python3-venv", "ca-certificates", "libgo
 // and /app/run_app.sh as in Mage's own image. The host's pip cache is
 // mounted while installing.
 func MageImage(ctx context.Context, o BuildOptions) (string, error) {
-	sum := sha256.Sum256([]byte(strings.Join([]string{"2", MageVersion, MageKubernetesVersion, debianSuite, strings.Join(magePackages, ",")}, " ")))
+	sum := sha256.Sum256([]byte(strings.Join([]string{"3", MageVersion, MageKubernetesVersion, MagePsycopgVersion, debianSuite, strings.Join(magePackages, ",")}, " ")))
 	tag := "magekube/mage:" + MageVersion + "-" + hex.EncodeToString(sum[:])[:12]
 	if docker(ctx, nil, "image", "inspect", tag) == nil {
 		return tag, nil
@@ -57,7 +60,7 @@ func MageImage(ctx context.Context, o BuildOptions) (string, error) {
 	defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
 	install := fmt.Sprintf(`set -o errexit -o nounset -o pipefail
 python3 -m venv /opt/mage
-/opt/mage/bin/pip install --quiet --disable-pip-version-check mage-ai==%s kubernetes==%s
+/opt/mage/bin/pip install --quiet --disable-pip-version-check mage-ai==%s kubernetes==%s psycopg2-binary==%s
 /opt/mage/bin/mage --help >/dev/null
 mkdir -p /home/src /app
 # As in Mage's own image: Mage's k8s executors run "/app/run_app.sh mage
@@ -69,7 +72,7 @@ exec mage start "${PROJECT_NAME:-default_repo}"
 SH
 chmod 0755 /app/run_app.sh
 rm -rf /root/.cache/pip-tmp /var/lib/apt/lists/* /var/cache/apt/*
-`, MageVersion, MageKubernetesVersion)
+`, MageVersion, MageKubernetesVersion, MagePsycopgVersion)
 	if err := docker(ctx, strings.NewReader(install), "exec", "-i", name, "bash", "-s"); err != nil {
 		return "", err
 	}
@@ -106,4 +109,68 @@ func rootfsImage(ctx context.Context, o BuildOptions, repo string, pkgs []string
 		return "", err
 	}
 	return tag, importDir(ctx, dir+"/rootfs", tag)
+}
+
+// PostgresImage returns the tag of a PostgreSQL server image built from
+// Debian 12's postgresql-15 package, building it when the Docker engine
+// lacks it: Mage's database for the e2e suite and the demo, as the
+// production users of Mage's k8s executor run it (the block Jobs and the
+// server share it over the network). Its entrypoint initialises an empty
+// data directory with POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB,
+// password authentication from anywhere, and runs the server as postgres.
+func PostgresImage(ctx context.Context, o BuildOptions) (string, error) {
+	pkgs := []string{"postgresql-15", "procps"}
+	sum := sha256.Sum256([]byte(strings.Join(append([]string{"2", debianSuite}, pkgs...), " ")))
+	tag := "magekube/postgres:15-" + hex.EncodeToString(sum[:])[:12]
+	if docker(ctx, nil, "image", "inspect", tag) == nil {
+		return tag, nil
+	}
+	start := time.Now()
+	fmt.Fprintf(o.Log, "building PostgreSQL image %s from Debian's postgresql-15 (first time only; usually 1 min)\n", tag)
+	base, err := rootfsImage(ctx, o, "magekube/postgres-base", pkgs)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("magekube-postgres-build-%d", os.Getpid())
+	if err := docker(ctx, nil, "run", "-d", "--name", name, "--entrypoint", "sleep", base, "infinity"); err != nil {
+		return "", err
+	}
+	defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
+	const setup = `set -o errexit -o nounset -o pipefail
+cat >/usr/local/bin/postgres-entrypoint <<'SH'
+#!/bin/sh
+set -e
+PGDATA=${PGDATA:-/var/lib/postgresql/data}
+bin=/usr/lib/postgresql/15/bin
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  mkdir -p "$PGDATA"
+  chown postgres:postgres "$PGDATA"
+  echo "$POSTGRES_PASSWORD" >/tmp/pwfile
+  chown postgres /tmp/pwfile
+  su postgres -s /bin/sh -c "$bin/initdb -D $PGDATA -U $POSTGRES_USER --pwfile=/tmp/pwfile -A scram-sha-256" >/dev/null
+  rm -f /tmp/pwfile
+  echo "host all all 0.0.0.0/0 scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  su postgres -s /bin/sh -c "$bin/pg_ctl -D $PGDATA -o '-c listen_addresses=' -w -s start"
+  PGPASSWORD=$POSTGRES_PASSWORD su postgres -s /bin/sh -c "$bin/psql -q -h /var/run/postgresql -U $POSTGRES_USER -d postgres -c 'CREATE DATABASE \"$POSTGRES_DB\"'"
+  su postgres -s /bin/sh -c "$bin/pg_ctl -D $PGDATA -m fast -w -s stop"
+fi
+exec su postgres -s /bin/sh -c "exec $bin/postgres -D $PGDATA -c listen_addresses='*'"
+SH
+chmod 0755 /usr/local/bin/postgres-entrypoint
+mkdir -p /var/run/postgresql && chown postgres:postgres /var/run/postgresql
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*
+`
+	if err := docker(ctx, strings.NewReader(setup), "exec", "-i", name, "bash", "-s"); err != nil {
+		return "", err
+	}
+	err = docker(ctx, nil, "commit",
+		"--change", `ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]`,
+		"--change", "ENV PGDATA=/var/lib/postgresql/data",
+		name, tag)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(o.Log, "built PostgreSQL image %s in %s\n", tag, time.Since(start).Round(time.Second))
+	pruneOthers(ctx, "magekube/postgres", tag)
+	return tag, nil
 }

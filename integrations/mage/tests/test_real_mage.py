@@ -147,6 +147,17 @@ class BlockRuns(unittest.TestCase):
         self.assertIn("--block-run-id", req["command"])
         self.assertLessEqual(len(req["id"]), 63)
 
+    def test_block_runs_of_one_pipeline_run_share_one_trace(self):
+        _, run = make_pipeline("traced_pipe", ["first", "second"])
+        _, other = make_pipeline("traced_pipe2", ["only"])
+        with Agent(lambda r: "Succeeded") as agent:
+            for r, name in ((run, "first"), (run, "second"), (other, "only")):
+                self.assertIsNone(run_block(r, block_run(r, name)))
+        first, second, only = (req["traceparent"].split("-") for req in agent.seen)
+        self.assertEqual(first, second)  # one trace, one (virtual) parent
+        self.assertNotEqual(first[1], only[1])
+        self.assertEqual((len(first[1]), len(first[2]), first[3]), (32, 16, "01"))
+
     def test_template_env_travels_with_the_request(self):
         """env_var() must see what Mage sees: a value the Mage container got
         from a Secret (here: set in this process) is sent with the request,

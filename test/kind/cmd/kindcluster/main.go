@@ -56,6 +56,8 @@ func run(args []string) error {
 		return printTag(kind.NodeImage(ctx, o))
 	case args[0] == "mage-image":
 		return printTag(kind.MageImage(ctx, o))
+	case args[0] == "postgres-image":
+		return printTag(kind.PostgresImage(ctx, o))
 	case args[0] == "demo-up" && len(args) == 2:
 		if o.BinDir == "" {
 			return fmt.Errorf("MAGEKUBE_BIN_DIR is not set (hack/build-bins.sh prints it)")
