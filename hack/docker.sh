@@ -32,7 +32,8 @@ up)
   fi
   if ! command -v dockerd >/dev/null; then
     echo "docker: installing Debian's docker.io (about 10 s)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >/dev/null; }
   fi
   mkdir -p "$state"
   args=(--host unix:///var/run/docker.sock --pidfile "$state/dockerd.pid")

@@ -33,12 +33,12 @@ type Env struct {
 	// BinDir holds the pinned tools (kubectl, jaeger): hack/build-bins.sh.
 	BinDir string
 	// SharedDir is a directory that the test process and every node see
-	// at the same path (the stand-in for Mage's RWX volume), or "".
+	// at the same path (Mage's RWX project volume), or "".
 	SharedDir string
 	// FakeNodes is the number of kwok nodes (see cluster.FakeNodeLabel);
 	// 0 on a cluster this suite did not start.
 	FakeNodes int
-	// Cluster is the offline cluster this suite started (nil on a cluster
+	// Cluster is the control-plane cluster this suite started (nil on kind or a cluster
 	// given by kubeconfig); fault tests stop and start its components.
 	Cluster *cluster.Cluster
 	stop    func()

@@ -180,7 +180,8 @@ func importDir(ctx context.Context, dir, tag string) error {
 
 func debootstrap(ctx context.Context, dir string, pkgs []string) error {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
-		install := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "debootstrap")
+		script := "apt-get install -y --no-install-recommends debootstrap || { apt-get update -qq && apt-get install -y --no-install-recommends debootstrap; }"
+		install := exec.CommandContext(ctx, "sh", "-c", script)
 		install.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if out, err := install.CombinedOutput(); err != nil {
 			return fmt.Errorf("install debootstrap: %w\n%s", err, out)
