@@ -64,11 +64,11 @@ func TestRealMage(t *testing.T) {
 	// The project `mage start default_repo` created on the shared volume.
 	project := filepath.Join(shared, "default_repo")
 	writePipeline(t, project, "etl", []block{
-		// A dict, not a list: Mage reads a block's list output back from
-		// storage as that many outputs, in its own k8s executor too.
-		{"load", "data_loader", "rows = [3, 2, 1]\n    print(f'loaded {len(rows)} rows')\n    return {'rows': rows}"},
-		{"transform", "transformer", "total = sum(data['rows'])\n    print(f'total {total} from upstream')\n    return {'total': total * 7}"},
-		{"report", "data_exporter", "print(f\"report {data['total']}\")"},
+		// Rows (a list of dicts), the shape Mage hands on between blocks in
+		// separate processes as it was returned.
+		{"load", "data_loader", "rows = [{'n': 3}, {'n': 2}, {'n': 1}]\n    print(f'loaded {len(rows)} rows')\n    return rows"},
+		{"transform", "transformer", "total = sum(r['n'] for r in data)\n    print(f'total {total} from upstream')\n    return [{'total': total * 7}]"},
+		{"report", "data_exporter", "print(f\"report {data[0]['total']}\")"},
 	})
 	writePipeline(t, project, "broken", []block{
 		{"load", "data_loader", "return [1]"},
