@@ -71,7 +71,7 @@ func TestRealMage(t *testing.T) {
 		{"report", "data_exporter", "print(f\"report {data[0]['total']}\")"},
 	})
 	writePipeline(t, project, "broken", []block{
-		{"load", "data_loader", "return [1]"},
+		{"seed", "data_loader", "return [{'n': 1}]"}, // block files are the project's: a name of its own
 		{"explode", "transformer", "raise ValueError('exploded on purpose')"},
 	})
 	writePipeline(t, project, "slow", []block{
