@@ -64,11 +64,12 @@ func TestRealMage(t *testing.T) {
 	// The project `mage start default_repo` created on the shared volume.
 	project := filepath.Join(shared, "default_repo")
 	writePipeline(t, project, "etl", []block{
-		// Rows (a list of dicts), the shape Mage hands on between blocks in
-		// separate processes as it was returned.
+		// Rows, then a dict: shapes Mage hands on unchanged between blocks
+		// in separate processes (a one-element list comes back as its
+		// element, as with Mage's own k8s executor).
 		{"load", "data_loader", "rows = [{'n': 3}, {'n': 2}, {'n': 1}]\n    print(f'loaded {len(rows)} rows')\n    return rows"},
-		{"transform", "transformer", "total = sum(r['n'] for r in data)\n    print(f'total {total} from upstream')\n    return [{'total': total * 7}]"},
-		{"report", "data_exporter", "print(f\"report {data[0]['total']}\")"},
+		{"transform", "transformer", "total = sum(r['n'] for r in data)\n    print(f'total {total} from upstream')\n    return {'total': total * 7}"},
+		{"report", "data_exporter", "print(f\"report {data['total']}\")"},
 	})
 	writePipeline(t, project, "broken", []block{
 		{"seed", "data_loader", "return [{'n': 1}]"}, // block files are the project's: a name of its own
