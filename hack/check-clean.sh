@@ -24,6 +24,12 @@ if docker info >/dev/null 2>&1; then
   nodes=$(docker ps -a --format '{{.Names}}' | grep -E '^(mk-e2e-|magekube-)' || true)
   [[ -n $nodes ]] && left+=("containers: $nodes")
 fi
+if ! pgrep -x dockerd >/dev/null; then
+  bridges=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '$2 ~ /^(docker0|br-)/ {print $2}' || true)
+  [[ -n $bridges ]] && left+=("Docker's bridges with no dockerd: $bridges")
+  chains=$(iptables -S 2>/dev/null | grep -c -- '-N DOCKER' || true)
+  ((chains > 0)) && left+=("Docker's iptables chains with no dockerd: $chains")
+fi
 dirs=$(ls -d /tmp/magekube-kind-* /tmp/magekube-demo 2>/dev/null || true)
 [[ -n $dirs ]] && left+=("directories: $dirs")
 if ((${#left[@]})); then

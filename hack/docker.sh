@@ -45,6 +45,10 @@ up)
     args+=(--add-runtime "nocap=$wrapper" --default-runtime nocap)
     echo "docker: capability bounding set $bnd lacks some; default runtime runc-nocap" >&2
   fi
+  # What dockerd adds to the host (its bridges, its iptables chains and
+  # the FORWARD policy it sets) is taken away again by `down`.
+  iptables -S FORWARD 2>/dev/null | head -n 1 >"$state/forward.before" || true
+  ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 >"$state/links.before"
   dockerd "${args[@]}" >"$state/dockerd.log" 2>&1 &
   echo "$owner" >"$state/owner"
   for _ in $(seq 60); do
@@ -59,14 +63,35 @@ up)
   ;;
 down)
   [[ -f $state/owner && $(cat "$state/owner") == "$owner" ]] || exit 0
+  # The networks kind made go first (with their bridges), then dockerd.
+  for net in $(docker network ls --filter type=custom -q 2>/dev/null); do docker network rm "$net" >/dev/null 2>&1 || true; done
   pid=$(cat "$state/dockerd.pid" 2>/dev/null || true)
   if [[ -n $pid ]] && kill "$pid" 2>/dev/null; then
     for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
-  # dockerd's own containerd ends with it; a shim left by a killed dockerd
-  # holds nothing of ours once the containers are gone.
-  rm -f "$state/owner"
+  # dockerd's own containerd ends with it. The host gets back its links and
+  # iptables rules as they were before dockerd started.
+  if [[ -f $state/links.before ]]; then
+    for link in $(ip -o link show type bridge | awk -F': ' '{print $2}'); do
+      grep -qx "$link" "$state/links.before" || ip link del "$link" 2>/dev/null || true
+    done
+  fi
+  for table in filter nat; do
+    iptables -t "$table" -S 2>/dev/null | grep -E '^-A .*(DOCKER|docker0|br-[0-9a-f]{12})' | while read -r rule; do
+      # shellcheck disable=SC2086 # the rule's own words
+      iptables -t "$table" -D ${rule#-A } 2>/dev/null || true
+    done
+    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ {print $2}'); do
+      iptables -t "$table" -F "$chain" 2>/dev/null || true
+      iptables -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
+  if [[ -s $state/forward.before ]]; then
+    # shellcheck disable=SC2046 # "-P FORWARD ACCEPT"
+    iptables $(cat "$state/forward.before") 2>/dev/null || true
+  fi
+  rm -f "$state/owner" "$state/links.before" "$state/forward.before"
   echo "docker: stopped dockerd" >&2
   ;;
 *)

@@ -33,7 +33,7 @@ var magePackages = []string{"python3", "python3-venv", "ca-certificates", "libgo
 // and /app/run_app.sh as in Mage's own image. The host's pip cache is
 // mounted while installing.
 func MageImage(ctx context.Context, o BuildOptions) (string, error) {
-	sum := sha256.Sum256([]byte(strings.Join([]string{"3", MageVersion, MageKubernetesVersion, MagePsycopgVersion, debianSuite, strings.Join(magePackages, ",")}, " ")))
+	sum := sha256.Sum256([]byte(strings.Join([]string{"4", MageVersion, MageKubernetesVersion, MagePsycopgVersion, debianSuite, strings.Join(magePackages, ",")}, " ")))
 	tag := "magekube/mage:" + MageVersion + "-" + hex.EncodeToString(sum[:])[:12]
 	if docker(ctx, nil, "image", "inspect", tag) == nil {
 		return tag, nil
@@ -44,21 +44,33 @@ func MageImage(ctx context.Context, o BuildOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := fmt.Sprintf("magekube-mage-build-%d", os.Getpid())
 	pipCache := filepath.Join(os.Getenv("HOME"), ".cache", "pip")
 	if err := os.MkdirAll(pipCache, 0o755); err != nil {
 		return "", err
 	}
-	args := []string{"run", "-d", "--name", name, "-v", pipCache + ":/root/.cache/pip"}
+	args := []string{"-v", pipCache + ":/root/.cache/pip"}
 	// The host's trust store, for a network that re-signs TLS.
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err == nil {
 		args = append(args, "-v", "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro", "-e", "PIP_CERT=/etc/ssl/host-ca.crt")
 	}
-	if err := docker(ctx, nil, append(args, "--entrypoint", "sleep", base, "infinity")...); err != nil {
+	install := fmt.Sprintf(mageInstall, MageVersion, MageKubernetesVersion, MagePsycopgVersion)
+	err = commitFrom(ctx, base, tag, args, func(name string) error { return script(ctx, name, install) },
+		"ENV PATH=/opt/mage/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"ENV PYTHONPATH=:/home/src",
+		"WORKDIR /home/src",
+		`ENTRYPOINT ["/usr/bin/tini", "--"]`,
+		`CMD ["mage", "start", "default_repo"]`)
+	if err != nil {
 		return "", err
 	}
-	defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
-	install := fmt.Sprintf(`set -o errexit -o nounset -o pipefail
+	fmt.Fprintf(o.Log, "built Mage server image %s in %s\n", tag, time.Since(start).Round(time.Second))
+	pruneOthers(ctx, "magekube/mage", tag)
+	return tag, nil
+}
+
+// mageInstall installs mage-ai (%s), its Kubernetes client (%s) and
+// psycopg2 (%s) into /opt/mage, and Mage's /app/run_app.sh.
+const mageInstall = `set -o errexit -o nounset -o pipefail
 python3 -m venv /opt/mage
 /opt/mage/bin/pip install --quiet --disable-pip-version-check mage-ai==%s kubernetes==%s psycopg2-binary==%s
 /opt/mage/bin/mage --help >/dev/null
@@ -72,24 +84,7 @@ exec mage start "${PROJECT_NAME:-default_repo}"
 SH
 chmod 0755 /app/run_app.sh
 rm -rf /root/.cache/pip-tmp /var/lib/apt/lists/* /var/cache/apt/*
-`, MageVersion, MageKubernetesVersion, MagePsycopgVersion)
-	if err := docker(ctx, strings.NewReader(install), "exec", "-i", name, "bash", "-s"); err != nil {
-		return "", err
-	}
-	err = docker(ctx, nil, "commit",
-		"--change", "ENV PATH=/opt/mage/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"--change", "ENV PYTHONPATH=:/home/src",
-		"--change", "WORKDIR /home/src",
-		"--change", `ENTRYPOINT ["/usr/bin/tini", "--"]`,
-		"--change", `CMD ["mage", "start", "default_repo"]`,
-		name, tag)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(o.Log, "built Mage server image %s in %s\n", tag, time.Since(start).Round(time.Second))
-	pruneOthers(ctx, "magekube/mage", tag)
-	return tag, nil
-}
+`
 
 // rootfsImage is a Debian root filesystem with pkgs as a Docker image,
 // debootstrapped once per package list.
@@ -120,7 +115,7 @@ func rootfsImage(ctx context.Context, o BuildOptions, repo string, pkgs []string
 // password authentication from anywhere, and runs the server as postgres.
 func PostgresImage(ctx context.Context, o BuildOptions) (string, error) {
 	pkgs := []string{"postgresql-15", "procps"}
-	sum := sha256.Sum256([]byte(strings.Join(append([]string{"2", debianSuite}, pkgs...), " ")))
+	sum := sha256.Sum256([]byte(strings.Join(append([]string{"3", debianSuite}, pkgs...), " ")))
 	tag := "magekube/postgres:15-" + hex.EncodeToString(sum[:])[:12]
 	if docker(ctx, nil, "image", "inspect", tag) == nil {
 		return tag, nil
@@ -131,11 +126,6 @@ func PostgresImage(ctx context.Context, o BuildOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := fmt.Sprintf("magekube-postgres-build-%d", os.Getpid())
-	if err := docker(ctx, nil, "run", "-d", "--name", name, "--entrypoint", "sleep", base, "infinity"); err != nil {
-		return "", err
-	}
-	defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
 	const setup = `set -o errexit -o nounset -o pipefail
 cat >/usr/local/bin/postgres-entrypoint <<'SH'
 #!/bin/sh
@@ -160,13 +150,9 @@ chmod 0755 /usr/local/bin/postgres-entrypoint
 mkdir -p /var/run/postgresql && chown postgres:postgres /var/run/postgresql
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*
 `
-	if err := docker(ctx, strings.NewReader(setup), "exec", "-i", name, "bash", "-s"); err != nil {
-		return "", err
-	}
-	err = docker(ctx, nil, "commit",
-		"--change", `ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]`,
-		"--change", "ENV PGDATA=/var/lib/postgresql/data",
-		name, tag)
+	err = commitFrom(ctx, base, tag, nil, func(name string) error { return script(ctx, name, setup) },
+		`ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]`,
+		"ENV PGDATA=/var/lib/postgresql/data")
 	if err != nil {
 		return "", err
 	}

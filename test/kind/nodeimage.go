@@ -33,7 +33,7 @@ const (
 	debianMirror = "http://deb.debian.org/debian"
 	// builderRevision changes the image tag when this file changes how
 	// the image is put together.
-	builderRevision = "1"
+	builderRevision = "2"
 )
 
 // nodePackages are the node's Debian packages: systemd, Debian's
@@ -268,28 +268,22 @@ func assemble(ctx context.Context, o BuildOptions, base, tag, work string) error
 	if err := stageTree(ctx, o, tree); err != nil {
 		return err
 	}
-	name := fmt.Sprintf("magekube-node-build-%d", os.Getpid())
-	if err := docker(ctx, nil, "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", base, "infinity"); err != nil {
-		return err
-	}
-	defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
-	if err := docker(ctx, nil, "cp", tree+"/.", name+":/"); err != nil {
-		return err
-	}
-	if err := docker(ctx, nil, "cp", filepath.Join(work, "images"), name+":/kind/images"); err != nil {
-		return err
-	}
-	fmt.Fprintln(o.Log, "  importing the control-plane, CoreDNS, kube-proxy and pause images into the node's containerd")
-	if err := docker(ctx, strings.NewReader(setupScript), "exec", "-i", name, "bash", "-s"); err != nil {
-		return err
-	}
-	return docker(ctx, nil, "commit",
-		"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
-		"--change", "CMD []",
-		"--change", "ENV container=docker",
+	return commitFrom(ctx, base, tag, []string{"--privileged"}, func(name string) error {
+		if err := docker(ctx, nil, "cp", tree+"/.", name+":/"); err != nil {
+			return err
+		}
+		if err := docker(ctx, nil, "cp", filepath.Join(work, "images"), name+":/kind/images"); err != nil {
+			return err
+		}
+		fmt.Fprintln(o.Log, "  importing the control-plane, CoreDNS, kube-proxy and pause images into the node's containerd")
+		return script(ctx, name, setupScript)
+	},
+		`ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
+		"CMD []",
+		"ENV container=docker",
 		// No STOPSIGNAL (Docker 20.10's commit cannot set it): kind
 		// deletes its nodes with `docker rm -f`, never `docker stop`.
-		name, tag)
+	)
 }
 
 // setupScript runs inside the build container: systemd as kind's node
@@ -410,6 +404,32 @@ func dockerIO(ctx context.Context, stdin io.Reader, env []string, args ...string
 		return fmt.Errorf("docker %s: %w\n%s", strings.Join(args, " "), err, tail(out.Bytes(), 4000))
 	}
 	return nil
+}
+
+// commitFrom makes the image tag in a container of base, as kind's own
+// node-image builder makes its image: runArgs are more `docker run` flags,
+// prepare copies files in and runs scripts (it is given the container's
+// name), changes are `docker commit --change` instructions.
+func commitFrom(ctx context.Context, base, tag string, runArgs []string, prepare func(name string) error, changes ...string) error {
+	name := fmt.Sprintf("magekube-build-%d-%s", os.Getpid(), strings.NewReplacer("/", "-", ":", "-").Replace(tag))
+	args := append(append([]string{"run", "-d", "--name", name}, runArgs...), "--entrypoint", "sleep", base, "infinity")
+	if err := docker(ctx, nil, args...); err != nil {
+		return err
+	}
+	defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
+	if err := prepare(name); err != nil {
+		return err
+	}
+	args = []string{"commit"}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	return docker(ctx, nil, append(args, name, tag)...)
+}
+
+// script runs a bash script in the container name.
+func script(ctx context.Context, name, s string) error {
+	return docker(ctx, strings.NewReader(s), "exec", "-i", name, "bash", "-s")
 }
 
 func tail(b []byte, n int) []byte {

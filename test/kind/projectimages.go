@@ -63,25 +63,20 @@ func LocalBases(ctx context.Context, o BuildOptions) (goImage, base string, err 
 		if err != nil {
 			return "", "", err
 		}
-		name := fmt.Sprintf("magekube-go-build-%d", os.Getpid())
-		if err := docker(ctx, nil, "run", "-d", "--name", name, "--entrypoint", "sleep", root, "infinity"); err != nil {
-			return "", "", err
-		}
-		defer docker(context.Background(), nil, "rm", "-f", name) //nolint:errcheck
-		if err := docker(ctx, nil, "cp", goroot, name+":/usr/local/go"); err != nil {
-			return "", "", err
-		}
-		// The machine's trust store, for a network that re-signs TLS.
-		if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err == nil {
-			if err := docker(ctx, nil, "cp", "/etc/ssl/certs/ca-certificates.crt", name+":/etc/ssl/certs/ca-certificates.crt"); err != nil {
-				return "", "", err
+		err = commitFrom(ctx, root, goImage, nil, func(name string) error {
+			if err := docker(ctx, nil, "cp", goroot, name+":/usr/local/go"); err != nil {
+				return err
 			}
-		}
-		err = docker(ctx, nil, "commit",
-			"--change", "ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			"--change", "ENV GOPATH=/go", "--change", "ENV GOTOOLCHAIN=local",
-			"--change", "ENV GOPROXY="+envOr("GOPROXY", "https://proxy.golang.org,direct"),
-			"--change", "WORKDIR /go", name, goImage)
+			// The machine's trust store, for a network that re-signs TLS.
+			if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
+				return nil
+			}
+			return docker(ctx, nil, "cp", "/etc/ssl/certs/ca-certificates.crt", name+":/etc/ssl/certs/ca-certificates.crt")
+		},
+			"ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"ENV GOPATH=/go", "ENV GOTOOLCHAIN=local",
+			"ENV GOPROXY="+envOr("GOPROXY", "https://proxy.golang.org,direct"),
+			"WORKDIR /go")
 		if err != nil {
 			return "", "", err
 		}
