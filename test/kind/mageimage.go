@@ -39,7 +39,7 @@ func MageImage(ctx context.Context, o BuildOptions) (string, error) {
 		return tag, nil
 	}
 	start := time.Now()
-	fmt.Fprintf(o.Log, "building Mage server image %s: mage-ai %s from PyPI (first time only; usually 4 min on 2 cores)\n", tag, MageVersion)
+	fmt.Fprintf(o.Log, "building Mage server image %s: mage-ai %s from PyPI (first time only; usually 3 min on 2 cores)\n", tag, MageVersion)
 	base, err := rootfsImage(ctx, o, "magekube/mage-base", magePackages)
 	if err != nil {
 		return "", err

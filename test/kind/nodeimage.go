@@ -95,7 +95,7 @@ func NodeImage(ctx context.Context, o BuildOptions) (string, error) {
 		return tag, nil
 	}
 	start := time.Now()
-	fmt.Fprintf(o.Log, "building kind node image %s (first time only; usually 4 min on 2 cores)\n", tag)
+	fmt.Fprintf(o.Log, "building kind node image %s (first time only; usually 1.5 min on 2 cores)\n", tag)
 	base, err := rootfsImage(ctx, o, "magekube/kind-base", nodePackages)
 	if err != nil {
 		return "", err
