@@ -388,11 +388,17 @@ func (m *mageAPI) trigger(t *testing.T, pipeline string) int {
 func (m *mageAPI) waitRun(t *testing.T, run int, diag func() string) string {
 	t.Helper()
 	var status string
-	waitFor(t, 5*time.Minute, fmt.Sprintf("Mage's pipeline run %d to end", run), func() bool {
+	deadline := time.Now().Add(5 * time.Minute)
+	for { // every second: each poll is a line in Mage's log
 		status = m.runStatus(t, run)
-		return status == "completed" || status == "failed" || status == "cancelled"
-	}, diag)
-	return status
+		if status == "completed" || status == "failed" || status == "cancelled" {
+			return status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for Mage's pipeline run %d to end (%s)\n%s", run, status, diag())
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // mageBlockRun is what Mage's API says of a block run; Detail is the rest
@@ -437,7 +443,17 @@ func mageLog(t *testing.T, ns string) string {
 	if err != nil || len(pods.Items) == 0 {
 		return ""
 	}
-	tail := int64(60)
+	tail := int64(2000)
 	logs, err := env.Client.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: "mage", TailLines: &tail}).DoRaw(context.Background())
-	return fmt.Sprintf("mage log (%v):\n%s\n", err, logs)
+	// Without the API's own access lines (the test's polling).
+	var kept []string
+	for _, line := range strings.Split(string(logs), "\n") {
+		if !strings.Contains(line, "tornado.access") && !strings.Contains(line, "[api.views]") {
+			kept = append(kept, line)
+		}
+	}
+	if len(kept) > 80 {
+		kept = kept[len(kept)-80:]
+	}
+	return fmt.Sprintf("mage log (%v):\n%s\n", err, strings.Join(kept, "\n"))
 }

@@ -56,6 +56,14 @@ patches:
     - op: add
       path: /spec/template/spec/containers/0/env/-
       value: {name: MAGE_DATABASE_CONNECTION_URL, value: "postgresql+psycopg2://mage:mage@postgres:5432/mage"}
+    # Mage starts its scheduler once, at start: without its database then,
+    # the server comes up and no pipeline run is ever started.
+    - op: add
+      path: /spec/template/spec/initContainers
+      value:
+      - name: wait-for-database
+        image: postgres:15
+        command: [sh, -c, "until /usr/lib/postgresql/15/bin/pg_isready -q -h postgres -U mage; do sleep 1; done"]
 `, ns, stack, mageName, mageTag, agentName, agentTag, jaegerName, jaegerTag, postgresName, postgresTag)
 	pv := fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolume
