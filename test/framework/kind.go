@@ -69,12 +69,7 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 		return nil, err
 	}
 	binDir := os.Getenv("MAGEKUBE_BIN_DIR")
-	cache := os.Getenv("MAGEKUBE_CACHE")
-	if cache == "" {
-		dir, _ := os.UserCacheDir()
-		cache = filepath.Join(dir, "magekube")
-	}
-	build := kind.BuildOptions{Repo: repo, BinDir: binDir, Cache: cache, Log: os.Stderr}
+	build := kind.BuildOptions{Repo: repo, BinDir: binDir, Cache: kind.DefaultCache(), Log: os.Stderr}
 	nodeImage, err := kind.NodeImage(ctx, build)
 	if err != nil {
 		return nil, err
@@ -88,16 +83,12 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	mageArchive := filepath.Join(dir, "mage.tar")
-	if err := kind.SaveImage(ctx, mage, mageArchive); err != nil {
-		return nil, err
-	}
 	postgres, err := kind.PostgresImage(ctx, build)
 	if err != nil {
 		return nil, err
 	}
-	postgresArchive := filepath.Join(dir, "postgres.tar")
-	if err := kind.SaveImage(ctx, postgres, postgresArchive); err != nil {
+	saved, err := saveImages(ctx, dir, mage, postgres)
+	if err != nil {
 		return nil, err
 	}
 	jaeger := "magekube/jaeger:" + strings.TrimPrefix(filepath.Base(filepath.Dir(mustResolve(filepath.Join(binDir, "jaeger")))), "bin-jaeger-")
@@ -105,7 +96,7 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 	if err := images.WriteComponent(jaegerArchive, jaeger, filepath.Join(binDir, "jaeger"), "jaeger", []string{"/usr/local/bin/jaeger"}, ""); err != nil {
 		return nil, err
 	}
-	archives = append(archives, mageArchive, postgresArchive, jaegerArchive)
+	archives = append(append(archives, saved...), jaegerArchive)
 	c, err := kind.Create(ctx, kind.Options{Name: o.Name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: o.SharedDir,
 		NodeImage: nodeImage, Kubeconfig: o.Kubeconfig, Log: os.Stderr})
 	if err != nil {
@@ -151,8 +142,8 @@ func defaultKubeconfig() string {
 }
 
 // kindImages writes the archives the kind nodes load: the agent and runner
-// images built by Docker from the Dockerfiles, and the test images (the
-// block program Jobs run, pause) written by test/images.
+// images built by Docker from the Dockerfiles, and the test image (the
+// block program Jobs run) written by test/images.
 func kindImages(ctx context.Context, o kind.BuildOptions, dir string) ([]string, error) {
 	if err := kind.ProjectImages(ctx, o, "dev"); err != nil {
 		return nil, err
@@ -161,13 +152,14 @@ func kindImages(ctx context.Context, o kind.BuildOptions, dir string) ([]string,
 	if err != nil {
 		return nil, err
 	}
+	saved, err := saveImages(ctx, dir, kind.AgentImage, kind.RunnerImage)
+	return append(built, saved...), err
+}
+
+// saveImages writes Docker images as docker-archive tarballs into dir.
+func saveImages(ctx context.Context, dir string, tags ...string) ([]string, error) {
 	var out []string
-	for _, p := range built {
-		if strings.Contains(p, "test-server") || strings.Contains(p, "pause") {
-			out = append(out, p)
-		}
-	}
-	for _, tag := range []string{kind.AgentImage, kind.RunnerImage} {
+	for _, tag := range tags {
 		p := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(tag)+".docker.tar")
 		if err := kind.SaveImage(ctx, tag, p); err != nil {
 			return nil, err

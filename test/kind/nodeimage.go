@@ -74,6 +74,16 @@ type BuildOptions struct {
 	Log    io.Writer
 }
 
+// DefaultCache is where built root filesystems are kept: $MAGEKUBE_CACHE,
+// else magekube in the user's cache directory (hack/lib.sh's CACHE).
+func DefaultCache() string {
+	if c := os.Getenv("MAGEKUBE_CACHE"); c != "" {
+		return c
+	}
+	dir, _ := os.UserCacheDir()
+	return filepath.Join(dir, "magekube")
+}
+
 // NodeImage returns the tag of the kind node image, building it when the
 // Docker engine does not have it. Nothing is pulled: the root filesystem
 // comes from Debian's packages (debootstrap), the binaries from the Go

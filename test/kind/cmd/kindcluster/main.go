@@ -42,12 +42,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	cache := os.Getenv("MAGEKUBE_CACHE")
-	if cache == "" {
-		home, _ := os.UserCacheDir()
-		cache = filepath.Join(home, "magekube")
-	}
-	o := kind.BuildOptions{Repo: repo, BinDir: os.Getenv("MAGEKUBE_BIN_DIR"), Cache: cache, Log: os.Stderr}
+	o := kind.BuildOptions{Repo: repo, BinDir: os.Getenv("MAGEKUBE_BIN_DIR"), Cache: kind.DefaultCache(), Log: os.Stderr}
 	switch {
 	case args[0] == "image":
 		if o.BinDir == "" {
