@@ -92,7 +92,6 @@ type run struct {
 	namespace string
 	job       string
 	creating  bool
-	cancelled bool
 	watched   bool
 	jobCached bool // the informer cache has shown the Job
 	// unsealedSeen: an unsealed result.json was logged once already.
@@ -101,8 +100,9 @@ type run struct {
 	// is when its wait to start began (Job created, or this agent's start).
 	startTimeout time.Duration
 	pendingSince time.Time
-	// timedOut is the StartTimeout verdict, given once the Job is deleted.
-	timedOut string
+	queued       bool // waiting in the queue for an in-flight slot
+	// stop: the agent is deleting the run's Job, and how the run ends.
+	stop *Stop
 	// pendingReason is what magekube_runs_pending counts the run under.
 	pendingReason string
 	// container is the Job's main container (for span attributes).

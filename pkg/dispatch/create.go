@@ -33,6 +33,7 @@ type createResult struct {
 func (a *Agent) enqueue(ctx context.Context, r *run) {
 	if a.inflight >= a.o.MaxInflight {
 		a.queue = append(a.queue, r.id)
+		r.queued = true
 		return
 	}
 	a.dispatch(ctx, r)
@@ -154,8 +155,9 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 		verb = "adopted"
 	}
 	a.log.Info("job "+verb, "run", r.id, "job", res.job.Name, "namespace", res.job.Namespace)
-	if r.cancelled {
-		a.cancel(ctx, r)
+	if r.stop != nil {
+		r.namespace, r.job = res.job.Namespace, res.job.Name
+		a.stop(ctx, r, *r.stop)
 		return
 	}
 	r.times.jobCreated, r.times.dispatchEvents = res.at, res.retries

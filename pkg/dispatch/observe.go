@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,8 +19,10 @@ type Observation struct {
 	Result *protocol.Result
 }
 
-// Verdict is the run's status as derived from an Observation.
+// Verdict is Judge's decision: the run's status, and what to do with it.
 type Verdict struct {
+	Action   Action
+	Stop     *Stop // with DeleteJob: how the run ends
 	Phase    protocol.Phase
 	Reason   string
 	Message  string
@@ -27,21 +30,26 @@ type Verdict struct {
 	Node     string
 	Attempts int
 	ExitCode *int
+	// StartedAt is when the runner started the command, from its result.
+	StartedAt time.Time
 }
 
-// Judge derives a run's phase from its Job, its pods and the runner's
-// result. Success is final as soon as the runner reports exit 0; failure
+// judgeObserved derives the phase of a run whose Job exists from the Job,
+// its pods and the runner's result. Success is final as soon as the runner reports exit 0; failure
 // only when the Job itself failed, so a retry that succeeds is never
 // reported as failed. Kubernetes' view wins over a missing or stale
 // result: a container killed for memory is OOMKilled even though its
 // runner wrote nothing.
-func Judge(o Observation) Verdict {
+func judgeObserved(o Observation) Verdict {
 	v := Verdict{Phase: protocol.PhaseDispatched}
 	pod := latest(o.Pods)
 	if pod != nil {
 		v.Pod, v.Node = pod.Name, pod.Spec.NodeName
 	}
 	v.Attempts = len(o.Pods)
+	if o.Result != nil {
+		v.StartedAt = o.Result.StartedAt
+	}
 	if o.Job != nil {
 		if n := int(o.Job.Status.Failed + o.Job.Status.Succeeded + o.Job.Status.Active); n > v.Attempts {
 			v.Attempts = n

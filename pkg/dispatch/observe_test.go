@@ -96,8 +96,8 @@ func TestJudge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			v := Judge(tc.o)
-			if tv := Judge(trimmed(t, tc.o)); !reflect.DeepEqual(tv, v) {
+			v := Judge(Facts{Observation: tc.o, Created: true})
+			if tv := Judge(Facts{Observation: trimmed(t, tc.o), Created: true}); !reflect.DeepEqual(tv, v) {
 				t.Errorf("from the trimmed cache objects: %+v, from the whole: %+v", tv, v)
 			}
 			if v.Phase != tc.phase || v.Reason != tc.reason {
