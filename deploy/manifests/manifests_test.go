@@ -16,6 +16,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/magekube/magekube/pkg/dispatch"
 )
 
 func build(t *testing.T, dir string) resmap.ResMap {
@@ -127,6 +129,43 @@ func TestSidecar(t *testing.T) {
 		}
 		if !env["KUBE_POD_NAME"] || !env["KUBE_NAMESPACE"] {
 			t.Error("agent container lacks downward-API KUBE_POD_NAME/KUBE_NAMESPACE")
+		}
+	}
+}
+
+// TestRoleGrantsWhatPreflightChecks: the agent's Role grants exactly the
+// permissions `agent run` checks at start, no more.
+func TestRoleGrantsWhatPreflightChecks(t *testing.T) {
+	data, err := os.ReadFile("base/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.Role
+	if err := yaml.UnmarshalStrict(data, &role); err != nil {
+		t.Fatal(err)
+	}
+	granted := map[string]bool{}
+	for _, rule := range role.Rules {
+		for _, g := range rule.APIGroups {
+			for _, r := range rule.Resources {
+				for _, v := range rule.Verbs {
+					granted[g+"/"+r+"/"+v] = true
+				}
+			}
+		}
+	}
+	checked := map[string]bool{}
+	for _, a := range dispatch.Required {
+		checked[a.Group+"/"+a.Resource+"/"+a.Verb] = true
+	}
+	for k := range granted {
+		if !checked[k] {
+			t.Errorf("role.yaml grants %s, which preflight does not check (unused?)", k)
+		}
+	}
+	for k := range checked {
+		if !granted[k] {
+			t.Errorf("preflight checks %s, which role.yaml does not grant", k)
 		}
 	}
 }

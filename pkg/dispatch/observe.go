@@ -98,7 +98,7 @@ func failed(v Verdict, c *batchv1.JobCondition, pod *corev1.Pod, r *protocol.Res
 	if pod == nil {
 		return v
 	}
-	if pod.Status.Reason == "Evicted" {
+	if pod.Status.Reason == protocol.ReasonEvicted {
 		v.Reason, v.Message = protocol.ReasonEvicted, joinMessage(pod.Status.Message, c.Message)
 		return v
 	}
@@ -107,7 +107,7 @@ func failed(v Verdict, c *batchv1.JobCondition, pod *corev1.Pod, r *protocol.Res
 		if v.ExitCode == nil {
 			v.ExitCode = &code
 		}
-		if t.Reason == "OOMKilled" {
+		if t.Reason == protocol.ReasonOOMKilled {
 			v.Reason = protocol.ReasonOOMKilled
 			v.Message = joinMessage(fmt.Sprintf("the container was killed for exceeding its memory limit (exit code %d)", t.ExitCode), c.Message)
 		} else if r == nil && c.Reason == protocol.ReasonBackoffLimitExceeded {
@@ -128,8 +128,7 @@ func progress(v Verdict, pod *corev1.Pod) Verdict {
 	}
 	for _, s := range append(append([]corev1.ContainerStatus(nil), pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
 		if w := s.State.Waiting; w != nil {
-			switch w.Reason {
-			case protocol.ReasonErrImagePull, protocol.ReasonImagePullBackOff, protocol.ReasonErrImageNeverPull, "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+			if protocol.Blocks(w.Reason) {
 				v.Phase, v.Reason, v.Message = protocol.PhasePending, w.Reason, fmt.Sprintf("container %s: %s", s.Name, w.Message)
 				return v
 			}
@@ -141,7 +140,7 @@ func progress(v Verdict, pod *corev1.Pod) Verdict {
 	case corev1.PodPending:
 		v.Phase = protocol.PhasePending
 		if pod.Spec.NodeName != "" {
-			v.Reason, v.Message = "ContainerCreating", "scheduled on "+pod.Spec.NodeName+"; starting containers"
+			v.Reason, v.Message = protocol.ReasonContainerCreating, "scheduled on "+pod.Spec.NodeName+"; starting containers"
 		}
 	default: // a pod ended; the Job controller decides what comes next
 		v.Phase = protocol.PhaseRunning

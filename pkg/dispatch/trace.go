@@ -181,16 +181,8 @@ func (a *Agent) noteProgress(r *run, v Verdict) {
 	}
 	if v.Reason != "" && v.Reason != r.status.Reason && !v.Phase.Terminal() {
 		r.times.pendingEvents = append(r.times.pendingEvents, telemetry.TimedEvent{Time: now, Name: v.Reason, Message: v.Message})
-		a.event(r, problemReasons[v.Reason], v.Reason, v.Message)
+		a.event(r, protocol.IsProblem(v.Reason), v.Reason, v.Message)
 	}
-}
-
-// problemReasons are the waiting reasons recorded as Warning events; the
-// others (ContainerCreating, PodInitializing, …) are progress.
-var problemReasons = map[string]bool{
-	protocol.ReasonUnschedulable: true, protocol.ReasonErrImagePull: true, protocol.ReasonImagePullBackOff: true,
-	protocol.ReasonErrImageNeverPull: true, protocol.ReasonOOMKilled: true, protocol.ReasonEvicted: true,
-	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "InvalidImageName": true,
 }
 
 // inTrace reports whether every span of td is in the trace: a span file

@@ -21,29 +21,6 @@ func (p Phase) Terminal() bool {
 	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
 }
 
-// Reasons: one machine word saying why a run is where it is.
-const (
-	ReasonInvalidRequest       = "InvalidRequest"
-	ReasonInvalidConfig        = "InvalidConfig"
-	ReasonForbidden            = "Forbidden"
-	ReasonPolicyDenied         = "PolicyDenied"
-	ReasonNameCollision        = "NameCollision"
-	ReasonUnschedulable        = "Unschedulable"
-	ReasonImagePullBackOff     = "ImagePullBackOff"
-	ReasonErrImagePull         = "ErrImagePull"
-	ReasonErrImageNeverPull    = "ErrImageNeverPull"
-	ReasonOOMKilled            = "OOMKilled"
-	ReasonEvicted              = "Evicted"
-	ReasonDeadlineExceeded     = "DeadlineExceeded"
-	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
-	ReasonJobDeleted           = "JobDeleted"
-	ReasonCancelled            = "Cancelled"
-	ReasonTimeout              = "Timeout"
-	ReasonStartTimeout         = "StartTimeout"
-	ReasonError                = "Error"
-	ReasonCompleted            = "Completed"
-)
-
 // Status is runs/<id>/status.json, written only by the agent.
 type Status struct {
 	APIVersion string `json:"apiVersion"`

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/magekube/magekube/pkg/protocol"
 )
 
 // Exit codes of `runner exec` besides the command's own.
@@ -22,15 +24,6 @@ const (
 	// ExitNotExecutable and ExitNotFound follow the shells' convention.
 	ExitNotExecutable = 126
 	ExitNotFound      = 127
-)
-
-// Reasons the runner writes into result.json.
-const (
-	ReasonCompleted  = "Completed"
-	ReasonError      = "Error"
-	ReasonSignaled   = "Signaled"
-	ReasonTimeout    = "Timeout"
-	ReasonStartError = "StartError"
 )
 
 // Options for one execution.
@@ -74,13 +67,13 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return ExitRunnerError, 0, ReasonStartError, err.Error()
+		return ExitRunnerError, 0, protocol.ReasonStartError, err.Error()
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return ExitRunnerError, 0, ReasonStartError, err.Error()
+		return ExitRunnerError, 0, protocol.ReasonStartError, err.Error()
 	}
 	cmd := exec.Command(o.Command[0], o.Command[1:]...)
 	cmd.Env = rec.childEnv(o.Env)
@@ -111,7 +104,7 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 			code = ExitNotFound
 		}
 		fmt.Fprintf(o.Stderr, "runner: %v\n", err)
-		return code, 0, ReasonStartError, err.Error()
+		return code, 0, protocol.ReasonStartError, err.Error()
 	}
 	rec.started(cmd.Process.Pid)
 
@@ -120,7 +113,7 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 	ws, timedOut := supervise(ctx, o, -cmd.Process.Pid, sigs, exited)
 	code, sig, reason, msg := outcome(ws, timedOut, o.Timeout)
 	if oomAfter, ok := oom.count(); ok && oomKnown && oomAfter > oomBefore && code != 0 {
-		reason = ReasonOOMKilled
+		reason = protocol.ReasonOOMKilled
 		msg = fmt.Sprintf("the kernel killed a process of the command for exceeding the container's memory limit (%d OOM kill(s) in its memory cgroup); %s", oomAfter-oomBefore, msg)
 	}
 	return code, sig, reason, msg
@@ -201,11 +194,11 @@ func outcome(ws syscall.WaitStatus, timedOut bool, timeout time.Duration) (int, 
 	}
 	switch {
 	case timedOut:
-		return ExitTimeout, sig, ReasonTimeout, fmt.Sprintf("the command ran longer than --timeout %s and was stopped", timeout)
+		return ExitTimeout, sig, protocol.ReasonTimeout, fmt.Sprintf("the command ran longer than --timeout %s and was stopped", timeout)
 	case sig != 0:
-		return code, sig, ReasonSignaled, fmt.Sprintf("the command was killed by %s", signalName(sig))
+		return code, sig, protocol.ReasonSignaled, fmt.Sprintf("the command was killed by %s", signalName(sig))
 	case code != 0:
-		return code, 0, ReasonError, fmt.Sprintf("the command exited with code %d", code)
+		return code, 0, protocol.ReasonError, fmt.Sprintf("the command exited with code %d", code)
 	}
-	return 0, 0, ReasonCompleted, ""
+	return 0, 0, protocol.ReasonCompleted, ""
 }

@@ -9,11 +9,6 @@ import (
 	"strings"
 )
 
-// ReasonOOMKilled is written when the container's memory cgroup counted
-// an OOM kill while the command ran: whichever process the kernel chose
-// (the block's child, not the runner), and whatever the runtime reports.
-const ReasonOOMKilled = "OOMKilled"
-
 // oomCounter reads the OOM-kill counter of the runner's own memory
 // cgroup, cgroup v2 (memory.events) or v1 (memory.oom_control).
 type oomCounter struct {
