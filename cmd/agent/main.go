@@ -15,7 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/magekube/magekube/pkg/buildinfo"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
 )
@@ -42,7 +42,7 @@ type globalOptions struct {
 	kube         kube.Options
 	podName      string
 	podNamespace string
-	settings     inherit.Settings
+	settings     jobspec.Settings
 }
 
 // env lists a flag's environment twins, MAGEKUBE_… first.
@@ -136,9 +136,9 @@ func sharedFlags(g *globalOptions, local bool) []cli.Flag {
 			Usage: "the agent's own container name, never copied into Jobs"}, &g.settings.AgentContainer),
 		str(cli.StringFlag{Name: "runner-image", EnvVars: env("MAGEKUBE_RUNNER_IMAGE"),
 			Usage: "image the runner is copied from by the Job's init container (default: the agent container's image)"}, &g.settings.RunnerImage),
-		str(cli.StringFlag{Name: "runner-path", Value: inherit.DefaultRunnerPath, EnvVars: env("MAGEKUBE_RUNNER_PATH"),
+		str(cli.StringFlag{Name: "runner-path", Value: jobspec.DefaultRunnerPath, EnvVars: env("MAGEKUBE_RUNNER_PATH"),
 			Usage: "path of the runner binary inside --runner-image"}, &g.settings.RunnerPath),
-		str(cli.StringFlag{Name: "instance", Value: inherit.DefaultInstance, EnvVars: env("MAGEKUBE_INSTANCE"),
+		str(cli.StringFlag{Name: "instance", Value: jobspec.DefaultInstance, EnvVars: env("MAGEKUBE_INSTANCE"),
 			Usage: "label value that marks this agent's Jobs (agents sharing one request directory must share it)"}, &g.settings.Instance),
 		str(cli.StringFlag{Name: "cluster-uuid", EnvVars: env("MAGEKUBE_CLUSTER_UUID"),
 			Usage: "first part of Job names (default: the Mage container's MAGE_CLUSTER_UUID, else \"mage\")"}, &g.settings.ClusterUUID),
@@ -146,11 +146,11 @@ func sharedFlags(g *globalOptions, local bool) []cli.Flag {
 }
 
 // jobSettings completes the settings from the global flags.
-func (g *globalOptions) jobSettings() inherit.Settings {
+func (g *globalOptions) jobSettings() jobspec.Settings {
 	s := g.settings
 	if s.JobDir == "" {
 		s.JobDir = g.dir
 	}
-	s.Instance = inherit.DNSLabel(s.Instance)
+	s.Instance = jobspec.DNSLabel(s.Instance)
 	return s
 }

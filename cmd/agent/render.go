@@ -6,11 +6,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/magekube/magekube/pkg/render"
+	"github.com/magekube/magekube/pkg/dryrun"
 )
 
 func renderCommand(g *globalOptions, stdout io.Writer) *cli.Command {
-	o := render.Options{}
+	o := dryrun.Options{}
 	return &cli.Command{
 		Name:      "render",
 		Usage:     "print the Job the agent would create for a request, as YAML",
@@ -34,7 +34,7 @@ Every problem is printed on stderr and the exit status is 1.`,
 			o.Kube = g.kube
 			o.PodName, o.PodNamespace = g.podName, g.podNamespace
 			o.Settings = g.jobSettings()
-			return render.Run(c.Context, o, stdout)
+			return dryrun.Run(c.Context, o, stdout)
 		},
 	}
 }

@@ -11,8 +11,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/policy"
-	"github.com/magekube/magekube/pkg/sidecar"
+	"github.com/magekube/magekube/pkg/server"
 )
 
 type runOptions struct {
@@ -74,9 +75,9 @@ finished runs older than --retention are removed.`,
 			if err != nil {
 				return err
 			}
-			return sidecar.Run(c.Context, sidecar.Config{
+			return server.Run(c.Context, server.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
-				Builder: dispatch.Builder{Settings: g.jobSettings()}, Policy: o.policy,
+				Builder: jobspec.Builder{Settings: g.jobSettings()}, Policy: o.policy,
 				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: log,
 			})
 		},

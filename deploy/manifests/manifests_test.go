@@ -17,7 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/kube"
 )
 
 func build(t *testing.T, dir string) resmap.ResMap {
@@ -155,7 +155,7 @@ func TestRoleGrantsWhatPreflightChecks(t *testing.T) {
 		}
 	}
 	checked := map[string]bool{}
-	for _, a := range dispatch.Required {
+	for _, a := range kube.Required {
 		checked[a.Group+"/"+a.Resource+"/"+a.Verb] = true
 	}
 	for k := range granted {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry"
@@ -26,7 +27,7 @@ import (
 // Options configure the agent's engine.
 type Options struct {
 	Layout  protocol.Layout
-	Builder Builder
+	Builder jobspec.Builder
 	Policy  policy.Policy
 	Client  kubernetes.Interface
 	// Pod is the server pod the Jobs inherit from (read once at start).
@@ -74,7 +75,6 @@ type Agent struct {
 	created  chan createResult
 	status   *statusWriter
 	watcher  *fsnotify.Watcher
-	ctx      context.Context // the loop's; set once in Run
 	workers  sync.WaitGroup
 	ready    atomic.Bool
 	probing  atomic.Bool       // an API probe is running (see outage.go)
@@ -161,7 +161,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	workCtx, stopWork := context.WithCancel(ctx)
-	a.ctx = workCtx
 	defer func() {
 		stopWork()
 		a.workers.Wait()
@@ -200,7 +199,7 @@ func (a *Agent) loop(ctx context.Context) error {
 			if !ok {
 				return errors.New("file watcher closed")
 			}
-			a.intake(ctx, a.fileEvents(ev))
+			a.intake(ctx, a.fileEvents(ctx, ev))
 		case err := <-a.watcher.Errors:
 			a.log.Warn("file watcher", "err", err) // overflow: the rescan catches up
 		case <-rescan.C:
@@ -216,7 +215,7 @@ func (a *Agent) loop(ctx context.Context) error {
 		case res := <-a.created:
 			a.onCreated(ctx, res)
 		case <-a.o.APIErrors:
-			a.startProbe()
+			a.startProbe(ctx)
 		case <-a.apiBack:
 			a.restartTrackers(ctx)
 		case now := <-heartbeat.C:
@@ -230,10 +229,10 @@ func (a *Agent) loop(ctx context.Context) error {
 // of requests arrives as one batch, claimed with one directory sync) and
 // returns the request files among them. A file named twice is claimed
 // once: intake skips a run it already has.
-func (a *Agent) fileEvents(ev fsnotify.Event) []string {
+func (a *Agent) fileEvents(ctx context.Context, ev fsnotify.Event) []string {
 	var names []string
 	for {
-		if name, isRequest := a.fileEvent(ev); isRequest {
+		if name, isRequest := a.fileEvent(ctx, ev); isRequest {
 			names = append(names, name)
 		}
 		if len(names) >= maxIntakeBatch {

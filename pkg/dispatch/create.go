@@ -13,7 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/telemetry"
 )
@@ -47,15 +47,15 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 	job, err := b.Build(a.o.Pod, r.req)
 	if err != nil {
 		reason := protocol.ReasonError
-		var cfg *ConfigError
+		var cfg *jobspec.ConfigError
 		if errors.As(err, &cfg) {
 			reason = protocol.ReasonInvalidConfig
 		}
-		a.finish(r, protocol.PhaseFailed, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
+		a.finish(ctx, r, protocol.PhaseFailed, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
 	if v := a.o.Policy.Violations(a.o.Pod, b.Settings, job); len(v) > 0 {
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the Mage container has: "+strings.Join(v, "; "))
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the Mage container has: "+strings.Join(v, "; "))
 		return
 	}
 	var fsGroup *int64
@@ -66,11 +66,11 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
 	}
 	if _, err := a.tracker(ctx, job.Namespace); err != nil {
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
 		return
 	}
 	r.namespace, r.job, r.creating = job.Namespace, job.Name, true
-	if v, err := strconv.ParseInt(job.Annotations[inherit.AnnotationStartTimeout], 10, 64); err == nil {
+	if v, err := strconv.ParseInt(job.Annotations[jobspec.AnnotationStartTimeout], 10, 64); err == nil {
 		r.startTimeout = time.Duration(v) * time.Second
 	}
 	a.inflight++
@@ -107,12 +107,12 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 				err = gerr
 				break
 			}
-			if existing.Annotations[inherit.AnnotationRunID] == id {
+			if existing.Annotations[jobspec.AnnotationRunID] == id {
 				return createResult{id: id, job: existing, adopted: true, at: existing.CreationTimestamp.Time, retries: retries}
 			}
 			return createResult{id: id, reason: protocol.ReasonNameCollision, err: fmt.Errorf(
 				"job %s/%s already exists for run %q (Mage's name depends only on the cluster uuid, prefix and run id); delete it or change job_name_prefix",
-				job.Namespace, job.Name, existing.Annotations[inherit.AnnotationRunID])}
+				job.Namespace, job.Name, existing.Annotations[jobspec.AnnotationRunID])}
 		case apierrors.IsForbidden(err):
 			return createResult{id: id, reason: protocol.ReasonForbidden, err: fmt.Errorf(
 				"create jobs in namespace %s is forbidden for the agent's service account: %v (grant it with deploy/manifests RBAC: jobs create/get/list/watch/delete)", job.Namespace, err)}
@@ -147,7 +147,7 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 		if ctx.Err() != nil {
 			return // shutting down: the next agent dispatches it again
 		}
-		a.finish(r, protocol.PhaseFailed, res.reason, res.err.Error())
+		a.finish(ctx, r, protocol.PhaseFailed, res.reason, res.err.Error())
 		return
 	}
 	verb := "created"

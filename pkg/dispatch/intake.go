@@ -24,7 +24,7 @@ const rejectedDir = ".rejected"
 
 // fileEvent sorts a watcher event: a request file to take in (returned),
 // or a file in a run directory (result, cancel) that refreshes the run.
-func (a *Agent) fileEvent(ev fsnotify.Event) (string, bool) {
+func (a *Agent) fileEvent(ctx context.Context, ev fsnotify.Event) (string, bool) {
 	dir, name := filepath.Split(ev.Name)
 	dir = filepath.Clean(dir)
 	switch {
@@ -36,7 +36,7 @@ func (a *Agent) fileEvent(ev fsnotify.Event) (string, bool) {
 		id := filepath.Base(dir)
 		if _, ok := a.runs[id]; ok && (name == protocol.CancelFile || name == protocol.ResultFile) {
 			if name == protocol.CancelFile {
-				a.checkCancel(a.ctx, id)
+				a.checkCancel(ctx, id)
 			}
 			a.dirty.add(id)
 		}
@@ -151,11 +151,11 @@ func (a *Agent) admit(ctx context.Context, c claimedRequest) {
 	a.startTrace(r)
 	switch {
 	case c.readErr != nil:
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, c.readErr.Error())
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, c.readErr.Error())
 	case c.parseErr != nil:
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "invalid request: "+strings.ReplaceAll(c.parseErr.Error(), "\n", "; "))
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "invalid request: "+strings.ReplaceAll(c.parseErr.Error(), "\n", "; "))
 	case c.req.ID != r.id:
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", c.req.ID, c.name))
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", c.req.ID, c.name))
 	default:
 		a.writeStatus(r)
 		a.enqueue(ctx, r)

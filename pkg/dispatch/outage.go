@@ -17,12 +17,12 @@ import (
 const probeInterval = time.Second
 
 // startProbe starts the probe unless one is running.
-func (a *Agent) startProbe() {
+func (a *Agent) startProbe(ctx context.Context) {
 	if !a.probing.CompareAndSwap(false, true) {
 		return
 	}
 	a.log.Warn("Kubernetes API unreachable; probing it every second")
-	a.workers.Go(func() { a.probeAPI(a.ctx) })
+	a.workers.Go(func() { a.probeAPI(ctx) })
 }
 
 func (a *Agent) probeAPI(ctx context.Context) {

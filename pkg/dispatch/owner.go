@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -61,7 +61,7 @@ func (a *Agent) jobsByRun() map[string]*batchv1.Job {
 	}
 	jobs, _ := t.jobs.Jobs(a.o.Pod.Namespace).List(labels.Everything())
 	for _, j := range jobs {
-		if id := j.Labels[inherit.LabelRun]; id != "" {
+		if id := j.Labels[jobspec.LabelRun]; id != "" {
 			out[id] = j
 		}
 	}

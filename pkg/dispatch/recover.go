@@ -78,7 +78,7 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 	}
 	if err != nil {
 		a.startTrace(r)
-		a.finish(r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
 	r.req = req
@@ -89,7 +89,7 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 	}
 	if st.Job != "" { // created before: track that Job, whatever the config says now
 		if _, err := a.tracker(ctx, st.Namespace); err != nil {
-			a.finish(r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
+			a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
 			return
 		}
 		r.namespace, r.job = st.Namespace, st.Job

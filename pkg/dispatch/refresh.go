@@ -87,7 +87,7 @@ func (a *Agent) apply(ctx context.Context, r *run, v Verdict) {
 		s.StartedAt = &now
 	}
 	if v.Phase.Terminal() {
-		a.finish(r, v.Phase, v.Reason, v.Message)
+		a.finish(ctx, r, v.Phase, v.Reason, v.Message)
 		return
 	}
 	s.Phase = v.Phase
@@ -106,7 +106,7 @@ func (a *Agent) jobGone(ctx context.Context, r *run) bool {
 }
 
 // finish ends a run: final status, then its slot goes to the next queued.
-func (a *Agent) finish(r *run, phase protocol.Phase, reason, message string) {
+func (a *Agent) finish(ctx context.Context, r *run, phase protocol.Phase, reason, message string) {
 	now := time.Now().UTC()
 	r.status.Phase, r.status.Reason, r.status.Message, r.status.FinishedAt = phase, reason, message, &now
 	a.writeStatus(r)
@@ -114,7 +114,7 @@ func (a *Agent) finish(r *run, phase protocol.Phase, reason, message string) {
 	if r.job != "" {
 		res = a.sealedResult(r, nil)
 	}
-	a.exportTrace(r, res)
+	a.exportTrace(ctx, r, res)
 	switch phase {
 	case protocol.PhaseSucceeded:
 		a.event(r, false, EventSucceeded, "run "+r.id+" succeeded")
@@ -136,19 +136,19 @@ func (a *Agent) finish(r *run, phase protocol.Phase, reason, message string) {
 		a.queue = without(a.queue, r.id)
 	}
 	if r.job != "" && !r.creating {
-		a.release()
+		a.release(ctx)
 	}
 }
 
 // release frees an in-flight slot and dispatches the next queued run.
-func (a *Agent) release() {
+func (a *Agent) release(ctx context.Context) {
 	a.inflight--
 	for len(a.queue) > 0 && a.inflight < a.o.MaxInflight {
 		id := a.queue[0]
 		a.queue = a.queue[1:]
 		if r, ok := a.runs[id]; ok {
 			r.queued = false
-			a.dispatch(a.ctx, r)
+			a.dispatch(ctx, r)
 		}
 	}
 }

@@ -67,7 +67,7 @@ const maxSpanFiles = 64
 
 // exportTrace sends a finished run's trace (the agent's spans and the
 // runner's span files) from a worker, so the loop never waits on it.
-func (a *Agent) exportTrace(r *run, res *protocol.Result) {
+func (a *Agent) exportTrace(ctx context.Context, r *run, res *protocol.Result) {
 	if a.o.Tracer == nil || !r.trace.Sampled {
 		return
 	}
@@ -101,7 +101,7 @@ func (a *Agent) exportTrace(r *run, res *protocol.Result) {
 	}
 	id := r.id
 	a.workers.Go(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), exportTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exportTimeout)
 		defer cancel()
 		err := a.o.Tracer.Export(ctx, data...)
 		a.o.Metrics.TraceExported(err)

@@ -13,7 +13,7 @@ import (
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 
 	"github.com/magekube/magekube/pkg/protocol"
 )
@@ -38,7 +38,7 @@ func (a *Agent) tracker(ctx context.Context, ns string) (*tracker, error) {
 	if t, ok := a.trackers[ns]; ok {
 		return t, nil
 	}
-	selector := labels.Set{inherit.LabelManagedBy: inherit.ManagedByValue, inherit.LabelInstance: a.o.Builder.Settings.Default().Instance}.String()
+	selector := labels.Set{jobspec.LabelManagedBy: jobspec.ManagedByValue, jobspec.LabelInstance: a.o.Builder.Settings.Default().Instance}.String()
 	factory := informers.NewSharedInformerFactoryWithOptions(a.o.Client, 0,
 		informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
@@ -82,7 +82,7 @@ func (a *Agent) onObject(obj any) {
 		obj = d.Obj
 	}
 	if m, ok := obj.(metav1.Object); ok {
-		if id := m.GetLabels()[inherit.LabelRun]; id != "" {
+		if id := m.GetLabels()[jobspec.LabelRun]; id != "" {
 			a.dirty.add(id)
 		}
 	}
@@ -93,7 +93,7 @@ const runIndex = "run"
 
 func byRun(obj any) ([]string, error) {
 	if m, ok := obj.(metav1.Object); ok {
-		if id := m.GetLabels()[inherit.LabelRun]; id != "" {
+		if id := m.GetLabels()[jobspec.LabelRun]; id != "" {
 			return []string{id}, nil
 		}
 	}
@@ -146,8 +146,8 @@ func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
 	}
-	if id, ok := m.Labels[inherit.LabelRun]; ok {
-		out.Labels = map[string]string{inherit.LabelRun: id}
+	if id, ok := m.Labels[jobspec.LabelRun]; ok {
+		out.Labels = map[string]string{jobspec.LabelRun: id}
 	}
 	return out
 }

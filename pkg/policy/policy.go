@@ -7,7 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 )
 
 // Policy is what an operator allows a run's config beyond what the Mage
@@ -27,8 +27,8 @@ type Policy struct {
 // Violations lists every way job asks for more than the Mage container of
 // server has and p allows, each naming the field and the flag that would
 // allow it. Empty means the Job may be created.
-func (p Policy) Violations(server *corev1.Pod, s inherit.Settings, job *batchv1.Job) []string {
-	mage, err := inherit.MageContainer(server, s)
+func (p Policy) Violations(server *corev1.Pod, s jobspec.Settings, job *batchv1.Job) []string {
+	mage, err := jobspec.MageContainer(server, s)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -68,10 +68,10 @@ func (c *check) namespace() {
 // agent's when the Mage container holds no token, so a Job may use it only
 // when the Mage container has those credentials already.
 func (c *check) identity() {
-	holds := inherit.HoldsToken(c.server, c.mage)
+	holds := jobspec.HoldsToken(c.server, c.mage)
 	sa := c.spec.ServiceAccountName
 	switch {
-	case sa == "" || sa == inherit.DefaultServiceAccount:
+	case sa == "" || sa == jobspec.DefaultServiceAccount:
 	case sa == c.server.Spec.ServiceAccountName && holds:
 	case sa == c.server.Spec.ServiceAccountName:
 		c.deny("service_account_name: %q is the server pod's service account, whose token only the agent container holds; a Job never gets the agent's identity", sa)
@@ -113,7 +113,7 @@ func controlPlane(t corev1.Toleration) bool {
 	return t.Key == "" && t.Operator == corev1.TolerationOpExists || slices.Contains(controlPlaneTaints, t.Key)
 }
 
-func agentContainer(pod *corev1.Pod, s inherit.Settings) *corev1.Container {
+func agentContainer(pod *corev1.Pod, s jobspec.Settings) *corev1.Container {
 	for i := range pod.Spec.Containers {
 		if c := &pod.Spec.Containers[i]; c.Name == s.AgentContainer && s.AgentContainer != "" {
 			return c

@@ -9,8 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
 )
@@ -57,7 +56,7 @@ spec:
 func TestViolations(t *testing.T) {
 	t.Parallel()
 	pod := loadServerPod(t)
-	settings := inherit.Settings{AgentContainer: "magekube-agent", RunnerImage: "magekube/runner:test"}
+	settings := jobspec.Settings{AgentContainer: "magekube-agent", RunnerImage: "magekube/runner:test"}
 	for _, tc := range []struct {
 		name   string
 		policy policy.Policy
@@ -158,7 +157,7 @@ func TestViolations(t *testing.T) {
 			}
 			req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p",
 				PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1, ExecutorConfig: cfg}
-			b := dispatch.Builder{Settings: settings, ProjectFS: emptyProject}
+			b := jobspec.Builder{Settings: settings, ProjectFS: emptyProject}
 			job, err := b.Build(pod, req)
 			if err != nil {
 				t.Fatalf("build: %v", err)
@@ -179,9 +178,9 @@ func TestViolations(t *testing.T) {
 func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 	t.Parallel()
 	pod := loadServerPod(t)
-	settings := inherit.Settings{AgentContainer: "magekube-agent", RunnerImage: "r"}
+	settings := jobspec.Settings{AgentContainer: "magekube-agent", RunnerImage: "r"}
 	req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p", PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1}
-	job, err := dispatch.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	job, err := jobspec.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +189,7 @@ func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 		t.Errorf("automount %v, service account %q; want false and \"default\"", spec.AutomountServiceAccountToken, spec.ServiceAccountName)
 	}
 	for _, v := range spec.Volumes {
-		if inherit.TokenVolume(v) || v.Name == "agent-creds" || v.Name == "proxy-creds" {
+		if jobspec.TokenVolume(v) || v.Name == "agent-creds" || v.Name == "proxy-creds" {
 			t.Errorf("job has volume %q", v.Name)
 		}
 	}
@@ -198,7 +197,7 @@ func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 	// A pod whose Mage container holds the pod's token may pass it on.
 	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "magekube-agent-token", MountPath: "/t"})
 	req.ExecutorConfig = map[string]any{"service_account_name": "magekube-agent"}
-	job, err = dispatch.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	job, err = jobspec.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 )
 
 // containers compares every Job container's effective security settings
@@ -21,7 +21,7 @@ func (c *check) containers() {
 		}
 		// The runner's own init container is built by the agent with every
 		// capability dropped and is not the config's to change.
-		if !c.p.SecurityOptions && ct.Name != inherit.RunnerInitName {
+		if !c.p.SecurityOptions && ct.Name != jobspec.RunnerInitName {
 			c.options(ct.Name, mage, job)
 		}
 	}

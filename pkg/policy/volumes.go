@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 )
 
 // volumes lets a Job have the volumes the Mage container mounts (the same
@@ -22,7 +22,7 @@ func (c *check) volumes() {
 	agentMounts := mountModes(c.agent)
 	inheritedAs := map[string]string{} // job volume → the server volume it equals
 	for _, v := range c.spec.Volumes {
-		if v.Name == inherit.RunnerVolumeName && v.EmptyDir != nil {
+		if v.Name == jobspec.RunnerVolumeName && v.EmptyDir != nil {
 			continue
 		}
 		if same, ok := c.mageVolume(v, mageMounts); ok {
@@ -33,7 +33,7 @@ func (c *check) volumes() {
 			continue // an emptyDir, configMap or downwardAPI grants nothing, whoever else mounts one
 		}
 		if sv, ok := c.serverVolume(v); ok {
-			if _, agents := agentMounts[sv]; agents || inherit.TokenVolume(v) {
+			if _, agents := agentMounts[sv]; agents || jobspec.TokenVolume(v) {
 				c.deny("volume %q: mounted by the agent container only; a Job never gets the agent's volumes", v.Name)
 			} else {
 				c.deny("volume %q: the Mage container %q does not mount it; a Job inherits only the Mage container's volumes", v.Name, c.mage.Name)
@@ -85,7 +85,7 @@ func (c *check) serverVolume(v corev1.Volume) (string, bool) {
 func (c *check) newVolume(v corev1.Volume) {
 	kind := volumeKind(v.VolumeSource)
 	switch {
-	case inherit.TokenVolume(v):
+	case jobspec.TokenVolume(v):
 		c.deny("volume %q: a service-account token; Jobs never get Kubernetes credentials", v.Name)
 	case harmless(kind):
 	case kind == "projected":

@@ -41,7 +41,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
@@ -98,7 +98,7 @@ func (c *createTimes) wrap(next http.RoundTripper) http.RoundTripper {
 			data, _ := io.ReadAll(body)
 			if obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil); err == nil {
 				if job, ok := obj.(*batchv1.Job); ok {
-					id = job.Labels[inherit.LabelRun]
+					id = job.Labels[jobspec.LabelRun]
 				}
 			}
 		}
@@ -428,11 +428,11 @@ func (b *bench) server(ctx context.Context, ns string) error {
 // Running when autoExit is on (as a block that does nothing would).
 func (b *bench) watch(ctx context.Context) func() {
 	f := informers.NewSharedInformerFactoryWithOptions(b.client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = inherit.LabelRun }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = jobspec.LabelRun }))
 	onJob := func(obj any) {
 		j := obj.(*batchv1.Job)
 		now := time.Now()
-		id := j.Labels[inherit.LabelRun]
+		id := j.Labels[jobspec.LabelRun]
 		b.mu.Lock()
 		if _, ok := b.jobSeen[id]; !ok {
 			b.jobSeen[id] = now
@@ -448,7 +448,7 @@ func (b *bench) watch(ctx context.Context) func() {
 		if !ok || p.Status.Phase != corev1.PodRunning {
 			return
 		}
-		id := p.Labels[inherit.LabelRun]
+		id := p.Labels[jobspec.LabelRun]
 		b.mu.Lock()
 		_, known := b.podOf[id]
 		b.podOf[id] = p.Name
@@ -581,8 +581,8 @@ func (b *bench) floor(ctx context.Context, n int) ([]time.Duration, error) {
 	for i, job := range jobs {
 		for {
 			b.mu.Lock()
-			seen, ok := b.jobSeen[job.Labels[inherit.LabelRun]]
-			done := b.jobDone[job.Labels[inherit.LabelRun]]
+			seen, ok := b.jobSeen[job.Labels[jobspec.LabelRun]]
+			done := b.jobDone[job.Labels[jobspec.LabelRun]]
 			b.mu.Unlock()
 			if ok && done { // done too: the next burst starts on a quiet cluster
 				out[i] = seen.Sub(at[i])
@@ -597,9 +597,9 @@ func (b *bench) floor(ctx context.Context, n int) ([]time.Duration, error) {
 	return out, nil
 }
 
-func (b *bench) builder() dispatch.Builder {
-	return dispatch.Builder{
-		Settings:  inherit.Settings{AgentContainer: "magekube-agent", Instance: "bench"},
+func (b *bench) builder() jobspec.Builder {
+	return jobspec.Builder{
+		Settings:  jobspec.Settings{AgentContainer: "magekube-agent", Instance: "bench"},
 		ProjectFS: func(string) fs.FS { return os.DirFS(b.project) },
 	}
 }

@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -98,8 +98,8 @@ func startAgent(t *testing.T, prefix, metadata string, with func(*dispatch.Optio
 	layout := protocol.Layout{Root: root}
 	opts := dispatch.Options{
 		Layout: layout, Client: env.Client, Pod: pod, Rescan: 5 * time.Second,
-		Builder: dispatch.Builder{
-			Settings:  inherit.Settings{AgentContainer: "magekube-agent", JobDir: "/home/src/" + ns, Instance: ns},
+		Builder: jobspec.Builder{
+			Settings:  jobspec.Settings{AgentContainer: "magekube-agent", JobDir: "/home/src/" + ns, Instance: ns},
 			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
 		},
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

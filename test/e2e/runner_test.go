@@ -13,8 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -45,8 +44,8 @@ func TestRunnerInJob(t *testing.T) {
 	shared := sharedDir(t)
 	pod := serverPod(ns, shared)
 	project := fstest.MapFS{"metadata.yaml": {Data: []byte("k8s_executor_config:\n  job_name_prefix: e2e\n  resource_limits: {memory: 128Mi}\n")}}
-	b := dispatch.Builder{
-		Settings:  inherit.Settings{AgentContainer: "magekube-agent", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+	b := jobspec.Builder{
+		Settings:  jobspec.Settings{AgentContainer: "magekube-agent", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		ProjectFS: func(string) fs.FS { return project },
 	}
 	for _, tc := range []struct {
@@ -68,7 +67,7 @@ func TestRunnerInJob(t *testing.T) {
 			if _, err := env.Client.BatchV1().Jobs(ns).Create(t.Context(), job, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			p := waitPodTerminated(t, ns, inherit.LabelRun+"="+tc.id)
+			p := waitPodTerminated(t, ns, jobspec.LabelRun+"="+tc.id)
 			if got := p.Status.ContainerStatuses[0].State.Terminated.ExitCode; got != int32(tc.code) {
 				t.Errorf("container exit code %d, want %d", got, tc.code)
 			}

@@ -21,7 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
+	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -51,8 +52,8 @@ func newHarness(t *testing.T, project string) *harness {
 	h := &harness{t: t, ns: ns, layout: protocol.Layout{Root: t.TempDir()}}
 	h.opts = dispatch.Options{
 		Layout: h.layout, Client: env.Client, Pod: created, Rescan: 2 * time.Second,
-		Builder: dispatch.Builder{
-			Settings:  inherit.Settings{AgentContainer: "magekube-agent", Instance: ns},
+		Builder: jobspec.Builder{
+			Settings:  jobspec.Settings{AgentContainer: "magekube-agent", Instance: ns},
 			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
 		},
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
@@ -129,7 +130,7 @@ func phase(p protocol.Phase, reason string) func(protocol.Status) bool {
 
 func (h *harness) jobs(id string) int {
 	h.t.Helper()
-	list, err := env.Client.BatchV1().Jobs(h.ns).List(h.t.Context(), metav1.ListOptions{LabelSelector: inherit.LabelRun + "=" + id})
+	list, err := env.Client.BatchV1().Jobs(h.ns).List(h.t.Context(), metav1.ListOptions{LabelSelector: jobspec.LabelRun + "=" + id})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestPreflightNamesMissingPermissions(t *testing.T) {
 		return err
 	})
 	limited := saClient(t, ns, "default")
-	err := dispatch.Preflight(ctx, limited, ns)
+	err := kube.Preflight(ctx, limited, ns)
 	if err == nil {
 		t.Fatal("preflight passed without job permissions")
 	}
@@ -310,7 +311,7 @@ func TestPreflightNamesMissingPermissions(t *testing.T) {
 	if strings.Contains(err.Error(), "pods") {
 		t.Errorf("pods are granted, but reported missing:\n%v", err)
 	}
-	if err := dispatch.Preflight(ctx, env.Client, ns); err != nil {
+	if err := kube.Preflight(ctx, env.Client, ns); err != nil {
 		t.Errorf("admin preflight: %v", err)
 	}
 }

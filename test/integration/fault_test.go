@@ -19,7 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
 )
@@ -62,7 +62,7 @@ func endPods(ctx context.Context, ns string, logf func(string, ...any)) {
 	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, cluster.ExitCodeAnnotation))
 	done := map[string]bool{}
 	for ctx.Err() == nil {
-		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: inherit.LabelRun})
+		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobspec.LabelRun})
 		if err == nil {
 			for _, p := range pods.Items {
 				if p.Status.Phase == corev1.PodRunning && !done[p.Name] {
@@ -145,7 +145,7 @@ func oneJobEach(t *testing.T, ns string, ids []string) {
 	}
 	per := map[string]int{}
 	for _, j := range jobs.Items {
-		per[j.Labels[inherit.LabelRun]]++
+		per[j.Labels[jobspec.LabelRun]]++
 	}
 	for _, id := range ids {
 		if per[id] != 1 {

@@ -18,13 +18,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/fixtures"
 )
 
-const seedDir = "../../pkg/dispatch/testdata"
+const seedDir = "../../pkg/jobspec/testdata"
 
 func readPod(t *testing.T) *corev1.Pod { return fixtures.Pod(t, filepath.Join(seedDir, "pod.yaml")) }
 
@@ -50,8 +49,8 @@ func TestSeedJobsPassServerSideDryRun(t *testing.T) {
 	for _, dir := range cases {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			req := readRequest(t, filepath.Join(dir, "request.json"))
-			b := dispatch.Builder{
-				Settings:  inherit.Settings{AgentContainer: "magekube-agent"},
+			b := jobspec.Builder{
+				Settings:  jobspec.Settings{AgentContainer: "magekube-agent"},
 				ProjectFS: func(string) fs.FS { return os.DirFS(filepath.Join(dir, "project")) },
 			}
 			job, err := b.Build(pod, req)
@@ -103,7 +102,7 @@ func TestRenderFromTheAPI(t *testing.T) {
 		t.Fatalf("API server rejected the rendered Job: %v", err)
 	}
 	waitFor(t, "the Job controller to create the Job's pod", func() bool {
-		pods, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: inherit.LabelRun + "=render-1"})
+		pods, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: jobspec.LabelRun + "=render-1"})
 		return err == nil && len(pods.Items) == 1 && pods.Items[0].OwnerReferences[0].UID == created.UID
 	})
 }

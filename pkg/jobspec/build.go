@@ -1,4 +1,4 @@
-package dispatch
+package jobspec
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/magekube/magekube/pkg/execconfig"
-	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -23,7 +22,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Builder turns a request into the Job the agent creates for it.
 type Builder struct {
-	Settings inherit.Settings
+	Settings Settings
 	// ProjectFS opens a request's project_dir; default: the local disk.
 	ProjectFS func(projectDir string) fs.FS
 }
@@ -57,9 +56,9 @@ func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, er
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	job, err := inherit.Job(inherit.Input{Pod: pod, Config: cfg, Request: req, Settings: b.Settings})
+	job, err := Job(Input{Pod: pod, Config: cfg, Request: req, Settings: b.Settings})
 	if err != nil {
-		var setup *inherit.SetupError
+		var setup *SetupError
 		if errors.As(err, &setup) {
 			return nil, fmt.Errorf("build job for %s: %w", req.ID, err)
 		}
@@ -81,7 +80,7 @@ func blockUUID(req *protocol.Request) string {
 // agent's own environment, which holds the agent's credentials.
 func (b Builder) env(pod *corev1.Pod, req *protocol.Request) func(string) (string, bool) {
 	declared := map[string]string{}
-	if c, err := inherit.MageContainer(pod, b.Settings); err == nil {
+	if c, err := MageContainer(pod, b.Settings); err == nil {
 		for _, e := range c.Env {
 			if e.ValueFrom == nil {
 				declared[e.Name] = e.Value

@@ -1,4 +1,4 @@
-package inherit
+package jobspec
 
 import (
 	corev1 "k8s.io/api/core/v1"

@@ -1,4 +1,4 @@
-package dispatch
+package jobspec
 
 import (
 	"errors"
@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/magekube/magekube/pkg/inherit"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/fixtures"
 )
@@ -28,7 +27,7 @@ func loadRequest(t *testing.T, path string) *protocol.Request { return fixtures.
 
 func testBuilder(projectDir string) Builder {
 	return Builder{
-		Settings:  inherit.Settings{AgentContainer: "magekube-agent"},
+		Settings:  Settings{AgentContainer: "magekube-agent"},
 		ProjectFS: func(string) fs.FS { return os.DirFS(projectDir) },
 	}
 }
@@ -91,7 +90,7 @@ func TestBuildReportsSetupErrors(t *testing.T) {
 	b.Settings.ServerContainer = "no-such-container"
 	_, err := b.Build(pod, req)
 	var cfgErr *ConfigError
-	var setup *inherit.SetupError
+	var setup *SetupError
 	if errors.As(err, &cfgErr) || !errors.As(err, &setup) {
 		t.Fatalf("want a setup error, got %v", err)
 	}
@@ -141,7 +140,7 @@ func TestProjectFilesAreReadSafely(t *testing.T) {
 			}
 			r := *req
 			r.ProjectDir = dir
-			b := Builder{Settings: inherit.Settings{AgentContainer: "magekube-agent"}}
+			b := Builder{Settings: Settings{AgentContainer: "magekube-agent"}}
 			done := make(chan error, 1)
 			go func() { _, err := b.Build(pod, &r); done <- err }()
 			select {
@@ -177,7 +176,7 @@ func TestJobTemplateFile(t *testing.T) {
 	pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "K8S_CONFIG_FILE", Value: filepath.Join(root, "k8s_job.yaml")})
 	req := loadRequest(t, "testdata/seed/minimal/request.json")
 	req.ProjectDir = project
-	b := Builder{Settings: inherit.Settings{AgentContainer: "magekube-agent"}}
+	b := Builder{Settings: Settings{AgentContainer: "magekube-agent"}}
 	job, err := b.Build(pod, req)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,4 @@
-// Package render prints the Job the agent would create for a request:
-// `agent render`, the dry run users and tests compare against.
-package render
+package dryrun
 
 import (
 	"context"
@@ -13,8 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/inherit"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
@@ -27,7 +24,7 @@ type Options struct {
 	PodName      string
 	PodNamespace string
 	Kube         kube.Options
-	Settings     inherit.Settings
+	Settings     jobspec.Settings
 	Policy       policy.Policy
 }
 
@@ -45,8 +42,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	job, err := dispatch.Builder{Settings: o.Settings}.Build(pod, req)
-	var cfgErr *dispatch.ConfigError
+	job, err := jobspec.Builder{Settings: o.Settings}.Build(pod, req)
+	var cfgErr *jobspec.ConfigError
 	if errors.As(err, &cfgErr) {
 		return fmt.Errorf("%s: invalid executor config:\n%w", o.RequestFile, err)
 	}

@@ -1,8 +1,4 @@
-// Package sidecar is `agent run`: it connects to the API server, reads the
-// server pod, checks the agent's permissions, serves /healthz, /readyz and
-// /metrics (and /debug/pprof/ when asked), and runs the dispatch engine
-// until it is told to stop.
-package sidecar
+package server
 
 import (
 	"context"
@@ -22,6 +18,7 @@ import (
 
 	"github.com/magekube/magekube/pkg/buildinfo"
 	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
@@ -35,7 +32,7 @@ type Config struct {
 	Kube         kube.Options
 	PodName      string
 	PodNamespace string
-	Builder      dispatch.Builder
+	Builder      jobspec.Builder
 	Policy       policy.Policy
 	MaxInflight  int
 	Rescan       time.Duration
@@ -78,7 +75,7 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := dispatch.Preflight(ctx, client, pod.Namespace); err != nil {
+	if err := kube.Preflight(ctx, client, pod.Namespace); err != nil {
 		return fmt.Errorf("preflight:\n%w", err)
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
