@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/magekube/magekube/pkg/execconfig"
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/protocol"
@@ -73,6 +74,7 @@ type Agent struct {
 	trackers map[string]*tracker
 	dirty    *idSet
 	created  chan createResult
+	synced   chan trackerSync
 	status   *statusWriter
 	watcher  *fsnotify.Watcher
 	workers  sync.WaitGroup
@@ -101,6 +103,10 @@ type run struct {
 	startTimeout time.Duration
 	pendingSince time.Time
 	queued       bool // waiting in the queue for an in-flight slot
+	inflight     bool // holds an in-flight slot (from dispatch to the end)
+	// config is the run's resolved executor config (a queued run's Job is
+	// built from it).
+	config *execconfig.Config
 	// stop: the agent is deleting the run's Job, and how the run ends.
 	stop *Stop
 	// pendingReason is what magekube_runs_pending counts the run under.
@@ -135,7 +141,7 @@ func New(o Options) (*Agent, error) {
 	return &Agent{
 		o: o, log: o.Log,
 		runs: map[string]*run{}, trackers: map[string]*tracker{}, foreign: map[string]string{},
-		dirty: newIDSet(), created: make(chan createResult, 64), apiBack: make(chan struct{}, 1),
+		dirty: newIDSet(), created: make(chan createResult, 64), synced: make(chan trackerSync, 8), apiBack: make(chan struct{}, 1),
 		beats: make(chan time.Time, 1),
 	}, nil
 }
@@ -168,7 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			t.stop()
 		}
 	}()
-	if _, err := a.tracker(workCtx, a.o.Pod.Namespace); err != nil {
+	if err := a.trackOwnNamespace(workCtx); err != nil {
 		return err
 	}
 	a.workers.Add(1)
@@ -183,6 +189,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.ready.Store(true)
 	a.log.Info("agent ready", "dir", a.o.Layout.Root, "runs", len(a.runs))
 	return a.loop(workCtx)
+}
+
+// trackOwnNamespace starts the tracker of the agent's namespace and waits
+// for its caches: recovery reads them.
+func (a *Agent) trackOwnNamespace(ctx context.Context) error {
+	a.tracker(ctx, a.o.Pod.Namespace)
+	select {
+	case s := <-a.synced:
+		if s.err != nil {
+			return s.err
+		}
+		a.onSynced(ctx, s)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (a *Agent) loop(ctx context.Context) error {
@@ -214,6 +236,8 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.refreshDirty(ctx)
 		case res := <-a.created:
 			a.onCreated(ctx, res)
+		case s := <-a.synced:
+			a.onSynced(ctx, s)
 		case <-a.o.APIErrors:
 			a.startProbe(ctx)
 		case <-a.apiBack:

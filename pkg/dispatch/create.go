@@ -29,34 +29,66 @@ type createResult struct {
 	retries []telemetry.TimedEvent // failed attempts, for the dispatch span
 }
 
-// enqueue dispatches the run now, or queues it behind --max-inflight.
+// enqueue resolves and checks the run's config at once, whatever the
+// queue (a bad config fails now, not when a slot frees), then dispatches
+// the run or queues it behind --max-inflight.
 func (a *Agent) enqueue(ctx context.Context, r *run) {
+	job, ok := a.prepare(ctx, r)
+	if !ok {
+		return
+	}
 	if a.inflight >= a.o.MaxInflight {
 		a.queue = append(a.queue, r.id)
 		r.queued = true
 		return
 	}
-	a.dispatch(ctx, r)
+	a.dispatch(ctx, r, job)
 }
 
-// dispatch builds the run's Job, checks it against the policy and hands
-// the create to a worker goroutine.
-func (a *Agent) dispatch(ctx context.Context, r *run) {
-	b := a.o.Builder
-	b.Settings.TraceParent = r.status.TraceParent
-	job, err := b.Build(a.o.Pod, r.req)
+// prepare resolves the run's executor config, builds its Job and checks
+// it against the policy, failing the run with what is wrong. The run
+// keeps only its resolved config: a queued run is rebuilt from it.
+func (a *Agent) prepare(ctx context.Context, r *run) (*batchv1.Job, bool) {
+	b := a.builder(r)
+	cfg, err := b.Resolve(a.o.Pod, r.req)
+	var job *batchv1.Job
+	if err == nil {
+		job, err = b.FromConfig(a.o.Pod, cfg, r.req)
+	}
 	if err != nil {
 		reason := protocol.ReasonError
-		var cfg *jobspec.ConfigError
-		if errors.As(err, &cfg) {
+		var cfgErr *jobspec.ConfigError
+		if errors.As(err, &cfgErr) {
 			reason = protocol.ReasonInvalidConfig
 		}
 		a.finish(ctx, r, protocol.PhaseFailed, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
-		return
+		return nil, false
 	}
 	if v := a.o.Policy.Violations(a.o.Pod, b.Settings, job); len(v) > 0 {
 		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the Mage container has: "+strings.Join(v, "; "))
-		return
+		return nil, false
+	}
+	r.config = cfg
+	return job, true
+}
+
+// builder is the agent's Job builder with the run's trace parent.
+func (a *Agent) builder(r *run) jobspec.Builder {
+	b := a.o.Builder
+	b.Settings.TraceParent = r.status.TraceParent
+	return b
+}
+
+// dispatch takes an in-flight slot for the run and creates its Job (job,
+// or rebuilt from the resolved config) once the namespace's caches are
+// synced; the loop never waits for that sync.
+func (a *Agent) dispatch(ctx context.Context, r *run, job *batchv1.Job) {
+	if job == nil {
+		var err error
+		if job, err = a.builder(r).FromConfig(a.o.Pod, r.config, r.req); err != nil {
+			a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonError, strings.ReplaceAll(err.Error(), "\n", "; "))
+			return
+		}
 	}
 	var fsGroup *int64
 	if sc := job.Spec.Template.Spec.SecurityContext; sc != nil {
@@ -65,24 +97,29 @@ func (a *Agent) dispatch(ctx context.Context, r *run) {
 	if err := protocol.ShareRunDir(a.o.Layout, r.id, fsGroup); err != nil {
 		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
 	}
-	if _, err := a.tracker(ctx, job.Namespace); err != nil {
-		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
-		return
-	}
-	r.namespace, r.job, r.creating = job.Namespace, job.Name, true
 	if v, err := strconv.ParseInt(job.Annotations[jobspec.AnnotationStartTimeout], 10, 64); err == nil {
 		r.startTimeout = time.Duration(v) * time.Second
 	}
+	r.creating, r.inflight = true, true
 	a.inflight++
-	a.workers.Add(1)
-	go func() {
-		defer a.workers.Done()
-		res := createJob(ctx, a.o, r.id, job)
+	t := a.tracker(ctx, job.Namespace)
+	if !t.synced {
+		t.waiting = append(t.waiting, waitingCreate{id: r.id, job: job})
+		return
+	}
+	a.create(ctx, r.id, job)
+}
+
+// create hands the Job's create to a worker goroutine, which reports to
+// the loop (onCreated).
+func (a *Agent) create(ctx context.Context, id string, job *batchv1.Job) {
+	a.workers.Go(func() {
+		res := createJob(ctx, a.o, id, job)
 		select {
 		case a.created <- res:
 		case <-ctx.Done():
 		}
-	}()
+	})
 }
 
 // maxCreateDelay caps the create backoff: after an API server outage a
@@ -154,9 +191,9 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 	if res.adopted {
 		verb = "adopted"
 	}
+	r.namespace, r.job = res.job.Namespace, res.job.Name
 	a.log.Info("job "+verb, "run", r.id, "job", res.job.Name, "namespace", res.job.Namespace)
 	if r.stop != nil {
-		r.namespace, r.job = res.job.Namespace, res.job.Name
 		a.stop(ctx, r, *r.stop)
 		return
 	}

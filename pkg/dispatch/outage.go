@@ -45,18 +45,14 @@ func (a *Agent) probeAPI(ctx context.Context) {
 	}
 }
 
-// restartTrackers re-lists every namespace after an outage and refreshes
-// every run from the fresh caches. It runs on the loop.
+// restartTrackers re-lists every namespace after an outage; each
+// namespace's runs are judged again from the fresh caches once they sync
+// (onSynced). It runs on the loop and never waits for a list.
 func (a *Agent) restartTrackers(ctx context.Context) {
 	a.log.Info("Kubernetes API reachable again; re-listing jobs and pods", "namespaces", len(a.trackers))
-	for ns, t := range a.trackers {
-		t.stop()
+	for ns, old := range a.trackers {
+		old.stop()
 		delete(a.trackers, ns)
-		if _, err := a.tracker(ctx, ns); err != nil {
-			a.log.Warn("re-list after outage", "namespace", ns, "err", err)
-		}
-	}
-	for id := range a.runs {
-		a.dirty.add(id)
+		a.tracker(ctx, ns).waiting = old.waiting // the runs are judged again once it syncs
 	}
 }

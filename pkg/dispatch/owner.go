@@ -37,8 +37,8 @@ func (a *Agent) ownerAlive(ctx context.Context, owner string, alive map[string]b
 // adoptOrphans takes over the runs of agents that are gone since the last
 // look.
 func (a *Agent) adoptOrphans(ctx context.Context) {
-	if len(a.foreign) == 0 {
-		return
+	if t, ok := a.trackers[a.o.Pod.Namespace]; len(a.foreign) == 0 || !ok || !t.synced {
+		return // judged on the fresh cache, at a later rescan
 	}
 	alive := map[string]bool{}
 	jobs := a.jobsByRun()

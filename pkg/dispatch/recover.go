@@ -88,12 +88,10 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 		a.writeStatus(r) // the run is this agent's now
 	}
 	if st.Job != "" { // created before: track that Job, whatever the config says now
-		if _, err := a.tracker(ctx, st.Namespace); err != nil {
-			a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonForbidden, err.Error())
-			return
-		}
+		a.tracker(ctx, st.Namespace) // judged once its caches are synced
 		r.namespace, r.job = st.Namespace, st.Job
 		r.pendingSince = time.Now() // a restarted agent gives a waiting run its whole start timeout again
+		r.inflight = true
 		a.inflight++
 		a.watchRun(r)
 		a.dirty.add(id)

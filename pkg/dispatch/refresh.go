@@ -42,6 +42,10 @@ func (a *Agent) facts(ctx context.Context, r *run) Facts {
 	if !f.Created {
 		return f
 	}
+	if t, ok := a.trackers[r.namespace]; !ok || !t.synced {
+		f.Blind = true
+		return f
+	}
 	f.Observation = a.observe(r)
 	if f.Job != nil {
 		r.jobCached = true
@@ -135,7 +139,8 @@ func (a *Agent) finish(ctx context.Context, r *run, phase protocol.Phase, reason
 	if r.queued {
 		a.queue = without(a.queue, r.id)
 	}
-	if r.job != "" && !r.creating {
+	if r.inflight {
+		r.inflight = false
 		a.release(ctx)
 	}
 }
@@ -148,7 +153,7 @@ func (a *Agent) release(ctx context.Context) {
 		a.queue = a.queue[1:]
 		if r, ok := a.runs[id]; ok {
 			r.queued = false
-			a.dispatch(ctx, r)
+			a.dispatch(ctx, r, nil)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,19 +26,62 @@ type tracker struct {
 	pods   cache.Indexer
 	cancel context.CancelFunc
 	done   chan struct{}
+	// synced: the caches hold the namespace's Jobs and pods. Until then
+	// the namespace's runs are not judged, and creates wait in waiting.
+	synced  bool
+	waiting []waitingCreate
 }
+
+// waitingCreate is a Job whose create waits for its namespace's caches.
+type waitingCreate struct {
+	id  string
+	job *batchv1.Job
+}
+
+// trackerSync is a sync waiter's report to the loop.
+type trackerSync struct {
+	ns  string
+	t   *tracker
+	err error
+}
+
+// syncTimeout bounds a namespace's first list; past it the agent's RBAC
+// is the likely cause.
+const syncTimeout = time.Minute
 
 func (t *tracker) stop() {
 	t.cancel()
 	<-t.done
 }
 
-// tracker returns the namespace's tracker, starting it and waiting for its
-// caches on first use.
-func (a *Agent) tracker(ctx context.Context, ns string) (*tracker, error) {
+// tracker returns the namespace's tracker, starting it on first use. It
+// never waits: a goroutine waits for the caches and tells the loop
+// (onSynced).
+func (a *Agent) tracker(ctx context.Context, ns string) *tracker {
 	if t, ok := a.trackers[ns]; ok {
-		return t, nil
+		return t
 	}
+	t, factory, err := a.startTracker(ctx, ns)
+	if err != nil { // only a handler registration on a stopped informer fails
+		a.log.Error("start watching jobs and pods", "namespace", ns, "err", err)
+	}
+	a.trackers[ns] = t
+	a.workers.Go(func() {
+		res := trackerSync{ns: ns, t: t, err: err}
+		if err == nil {
+			res.err = waitSynced(ctx, factory, ns)
+		}
+		select {
+		case a.synced <- res:
+		case <-ctx.Done():
+		}
+	})
+	return t
+}
+
+// startTracker starts the namespace's informers, trimmed and selected by
+// this agent's labels.
+func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, informers.SharedInformerFactory, error) {
 	selector := labels.Set{jobspec.LabelManagedBy: jobspec.ManagedByValue, jobspec.LabelInstance: a.o.Builder.Settings.Default().Instance}.String()
 	factory := informers.NewSharedInformerFactoryWithOptions(a.o.Client, 0,
 		informers.WithNamespace(ns),
@@ -45,35 +89,78 @@ func (a *Agent) tracker(ctx context.Context, ns string) (*tracker, error) {
 		informers.WithTransform(trimForCache))
 	jobs := factory.Batch().V1().Jobs()
 	pods := factory.Core().V1().Pods()
+	tctx, cancel := context.WithCancel(ctx)
+	t := &tracker{jobs: jobs.Lister(), pods: pods.Informer().GetIndexer(), cancel: cancel, done: make(chan struct{})}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.onObject,
 		UpdateFunc: func(_, obj any) { a.onObject(obj) },
 		DeleteFunc: a.onObject,
 	}
-	if _, err := jobs.Informer().AddEventHandler(handler); err != nil {
-		return nil, err
-	}
-	if _, err := pods.Informer().AddEventHandler(handler); err != nil {
-		return nil, err
-	}
-	if err := pods.Informer().AddIndexers(cache.Indexers{runIndex: byRun}); err != nil {
-		return nil, err
-	}
-	tctx, cancel := context.WithCancel(ctx)
-	t := &tracker{jobs: jobs.Lister(), pods: pods.Informer().GetIndexer(), cancel: cancel, done: make(chan struct{})}
+	var errs []error
+	_, err := jobs.Informer().AddEventHandler(handler)
+	errs = append(errs, err)
+	_, err = pods.Informer().AddEventHandler(handler)
+	errs = append(errs, err, pods.Informer().AddIndexers(cache.Indexers{runIndex: byRun}))
 	factory.Start(tctx.Done())
 	go func() { factory.Shutdown(); close(t.done) }()
-	syncCtx, syncCancel := context.WithTimeout(tctx, time.Minute)
-	defer syncCancel()
+	return t, factory, errors.Join(errs...)
+}
+
+// waitSynced waits for the factory's caches, at most syncTimeout.
+func waitSynced(ctx context.Context, factory informers.SharedInformerFactory, ns string) error {
+	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
 	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
-			cancel()
-			<-t.done
-			return nil, fmt.Errorf("watch %s in namespace %s did not sync: check the agent's RBAC (list and watch jobs and pods in %s)", typ, ns, ns)
+			return fmt.Errorf("watch %s in namespace %s did not sync within %s: check the agent's RBAC (list and watch jobs and pods in %s)", typ, ns, syncTimeout, ns)
 		}
 	}
-	a.trackers[ns] = t
-	return t, nil
+	return nil
+}
+
+// onSynced runs on the loop when a namespace's caches are synced (or
+// could not be): the waiting creates start (or fail), and the
+// namespace's runs are judged.
+func (a *Agent) onSynced(ctx context.Context, s trackerSync) {
+	if a.trackers[s.ns] != s.t {
+		return // replaced meanwhile (restartTrackers)
+	}
+	waiting := s.t.waiting
+	s.t.waiting = nil
+	if s.err != nil {
+		a.log.Error("watch jobs and pods", "namespace", s.ns, "err", s.err)
+		s.t.stop()
+		delete(a.trackers, s.ns)
+		for _, w := range waiting {
+			if r, ok := a.runs[w.id]; ok {
+				r.creating = false
+				a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonForbidden, s.err.Error())
+			}
+		}
+		if a.tracks(s.ns) {
+			a.tracker(ctx, s.ns) // runs with Jobs there: try again
+		}
+		return
+	}
+	s.t.synced = true
+	for _, w := range waiting {
+		a.create(ctx, w.id, w.job)
+	}
+	for id, r := range a.runs {
+		if r.namespace == s.ns {
+			a.dirty.add(id)
+		}
+	}
+}
+
+// tracks reports whether a run with a Job in ns is tracked.
+func (a *Agent) tracks(ns string) bool {
+	for _, r := range a.runs {
+		if r.job != "" && r.namespace == ns {
+			return true
+		}
+	}
+	return false
 }
 
 // onObject runs in informer goroutines: it only marks the run dirty.
@@ -164,7 +251,7 @@ func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus
 func (a *Agent) observe(r *run) Observation {
 	var o Observation
 	t, ok := a.trackers[r.namespace]
-	if !ok || r.job == "" {
+	if !ok || !t.synced || r.job == "" {
 		return o
 	}
 	if job, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {

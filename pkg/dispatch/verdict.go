@@ -21,6 +21,9 @@ type Facts struct {
 	// JobGone: the Job is missing from the cache and the API server
 	// confirmed it does not exist. Missing but unconfirmed is no fact.
 	JobGone bool
+	// Blind: the caches of the Job's namespace are not synced yet, so
+	// nothing is known of the Job.
+	Blind bool
 	// Stop is set once the agent decided to delete the run's Job: how the
 	// run ends when the deletion shows.
 	Stop *Stop
@@ -70,6 +73,8 @@ func Judge(f Facts) Verdict {
 		if f.Stop != nil {
 			return Verdict{Phase: f.Stop.Phase, Reason: f.Stop.Reason, Message: "cancelled before a Job was created"}
 		}
+		return Verdict{Action: Wait}
+	case f.Blind:
 		return Verdict{Action: Wait}
 	case f.Job == nil && !succeeded:
 		if !f.JobGone {

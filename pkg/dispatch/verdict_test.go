@@ -31,6 +31,7 @@ func TestJudgeDecidesEveryEnd(t *testing.T) {
 	}{
 		{"queued", Facts{}, Wait, "", "", ""},
 		{"cancelled while queued", Facts{Stop: &cancelled}, Update, protocol.PhaseCancelled, protocol.ReasonCancelled, "before a Job was created"},
+		{"caches not synced", Facts{Created: true, Status: last, Blind: true, JobGone: true}, Wait, "", "", ""},
 		{"missing from the cache, unconfirmed", Facts{Created: true, Status: last}, Wait, "", "", ""},
 		{"job deleted by someone", Facts{Created: true, Status: last, JobGone: true}, Update, protocol.PhaseFailed, protocol.ReasonJobDeleted, "job ns/j was deleted"},
 		{"job gone after a failed attempt", Facts{Created: true, Status: last, JobGone: true, Observation: Observation{Result: three}},

@@ -28,8 +28,19 @@ type Builder struct {
 }
 
 // Build reads the project's executor config for req, merges it and builds
-// the Job from the server pod.
+// the Job from the server pod: Resolve, then FromConfig.
 func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, error) {
+	cfg, err := b.Resolve(pod, req)
+	if err != nil {
+		return nil, err
+	}
+	return b.FromConfig(pod, cfg, req)
+}
+
+// Resolve reads the project's executor config for req (metadata.yaml
+// levels, the config file, the request's own) and merges and validates
+// it; a problem is a *ConfigError naming the file and field.
+func (b Builder) Resolve(pod *corev1.Pod, req *protocol.Request) (*execconfig.Config, error) {
 	open := b.ProjectFS
 	if open == nil {
 		open = func(dir string) fs.FS { return protocol.NewSafeDirFS(dir, protocol.MaxConfigBytes) }
@@ -56,6 +67,12 @@ func (b Builder) Build(pod *corev1.Pod, req *protocol.Request) (*batchv1.Job, er
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	return cfg, nil
+}
+
+// FromConfig builds the Job from the server pod and a resolved config;
+// it reads nothing.
+func (b Builder) FromConfig(pod *corev1.Pod, cfg *execconfig.Config, req *protocol.Request) (*batchv1.Job, error) {
 	job, err := Job(Input{Pod: pod, Config: cfg, Request: req, Settings: b.Settings})
 	if err != nil {
 		var setup *SetupError

@@ -110,7 +110,13 @@ func (h *harness) submit(id string, extra string) {
 // waitStatus waits until the run's status satisfies ok.
 func (h *harness) waitStatus(id string, ok func(protocol.Status) bool) protocol.Status {
 	h.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return h.waitStatusWithin(id, 60*time.Second, ok)
+}
+
+// waitStatusWithin waits at most within.
+func (h *harness) waitStatusWithin(id string, within time.Duration, ok func(protocol.Status) bool) protocol.Status {
+	h.t.Helper()
+	deadline := time.Now().Add(within)
 	var s protocol.Status
 	var err error
 	for time.Now().Before(deadline) {
@@ -489,4 +495,57 @@ func TestStartTimeout(t *testing.T) {
 		t.Errorf("message %q lacks the limit or the waiting reason", s.Message)
 	}
 	waitFor(t, "the Job to be deleted", func() bool { return h.jobs("late") == 0 })
+}
+
+// TestBadConfigFailsWhileQueued: a request whose config is invalid fails
+// at once, even while every in-flight slot is taken.
+func TestBadConfigFailsWhileQueued(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.opts.MaxInflight = 1
+	h.start()
+	h.submit("slot1", "")
+	h.waitStatus("slot1", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	h.submit("bad1", `,"executor_config":{"resource_limits":{"memory":"2Gx"}}`)
+	s := h.waitStatusWithin("bad1", 10*time.Second, phase(protocol.PhaseFailed, protocol.ReasonInvalidConfig))
+	if !strings.Contains(s.Message, "resource_limits.memory") {
+		t.Errorf("message %q does not name the field", s.Message)
+	}
+	h.submit("queued1", "")
+	h.waitStatus("queued1", phase(protocol.PhaseQueued, ""))
+	if st, _ := protocol.ReadStatus(h.layout, "slot1"); st.Phase != protocol.PhasePending {
+		t.Errorf("slot1 is %s, want still Pending", st.Phase)
+	}
+}
+
+// TestNewNamespaceNeverBlocksTheLoop: while the caches of a namespace the
+// agent may not list wait to sync (up to a minute), runs in its own
+// namespace go on.
+func TestNewNamespaceNeverBlocksTheLoop(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	other := env.Namespace(t, "nolist")
+	ctx := t.Context()
+	mustCreate(t, func() error {
+		var rules []rbacv1.PolicyRule
+		for _, r := range kube.Required {
+			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{r.Verb}})
+		}
+		_, err := env.Client.RbacV1().Roles(h.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "agent"}, Rules: rules}, metav1.CreateOptions{})
+		return err
+	})
+	mustCreate(t, func() error {
+		_, err := env.Client.RbacV1().RoleBindings(h.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: h.ns}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "agent"}}, metav1.CreateOptions{})
+		return err
+	})
+	h.opts.Client = saClient(t, h.ns, "default")
+	h.opts.Policy.Namespaces = []string{"*"}
+	h.start()
+	h.submit("elsewhere", `,"executor_config":{"namespace":"`+other+`"}`)
+	time.Sleep(time.Second) // its namespace's caches now wait to sync
+	h.submit("home", "")
+	h.waitStatusWithin("home", 15*time.Second, phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	if st, _ := protocol.ReadStatus(h.layout, "elsewhere"); st.Phase.Terminal() || st.Job != "" {
+		t.Errorf("the run in %s is %s (job %q); want waiting for its namespace's caches", other, st.Phase, st.Job)
+	}
 }
