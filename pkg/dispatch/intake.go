@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,11 +192,13 @@ func readRequestFile(path string) (data []byte, young bool, err error) {
 	return data, time.Since(fi.ModTime()) < 2*time.Second, err
 }
 
-// isIncomplete reports JSON cut short, as a writer mid-write leaves it.
+// isIncomplete reports JSON cut short, as a writer mid-write leaves it
+// (a decoder reports io.ErrUnexpectedEOF for a value cut short, io.EOF
+// for none).
 func isIncomplete(data []byte) bool {
 	var v any
-	err := json.Unmarshal(data, &v)
-	return err != nil && (len(data) == 0 || strings.Contains(err.Error(), "unexpected end of JSON input"))
+	err := json.NewDecoder(bytes.NewReader(data)).Decode(&v)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // reject moves a request file that names no usable run aside.

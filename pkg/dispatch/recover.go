@@ -65,6 +65,12 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 		a.log.Info("adopting the run of an agent that is gone", "run", id, "agent", st.Agent)
 	}
 	st.Agent = a.o.Pod.Name
+	a.resume(ctx, id, st, adopted)
+}
+
+// resume takes up a run found on disk with its status st: its Job is
+// tracked, or it is dispatched again.
+func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, adopted bool) {
 	reqPath := a.o.Layout.RunFile(id, protocol.RequestFile)
 	if _, err := os.Stat(reqPath); errors.Is(err, fs.ErrNotExist) {
 		_ = os.Rename(a.o.Layout.RequestPath(id), reqPath) // finish an interrupted claim
@@ -72,17 +78,15 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batc
 	r := &run{id: id, status: st}
 	a.runs[id] = r
 	data, err := protocol.ReadFileSafe(reqPath, protocol.MaxRequestBytes)
-	var req *protocol.Request
 	if err == nil {
-		req, err = protocol.ParseRequest(data)
+		r.req, err = protocol.ParseRequest(data)
 	}
+	a.startTrace(r)
 	if err != nil {
-		a.startTrace(r)
+		r.req = nil
 		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	r.req = req
-	a.startTrace(r)
 	a.log.Debug("recovering run", "run", id, "phase", st.Phase, "job", st.Job)
 	if adopted {
 		a.writeStatus(r) // the run is this agent's now

@@ -139,9 +139,18 @@ func (a *Agent) timelineOf(r *run, res *protocol.Result) telemetry.RunTimeline {
 	if res != nil && !res.FinishedAt.IsZero() {
 		tl.Done = res.FinishedAt
 	}
+	tl.Attributes = spanAttributes(r)
+	return tl
+}
+
+// spanAttributes are the run's root span attributes: Kubernetes' names of
+// where it ran, its outcome and Mage's names of what it ran.
+func spanAttributes(r *run) []telemetry.KeyValue {
+	s := r.status
+	var attrs []telemetry.KeyValue
 	kv := func(k, v string) {
 		if v != "" {
-			tl.Attributes = append(tl.Attributes, telemetry.String(k, v))
+			attrs = append(attrs, telemetry.String(k, v))
 		}
 	}
 	kv("k8s.namespace.name", r.namespace)
@@ -152,10 +161,10 @@ func (a *Agent) timelineOf(r *run, res *protocol.Result) telemetry.RunTimeline {
 	kv("magekube.run_id", r.id)
 	kv("magekube.phase", string(s.Phase))
 	if s.ExitCode != nil {
-		tl.Attributes = append(tl.Attributes, telemetry.Int("process.exit.code", int64(*s.ExitCode)))
+		attrs = append(attrs, telemetry.Int("process.exit.code", int64(*s.ExitCode)))
 	}
 	if s.Attempts > 0 {
-		tl.Attributes = append(tl.Attributes, telemetry.Int("magekube.attempts", int64(s.Attempts)))
+		attrs = append(attrs, telemetry.Int("magekube.attempts", int64(s.Attempts)))
 	}
 	if q := r.req; q != nil {
 		kv("mage.pipeline_uuid", q.PipelineUUID)
@@ -169,7 +178,7 @@ func (a *Agent) timelineOf(r *run, res *protocol.Result) telemetry.RunTimeline {
 		}
 		kv("mage.kind", string(q.Kind))
 	}
-	return tl
+	return attrs
 }
 
 // noteProgress records, for the trace, when the pod was first bound to a

@@ -30,25 +30,14 @@ func (e *SetupError) Unwrap() error { return e.Err }
 
 // Job builds the Job for one run. Errors name the config field at fault.
 func Job(in Input) (*batchv1.Job, error) {
-	s := in.Settings.Default()
 	cfg := in.Config
 	if cfg == nil {
 		cfg = &execconfig.Config{}
 	}
-	server, agent, err := containers(in.Pod, s)
+	s, server, agent, err := setup(in)
 	if err != nil {
-		return nil, &SetupError{err}
+		return nil, err
 	}
-	if s.RunnerImage == "" && agent != nil {
-		s.RunnerImage = agent.Image
-	}
-	if s.RunnerImage == "" {
-		return nil, &SetupError{errors.New("no runner image: set --runner-image or run the agent as a container of the server pod")}
-	}
-	if s.ClusterUUID == "" {
-		s.ClusterUUID = literalEnv(server.Env, "MAGE_CLUSTER_UUID")
-	}
-
 	main, err := mainContainer(server, cfg, in.Request, s)
 	if err != nil {
 		return nil, err
@@ -77,7 +66,34 @@ func Job(in Input) (*batchv1.Job, error) {
 			},
 		},
 	}
-	if j := cfg.Job; j != nil {
+	applyJobSection(job, cfg.Job)
+	return job, nil
+}
+
+// setup completes the settings from the server pod (the runner image
+// from the agent's container, the cluster uuid from Mage's env) and finds
+// the Mage and agent containers; a problem is a *SetupError.
+func setup(in Input) (Settings, *corev1.Container, *corev1.Container, error) {
+	s := in.Settings.Default()
+	server, agent, err := containers(in.Pod, s)
+	if err != nil {
+		return s, nil, nil, &SetupError{err}
+	}
+	if s.RunnerImage == "" && agent != nil {
+		s.RunnerImage = agent.Image
+	}
+	if s.RunnerImage == "" {
+		return s, nil, nil, &SetupError{errors.New("no runner image: set --runner-image or run the agent as a container of the server pod")}
+	}
+	if s.ClusterUUID == "" {
+		s.ClusterUUID = literalEnv(server.Env, "MAGE_CLUSTER_UUID")
+	}
+	return s, server, agent, nil
+}
+
+// applyJobSection applies the config's job: section.
+func applyJobSection(job *batchv1.Job, j *execconfig.Job) {
+	if j != nil {
 		// As in Mage: a job: section without backoff_limit leaves it unset
 		// (Kubernetes' default, 6); without a job: section it is 0.
 		job.Spec.BackoffLimit = j.BackoffLimit
@@ -89,7 +105,6 @@ func Job(in Input) (*batchv1.Job, error) {
 			job.Annotations[AnnotationStartTimeout] = strconv.FormatInt(*j.StartTimeoutSeconds, 10)
 		}
 	}
-	return job, nil
 }
 
 // Namespace is where the run's Job goes: metadata.namespace, else

@@ -42,7 +42,17 @@ func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config,
 	if spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet {
 		spec.DNSPolicy = corev1.DNSClusterFirst // the Job does not share the host network
 	}
-	if p := cfg.Pod; p != nil {
+	applyPodSection(&spec, cfg.Pod)
+	setString(&spec.ServiceAccountName, cfg.ServiceAccountName)
+	if !HoldsToken(server, mage) {
+		spec.AutomountServiceAccountToken = ptrTo(false)
+	}
+	return spec
+}
+
+// applyPodSection applies the config's pod: section over the inherited spec.
+func applyPodSection(spec *corev1.PodSpec, p *execconfig.Pod) {
+	if p != nil {
 		setString(&spec.ServiceAccountName, p.ServiceAccountName)
 		if len(p.NodeSelector) > 0 {
 			spec.NodeSelector = copyMap(p.NodeSelector)
@@ -65,11 +75,6 @@ func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config,
 			spec.SecurityContext = p.SecurityContext.DeepCopy()
 		}
 	}
-	setString(&spec.ServiceAccountName, cfg.ServiceAccountName)
-	if !HoldsToken(server, mage) {
-		spec.AutomountServiceAccountToken = ptrTo(false)
-	}
-	return spec
 }
 
 func cfgVolumes(cfg *execconfig.Config) []corev1.Volume {

@@ -65,14 +65,8 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 	if err := becomeSubreaper(); err != nil && os.Getpid() != 1 {
 		fmt.Fprintf(o.Stderr, "runner: warning: cannot reap orphans: %v\n", err)
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, errR, errW, err := pipes()
 	if err != nil {
-		return ExitRunnerError, 0, protocol.ReasonStartError, err.Error()
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
 		return ExitRunnerError, 0, protocol.ReasonStartError, err.Error()
 	}
 	cmd := exec.Command(o.Command[0], o.Command[1:]...)
@@ -99,12 +93,8 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 		sweep()
 	}()
 	if err != nil {
-		code := ExitNotExecutable
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
-			code = ExitNotFound
-		}
 		fmt.Fprintf(o.Stderr, "runner: %v\n", err)
-		return code, 0, protocol.ReasonStartError, err.Error()
+		return startFailed(err), 0, protocol.ReasonStartError, err.Error()
 	}
 	rec.started(cmd.Process.Pid)
 
@@ -117,6 +107,28 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 		msg = fmt.Sprintf("the kernel killed a process of the command for exceeding the container's memory limit (%d OOM kill(s) in its memory cgroup); %s", oomAfter-oomBefore, msg)
 	}
 	return code, sig, reason, msg
+}
+
+// pipes are the command's stdout and stderr, read by the tees.
+func pipes() (outR, outW, errR, errW *os.File, err error) {
+	if outR, outW, err = os.Pipe(); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if errR, errW, err = os.Pipe(); err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, nil, nil, nil, err
+	}
+	return outR, outW, errR, errW, nil
+}
+
+// startFailed is the exit code for a command that could not start, as the
+// shells have it: 127 not found, 126 not executable.
+func startFailed(err error) int {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
+		return ExitNotFound
+	}
+	return ExitNotExecutable
 }
 
 // supervise forwards signals to the process group until the command

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
@@ -55,13 +56,7 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return fmt.Errorf("tracing (OTEL_* environment): %w", err)
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := tracer.Shutdown(sctx); err != nil {
-			c.Log.Warn("flush traces", "err", err)
-		}
-	}()
+	defer flushTraces(ctx, tracer, c.Log)
 	if tracer != nil {
 		c.Log.Info("tracing on: each run is exported as one trace over OTLP")
 	}
@@ -78,10 +73,8 @@ func Run(ctx context.Context, c Config) error {
 	if err := kube.Preflight(ctx, client, pod.Namespace); err != nil {
 		return fmt.Errorf("preflight:\n%w", err)
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	events := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "magekube-agent"})
+	events, stopEvents := eventRecorder(ctx, client)
+	defer stopEvents()
 	agent, err := dispatch.New(dispatch.Options{
 		Layout: protocol.Layout{Root: c.Dir}, Builder: c.Builder, Policy: c.Policy, Client: client, Pod: pod,
 		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Retention: c.Retention, StartTimeout: c.StartTimeout, Log: c.Log, APIErrors: outages.Errors(),
@@ -90,7 +83,44 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	srv := &http.Server{Handler: handler(agent, metrics, c.Profiling), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c.Log.Info("serving", "addr", ln.Addr().String(), "pod", pod.Namespace+"/"+pod.Name)
 
+	runErr := agent.Run(ctx)
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return errors.Join(runErr, err)
+	}
+	return runErr
+}
+
+// flushTraces sends what the tracer holds, within 10 s, also on shutdown.
+func flushTraces(ctx context.Context, tracer *otlp.Tracer, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := tracer.Shutdown(sctx); err != nil {
+		log.Warn("flush traces", "err", err)
+	}
+}
+
+// eventRecorder records Kubernetes Events through client until stop.
+func eventRecorder(ctx context.Context, client kubernetes.Interface) (record.EventRecorder, func()) {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "magekube-agent"}), broadcaster.Shutdown
+}
+
+// handler serves /healthz (the loop beats), /readyz (runs recovered,
+// caches synced), /metrics and, when asked, /debug/pprof/.
+func handler(agent *dispatch.Agent, metrics *metrics.Metrics, profiling bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := agent.Alive(time.Now()); err != nil {
@@ -107,27 +137,11 @@ func Run(ctx context.Context, c Config) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	if c.Profiling {
+	if profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", c.Listen, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	c.Log.Info("serving", "addr", ln.Addr().String(), "pod", pod.Namespace+"/"+pod.Name)
-
-	runErr := agent.Run(ctx)
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdown)
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return errors.Join(runErr, err)
-	}
-	return runErr
+	return mux
 }

@@ -60,14 +60,24 @@ func NewTracer(ctx context.Context, service string, lookup func(string) (string,
 	if err != nil {
 		return nil, err
 	}
-	proto := get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if proto == "" {
-		proto = get("OTEL_EXPORTER_OTLP_PROTOCOL")
+	exp, err := exporterFromEnv(ctx, get)
+	if err != nil {
+		return nil, err
 	}
-	// The exporters read the process environment themselves; magekube
-	// passes what lookup says instead, so both agree in every case.
+	res, err := resourceFromEnv(ctx, get, service)
+	if err != nil {
+		return nil, err
+	}
+	return &Tracer{exporter: exp, resource: res, sampler: sampler}, nil
+}
+
+// exporterFromEnv builds the OTLP exporter the environment names. The
+// exporters read the process environment themselves; magekube passes
+// what get says instead, so both agree in every case.
+func exporterFromEnv(ctx context.Context, get func(string) string) (sdktrace.SpanExporter, error) {
+	proto := firstOf(get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), get("OTEL_EXPORTER_OTLP_PROTOCOL"))
 	endpoint := get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-	headers, err := parseHeaders(firstOf(get("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), get("OTEL_EXPORTER_OTLP_HEADERS")))
+	headers, err := parseHeaders("OTEL_EXPORTER_OTLP_HEADERS", firstOf(get("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), get("OTEL_EXPORTER_OTLP_HEADERS")))
 	if err != nil {
 		return nil, err
 	}
@@ -97,9 +107,15 @@ func NewTracer(ctx context.Context, service string, lookup func(string) (string,
 	if err != nil {
 		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
-	attrs, err := parseHeaders(get("OTEL_RESOURCE_ATTRIBUTES"))
+	return exp, nil
+}
+
+// resourceFromEnv is the spans' resource: OTEL_RESOURCE_ATTRIBUTES, and
+// service.name from OTEL_SERVICE_NAME, else those attributes, else service.
+func resourceFromEnv(ctx context.Context, get func(string) string, service string) (*resource.Resource, error) {
+	attrs, err := parseHeaders("OTEL_RESOURCE_ATTRIBUTES", get("OTEL_RESOURCE_ATTRIBUTES"))
 	if err != nil {
-		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %s", strings.TrimPrefix(err.Error(), "OTEL_EXPORTER_OTLP_HEADERS: "))
+		return nil, err
 	}
 	if _, ok := attrs["service.name"]; !ok {
 		attrs["service.name"] = service
@@ -115,7 +131,7 @@ func NewTracer(ctx context.Context, service string, lookup func(string) (string,
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
-	return &Tracer{exporter: exp, resource: res, sampler: sampler}, nil
+	return res, nil
 }
 
 func firstOf(vs ...string) string {
@@ -127,9 +143,10 @@ func firstOf(vs ...string) string {
 	return ""
 }
 
-// parseHeaders reads OTEL_EXPORTER_OTLP_HEADERS: key=value pairs,
-// comma-separated, values URL-encoded.
-func parseHeaders(s string) (map[string]string, error) {
+// parseHeaders reads the variable name's value s (OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_RESOURCE_ATTRIBUTES): key=value pairs, comma-separated, values
+// URL-encoded.
+func parseHeaders(name, s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, pair := range strings.Split(s, ",") {
 		if strings.TrimSpace(pair) == "" {
@@ -138,11 +155,11 @@ func parseHeaders(s string) (map[string]string, error) {
 		k, v, ok := strings.Cut(pair, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %q is not key=value", pair)
+			return nil, fmt.Errorf("%s: %q is not key=value", name, pair)
 		}
 		dv, err := url.QueryUnescape(strings.TrimSpace(v))
 		if err != nil {
-			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %q: %w", k, err)
+			return nil, fmt.Errorf("%s: %q: %w", name, k, err)
 		}
 		out[k] = dv
 	}
