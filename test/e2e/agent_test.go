@@ -3,22 +3,19 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/dispatch"
-	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // TestAgentOutcomes runs the agent against real nodes and checks that
@@ -92,43 +89,30 @@ func startAgent(t *testing.T, prefix, metadata string, with func(*dispatch.Optio
 		t.Fatal(err)
 	}
 	project := t.TempDir()
-	if err := os.WriteFile(filepath.Join(project, "metadata.yaml"), []byte(metadata), 0o644); err != nil {
+	if err := framework.Project(project, metadata); err != nil {
 		t.Fatal(err)
 	}
 	layout := protocol.Layout{Root: root}
-	opts := dispatch.Options{
-		Layout: layout, Client: env.Client, Pod: pod, Rescan: 5 * time.Second,
-		Builder: jobspec.Builder{
-			Settings:  jobspec.Settings{AgentContainer: "magekube-agent", JobDir: "/home/src/" + ns, Instance: ns},
-			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
-		},
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
+	opts := framework.AgentOptions(layout, env.Client, pod, project, ns)
+	opts.Rescan = 5 * time.Second
+	opts.Builder.Settings.JobDir = "/home/src/" + ns
+	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if with != nil {
 		with(&opts)
 	}
-	a, err := dispatch.New(opts)
+	stop, err := framework.StartAgent(opts, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = a.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	t.Cleanup(func() { _ = stop() })
 	return layout
 }
 
 func waitRun(t *testing.T, l protocol.Layout, id string, ok func(protocol.Status) bool) protocol.Status {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	var s protocol.Status
-	for time.Now().Before(deadline) {
-		var err error
-		if s, err = protocol.ReadStatus(l, id); err == nil && ok(s) {
-			return s
-		}
-		time.Sleep(100 * time.Millisecond)
+	s, err := framework.WaitStatus(l, id, 3*time.Minute, ok)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("run %s: last status %+v", id, s)
 	return s
 }

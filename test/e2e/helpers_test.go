@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magekube/magekube/test/framework"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -16,12 +17,8 @@ import (
 // waitFor polls ok every 200 ms until it holds, or fails with diag.
 func waitFor(t *testing.T, within time.Duration, what string, ok func() bool, diag func() string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\n%s", what, diag())
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := framework.Poll(within, 200*time.Millisecond, ok); err != nil {
+		t.Fatalf("timed out waiting for %s\n%s", what, diag())
 	}
 }
 

@@ -15,24 +15,16 @@ import (
 
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // serverPod is the Mage server pod as the agent would read it: a Mage
 // container and the agent sidecar sharing the project volume.
 func serverPod(ns, shared string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "mage-server", Namespace: ns},
-		Spec: corev1.PodSpec{
-			Containers: []corev1.Container{
-				{Name: "mage", Image: env.ServerImage, ImagePullPolicy: corev1.PullIfNotPresent,
-					Env:          []corev1.EnvVar{{Name: "MAGE_CLUSTER_UUID", Value: "e2e"}, {Name: "BLOCK_BEHAVIOUR", Value: "--print inherited-env-works --exit 0"}},
-					VolumeMounts: []corev1.VolumeMount{{Name: "mage-fs", MountPath: "/home/src"}}},
-				{Name: "magekube-agent", Image: env.AgentImage, ImagePullPolicy: corev1.PullIfNotPresent,
-					VolumeMounts: []corev1.VolumeMount{{Name: "mage-fs", MountPath: "/home/src"}}},
-			},
-			Volumes: []corev1.Volume{{Name: "mage-fs", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: shared}}}},
-		},
-	}
+	return framework.ServerPod(framework.PodOptions{
+		Namespace: ns, MageImage: env.ServerImage, AgentImage: env.AgentImage, Shared: shared,
+		Env: []corev1.EnvVar{{Name: "MAGE_CLUSTER_UUID", Value: "e2e"}, {Name: "BLOCK_BEHAVIOUR", Value: "--print inherited-env-works --exit 0"}},
+	})
 }
 
 // TestRunnerInJob builds Jobs the way the agent does and runs them on the

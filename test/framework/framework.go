@@ -183,6 +183,7 @@ func run(m *testing.M, env **Env, setup func() (*Env, error)) int {
 		return 1
 	}
 	defer e.Teardown()
+	defer RemoveBinaries()
 	*env = e
 	return m.Run()
 }

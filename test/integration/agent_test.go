@@ -3,14 +3,10 @@
 package integration
 
 import (
-	"context"
-	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +20,7 @@ import (
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // harness is one agent, in this process, against the real API server.
@@ -38,26 +35,13 @@ type harness struct {
 func newHarness(t *testing.T, project string) *harness {
 	t.Helper()
 	ns := env.Namespace(t, "agent")
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "mage-server", Namespace: ns},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{
-			{Name: "mage", Image: "mage:test"},
-			{Name: "magekube-agent", Image: "magekube/agent:test"},
-		}},
-	}
-	created, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	created, err := framework.CreateServerPod(t.Context(), env.Client, framework.PodOptions{Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, ns: ns, layout: protocol.Layout{Root: t.TempDir()}}
-	h.opts = dispatch.Options{
-		Layout: h.layout, Client: env.Client, Pod: created, Rescan: 2 * time.Second,
-		Builder: jobspec.Builder{
-			Settings:  jobspec.Settings{AgentContainer: "magekube-agent", Instance: ns},
-			ProjectFS: func(string) fs.FS { return os.DirFS(project) },
-		},
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	}
+	h.opts = framework.AgentOptions(h.layout, env.Client, created, project, ns)
+	h.opts.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	return h
 }
 
@@ -71,38 +55,21 @@ func (w testWriter) Write(p []byte) (int, error) {
 // start runs an agent until the test ends or stop is called.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := dispatch.New(h.opts)
+	stop, err := framework.StartAgent(h.opts, 30*time.Second)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("agent: %v", err)
-			}
-		})
-	}
-	h.stop = stop
-	h.t.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for !a.Ready() {
-		if time.Now().After(deadline) {
-			h.t.Fatal("agent not ready after 30s")
+	h.stop = func() {
+		if err := stop(); err != nil {
+			h.t.Errorf("agent: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	h.t.Cleanup(h.stop)
 }
 
 func (h *harness) submit(id string, extra string) {
 	h.t.Helper()
-	req := fmt.Sprintf(`{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"load","block_run_id":%d%s}`,
-		id, len(id)*1000+int(id[len(id)-1]), extra)
-	if _, err := protocol.Submit(h.layout, []byte(req)); err != nil {
+	if _, err := protocol.Submit(h.layout, framework.Request(id, "load", len(id)*1000+int(id[len(id)-1]), extra)); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -116,23 +83,14 @@ func (h *harness) waitStatus(id string, ok func(protocol.Status) bool) protocol.
 // waitStatusWithin waits at most within.
 func (h *harness) waitStatusWithin(id string, within time.Duration, ok func(protocol.Status) bool) protocol.Status {
 	h.t.Helper()
-	deadline := time.Now().Add(within)
-	var s protocol.Status
-	var err error
-	for time.Now().Before(deadline) {
-		s, err = protocol.ReadStatus(h.layout, id)
-		if err == nil && ok(s) {
-			return s
-		}
-		time.Sleep(50 * time.Millisecond)
+	s, err := framework.WaitStatus(h.layout, id, within, ok)
+	if err != nil {
+		h.t.Fatal(err)
 	}
-	h.t.Fatalf("run %s: status %+v (%v) never matched", id, s, err)
 	return s
 }
 
-func phase(p protocol.Phase, reason string) func(protocol.Status) bool {
-	return func(s protocol.Status) bool { return s.Phase == p && (reason == "" || s.Reason == reason) }
-}
+var phase = framework.Phase
 
 func (h *harness) jobs(id string) int {
 	h.t.Helper()
@@ -146,7 +104,7 @@ func (h *harness) jobs(id string) int {
 func emptyProject(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), []byte("k8s_executor_config:\n  job_name_prefix: it\n"), 0o644); err != nil {
+	if err := framework.Project(dir, "k8s_executor_config:\n  job_name_prefix: it\n"); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -292,18 +250,7 @@ func TestAgentCancel(t *testing.T) {
 func TestPreflightNamesMissingPermissions(t *testing.T) {
 	ns := env.Namespace(t, "rbac")
 	ctx := t.Context()
-	c := env.Client
-	mustCreate(t, func() error {
-		_, err := c.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pods-only"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}}, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := c.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "pods-only"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: ns}},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "pods-only"}}, metav1.CreateOptions{})
-		return err
-	})
+	grant(t, ns, "pods-only", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}})
 	limited := saClient(t, ns, "default")
 	err := kube.Preflight(ctx, limited, ns)
 	if err == nil {
@@ -322,9 +269,17 @@ func TestPreflightNamesMissingPermissions(t *testing.T) {
 	}
 }
 
-func mustCreate(t *testing.T, f func() error) {
+// grant gives the namespace's default service account a Role with rules.
+func grant(t *testing.T, ns, name string, rules []rbacv1.PolicyRule) {
 	t.Helper()
-	if err := f(); err != nil {
+	ctx := t.Context()
+	if _, err := env.Client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: ns}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -523,21 +478,11 @@ func TestBadConfigFailsWhileQueued(t *testing.T) {
 func TestNewNamespaceNeverBlocksTheLoop(t *testing.T) {
 	h := newHarness(t, emptyProject(t))
 	other := env.Namespace(t, "nolist")
-	ctx := t.Context()
-	mustCreate(t, func() error {
-		var rules []rbacv1.PolicyRule
-		for _, r := range kube.Required {
-			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{r.Verb}})
-		}
-		_, err := env.Client.RbacV1().Roles(h.ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "agent"}, Rules: rules}, metav1.CreateOptions{})
-		return err
-	})
-	mustCreate(t, func() error {
-		_, err := env.Client.RbacV1().RoleBindings(h.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "agent"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: h.ns}},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "agent"}}, metav1.CreateOptions{})
-		return err
-	})
+	var rules []rbacv1.PolicyRule
+	for _, r := range kube.Required {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{r.Verb}})
+	}
+	grant(t, h.ns, "agent", rules)
 	h.opts.Client = saClient(t, h.ns, "default")
 	h.opts.Policy.Namespaces = []string{"*"}
 	h.start()

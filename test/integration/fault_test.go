@@ -22,6 +22,7 @@ import (
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // The tests in this file run Jobs on the suite's kwok nodes: a pod goes
@@ -39,17 +40,7 @@ func needFakeNodes(t *testing.T) {
 // tolerations) land on the kwok nodes.
 func fakeServerPod(t *testing.T, ns string) *corev1.Pod {
 	t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "mage-server-on-kwok", Namespace: ns},
-		Spec: corev1.PodSpec{
-			Containers: []corev1.Container{
-				{Name: "mage", Image: "mage:test"},
-				{Name: "magekube-agent", Image: "magekube/agent:test"},
-			},
-			Tolerations: []corev1.Toleration{cluster.FakeNodeToleration()},
-		},
-	}
-	created, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	created, err := framework.CreateServerPod(t.Context(), env.Client, framework.PodOptions{Name: "mage-server-on-kwok", Namespace: ns, OnFakeNodes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +87,7 @@ func submitMany(t *testing.T, l protocol.Layout, prefix string, first, n int) []
 	for i := range n {
 		ids[i] = fmt.Sprintf("%s-%d", prefix, first+i)
 		wg.Go(func() {
-			req := fmt.Sprintf(`{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":%q,"block_run_id":%d}`,
-				ids[i], prefix, first+i)
-			_, err := protocol.Submit(l, []byte(req))
+			_, err := protocol.Submit(l, framework.Request(ids[i], prefix, first+i, ""))
 			errs <- err
 		})
 	}
@@ -115,23 +104,8 @@ func submitMany(t *testing.T, l protocol.Layout, prefix string, first, n int) []
 // waitAll waits until every run satisfies ok.
 func waitAll(t *testing.T, l protocol.Layout, ids []string, within time.Duration, ok func(protocol.Status) bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		pending := 0
-		var last protocol.Status
-		for _, id := range ids {
-			if s, err := protocol.ReadStatus(l, id); err != nil || !ok(s) {
-				pending++
-				last = s
-			}
-		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d runs not there after %s; one of them: %+v", pending, len(ids), within, last)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := framework.WaitAll(l, ids, within, ok); err != nil {
+		t.Fatal(err)
 	}
 }
 

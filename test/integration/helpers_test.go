@@ -5,40 +5,22 @@ package integration
 import (
 	"bytes"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/magekube/magekube/test/framework"
 )
 
-var (
-	buildOnce sync.Once
-	agentPath string
-	buildErr  error
-)
-
-// agentBin builds the agent binary once for the suite.
+// agentBin is the agent binary, built once for the suite.
 func agentBin(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := exec.Command("mktemp", "-d").Output()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		agentPath = filepath.Join(string(bytes.TrimSpace(dir)), "agent")
-		out, err := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", agentPath, "github.com/magekube/magekube/cmd/agent").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			agentPath = string(out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build agent: %v\n%s", buildErr, agentPath)
+	bin, err := framework.Binary("github.com/magekube/magekube/cmd/agent")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return agentPath
+	return bin
 }
 
 func agent(t *testing.T, args ...string) (stdout, stderr []byte) {
@@ -54,14 +36,9 @@ func agent(t *testing.T, args ...string) (stdout, stderr []byte) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := framework.Poll(60*time.Second, 100*time.Millisecond, ok); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func waitSA(t *testing.T, ns string) {

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/magekube/magekube/pkg/jobspec"
+	"github.com/magekube/magekube/pkg/protocol"
+)
+
+// burstRounds is how many bursts of 100 (and bare-client floors) the
+// dispatch figures pool.
+const burstRounds = 3
+
+// createTimes records, per run, when the agent sent its Job create and
+// when the API server answered: request → sent is the agent's share of
+// the dispatch latency, sent → answered the API server's.
+type createTimes struct {
+	mu             sync.Mutex
+	sent, answered map[string]time.Time
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (c *createTimes) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/jobs") || r.GetBody == nil {
+			return next.RoundTrip(r)
+		}
+		id := ""
+		if body, err := r.GetBody(); err == nil {
+			data, _ := io.ReadAll(body)
+			if obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil); err == nil {
+				if job, ok := obj.(*batchv1.Job); ok {
+					id = job.Labels[jobspec.LabelRun]
+				}
+			}
+		}
+		sent := time.Now()
+		resp, err := next.RoundTrip(r)
+		answered := time.Now()
+		c.mu.Lock()
+		if c.sent == nil {
+			c.sent, c.answered = map[string]time.Time{}, map[string]time.Time{}
+		}
+		c.sent[id], c.answered[id] = sent, answered
+		c.mu.Unlock()
+		return resp, err
+	})
+}
+
+// split returns, for runs requested at the given times, the agent's share
+// (request → create sent) and the API server's (sent → answered).
+func (c *createTimes) split(ids []string, at []time.Time) (agent, api []time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, id := range ids {
+		if s, ok := c.sent[id]; ok {
+			agent = append(agent, s.Sub(at[i]))
+			api = append(api, c.answered[id].Sub(s))
+		}
+	}
+	return agent, api
+}
+
+// floor creates n Jobs, built as the agent builds them, at once with a
+// bare client and returns request → Job seen for each: what the API
+// server and the watch alone cost.
+func (b *bench) floor(ctx context.Context, n int) ([]time.Duration, error) {
+	builder := b.builder()
+	jobs := make([]*batchv1.Job, n)
+	for i := range jobs {
+		b.n++
+		req, err := protocol.ParseRequest(fmt.Appendf(nil, `{"apiVersion":"magekube/v1","id":"floor-%d","kind":"block","project_dir":"/p","pipeline_uuid":"bench","block_uuid":"b","block_run_id":%d}`, b.n, b.n))
+		if err != nil {
+			return nil, err
+		}
+		if jobs[i], err = builder.Build(b.pod, req); err != nil {
+			return nil, err
+		}
+	}
+	at := make([]time.Time, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Go(func() {
+			at[i] = time.Now()
+			_, err := b.client.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+	}
+	out := make([]time.Duration, n)
+	deadline := time.Now().Add(5 * time.Minute)
+	for i, job := range jobs {
+		for {
+			b.mu.Lock()
+			seen, ok := b.jobSeen[job.Labels[jobspec.LabelRun]]
+			done := b.jobDone[job.Labels[jobspec.LabelRun]]
+			b.mu.Unlock()
+			if ok && done { // done too: the next burst starts on a quiet cluster
+				out[i] = seen.Sub(at[i])
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("floor: job %s not seen and completed", job.Name)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return out, nil
+}
+
+// dispatchTimes are one set of dispatch latencies: request → Job seen,
+// and its parts request → create sent (the agent) and sent → answered
+// (the API server).
+type dispatchTimes struct{ total, agent, api []time.Duration }
+
+func (d *dispatchTimes) append(o dispatchTimes) {
+	d.total, d.agent, d.api = append(d.total, o.total...), append(d.agent, o.agent...), append(d.api, o.api...)
+}
+
+func (b *bench) burst(n int) (dispatchTimes, error) {
+	ids, at := b.submit(n)
+	deadline := time.Now().Add(5 * time.Minute)
+	var out []time.Duration
+	for i := 0; i < len(ids); {
+		b.mu.Lock()
+		seen, ok := b.jobSeen[ids[i]]
+		b.mu.Unlock()
+		if ok {
+			out = append(out, seen.Sub(at[i]))
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			return dispatchTimes{}, fmt.Errorf("run %s: no Job after 5 minutes", ids[i])
+		}
+		time.Sleep(time.Millisecond)
+	}
+	agent, api := b.creates.split(ids, at)
+	return dispatchTimes{total: out, agent: agent, api: api}, b.waitTerminal(ids, 10*time.Minute)
+}
+
+func (b *bench) waitTerminal(ids []string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for _, id := range ids {
+		for {
+			if s, err := protocol.ReadStatus(b.layout, id); err == nil && s.Phase.Terminal() {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("run %s not finished after %s", id, within)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// dispatchSection: request renamed into requests/ → Job seen, single and
+// in bursts, against a bare client creating the same Jobs.
+func (b *bench) dispatchSection(ctx context.Context, profileDir string, rep *report) error {
+	b.autoExit = true
+	stopProfile, err := b.profile(ctx, profileDir, "dispatch")
+	if err != nil {
+		return err
+	}
+	var single dispatchTimes
+	for range 20 {
+		d, err := b.burst(1)
+		if err != nil {
+			return err
+		}
+		single.append(d)
+	}
+	rep.add("dispatch_single_p50_ms", ms(pct(single.total, 50)), "dispatch latency (request renamed → Job seen), single request, p50 (ms)")
+	rep.add("dispatch_single_p99_ms", ms(pct(single.total, 99)), "dispatch latency, single request, p99 (ms)")
+	rep.add("dispatch_single_agent_p99_ms", ms(pct(single.agent, 99)), "  agent's share (request → create sent), single, p99 (ms)")
+	// Bursts of 100, each followed by the same 100 Jobs created at once
+	// by a bare client with no agent, measured the same way: the API
+	// server's own share. Rounds interleave so both see the same cluster.
+	var burst100 dispatchTimes
+	var floor100 []time.Duration
+	for range burstRounds {
+		d, err := b.burst(100)
+		if err != nil {
+			return err
+		}
+		burst100.append(d)
+		f, err := b.floor(ctx, 100)
+		if err != nil {
+			return err
+		}
+		floor100 = append(floor100, f...)
+	}
+	rep.add("dispatch_burst100_p50_ms", ms(pct(burst100.total, 50)), fmt.Sprintf("dispatch latency, burst of 100 (%d bursts), p50 (ms)", burstRounds))
+	rep.add("dispatch_burst100_p99_ms", ms(pct(burst100.total, 99)), "dispatch latency, burst of 100, p99 (ms)")
+	rep.res["dispatch_p99_ms"] = ms(pct(burst100.total, 99))
+	rep.add("dispatch_burst100_agent_p50_ms", ms(pct(burst100.agent, 50)), "  agent's share (request → create sent), burst of 100, p50 (ms)")
+	rep.add("dispatch_burst100_agent_p99_ms", ms(pct(burst100.agent, 99)), "  agent's share, burst of 100, p99 (ms)")
+	rep.add("dispatch_burst100_api_p99_ms", ms(pct(burst100.api, 99)), "  API server's share (create sent → answered), burst of 100, p99 (ms)")
+	rep.add("api_floor_burst100_p50_ms", ms(pct(floor100, 50)), "API server alone: 100 Jobs created at once by a bare client, p50 (ms)")
+	rep.add("api_floor_burst100_p99_ms", ms(pct(floor100, 99)), "API server alone: 100 Jobs created at once by a bare client, p99 (ms)")
+	// The agent's added latency over the bare client, in the same run
+	// (target: within 10% at p99).
+	rep.add("dispatch_overhead_p50_pct", overheadPct(pct(burst100.total, 50), pct(floor100, 50)), "agent's dispatch over the bare client, burst of 100, p50 (%)")
+	rep.add("dispatch_overhead_p99_pct", overheadPct(pct(burst100.total, 99), pct(floor100, 99)), "agent's dispatch over the bare client, burst of 100, p99 (%; target ≤ 10)")
+	d, err := b.burst(1000)
+	if err != nil {
+		return err
+	}
+	rep.add("dispatch_burst1000_p50_ms", ms(pct(d.total, 50)), "dispatch latency, burst of 1000, p50 (ms)")
+	rep.add("dispatch_burst1000_p99_ms", ms(pct(d.total, 99)), "dispatch latency, burst of 1000, p99 (ms)")
+	rep.add("dispatch_burst1000_agent_p99_ms", ms(pct(d.agent, 99)), "  agent's share, burst of 1000, p99 (ms)")
+	if err := stopProfile(); err != nil {
+		return err
+	}
+	return nil
+}
