@@ -12,6 +12,9 @@ import (
 // the first argument). A flag's value stays with it; everything after
 // "--" is left as it is.
 func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) > 0 && args[len(args)-1] == completionFlag {
+		return args // urfave/cli completes the words as typed
+	}
 	for i := 1; i < len(args); i++ {
 		cmd := app.Command(args[i])
 		if cmd == nil {

@@ -60,12 +60,13 @@ volumes and scheduling, applies the project's k8s_executor_config, and
 tracks the Job to the end, writing <dir>/runs/<id>/status.json on every
 transition. See docs/config.md for the config and README.md for the
 file contract.`,
-		Version:        buildinfo.String(),
-		Writer:         stdout,
-		ErrWriter:      stderr,
-		Flags:          globalFlags(g),
-		DefaultCommand: "run",
-		ExitErrHandler: func(*cli.Context, error) {}, // main decides exit codes
+		Version:              buildinfo.String(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Flags:                globalFlags(g),
+		DefaultCommand:       "run",
+		ExitErrHandler:       func(*cli.Context, error) {}, // main decides exit codes
+		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			runCommand(g),
 			submitCommand(g, stdout),
@@ -73,6 +74,7 @@ file contract.`,
 			cancelCommand(g, stdout),
 			logsCommand(g, stdout),
 			renderCommand(g, stdout),
+			completionCommand(stdout),
 			{
 				Name:  "version",
 				Usage: "print the agent's version",
