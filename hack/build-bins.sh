@@ -3,7 +3,7 @@
 # cache outside the checkout, keyed by version, and prints one directory
 # holding all of them: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubelet, kubectl, kubeadm, kube-proxy, coredns, jaeger
-# (v2 all-in-one) and kwok. Each tool is
+# (v2 all-in-one), kwok and promtool. Each tool is
 # built only when its versioned directory lacks it; etcd and the Kubernetes
 # binaries are taken from $KUBEBUILDER_ASSETS when they are there.
 set -o errexit -o nounset -o pipefail
@@ -13,14 +13,16 @@ ETCD_VERSION=v3.6.5
 JAEGER_VERSION=v1.76.0
 KWOK_VERSION=v0.8.0
 COREDNS_VERSION=v1.12.1
+PROMETHEUS_VERSION=v0.316.0 # Prometheus 3.16.0's Go module version
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 cache=$CACHE
 
-# build DIR MODULE_DIR WHAT USUAL PKG...: go build into DIR, with progress.
+# build DIR MODULE_DIR WHAT USUAL PKG...: go build into DIR, with progress
+# (and the build tags in $TAGS).
 build() {
   local dir=$1 mod=$2 what=$3 usual=$4; shift 4
-  with_progress "$what" "$usual" bash -c 'cd "$1" && shift && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$@" >&2' _ "$here/tools/$mod" "$dir/" "$@"
+  with_progress "$what" "$usual" bash -c 'cd "$1" && shift && CGO_ENABLED=0 go build -trimpath -tags "${TAGS:-}" -ldflags=-s -o "$@" >&2' _ "$here/tools/$mod" "$dir/" "$@"
 }
 
 kube=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION
@@ -44,9 +46,13 @@ kwok=$cache/bin-kwok-$KWOK_VERSION
 [[ -x $kwok/kwok ]] || build "$kwok" kwok "kwok $KWOK_VERSION" "1 min" sigs.k8s.io/kwok/cmd/kwok
 coredns=$cache/bin-coredns-$COREDNS_VERSION
 [[ -x $coredns/coredns ]] || build "$coredns" coredns "CoreDNS $COREDNS_VERSION (for the kind node image)" "4 min" github.com/coredns/coredns
+promtool=$cache/bin-promtool-$PROMETHEUS_VERSION
+# remove_all_sd: promtool without the cloud service-discovery plugins, which
+# rule checks and rule unit tests do not use.
+[[ -x $promtool/promtool ]] || TAGS=remove_all_sd build "$promtool" prometheus "promtool $PROMETHEUS_VERSION" "2 min" github.com/prometheus/prometheus/cmd/promtool
 
 # One directory with every binary, as symlinks into the versioned builds.
-view=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-jaeger-$JAEGER_VERSION-kwok-$KWOK_VERSION-coredns-$COREDNS_VERSION
+view=$cache/bin-k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-jaeger-$JAEGER_VERSION-kwok-$KWOK_VERSION-coredns-$COREDNS_VERSION-prometheus-$PROMETHEUS_VERSION
 mkdir -p "$view"
 for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kubeadm kube-proxy; do
   [[ -x $kube/$b ]] && ln -sfn "$kube/$b" "$view/$b"
@@ -54,4 +60,5 @@ done
 ln -sfn "$jaeger/jaeger" "$view/jaeger"
 ln -sfn "$kwok/kwok" "$view/kwok"
 ln -sfn "$coredns/coredns" "$view/coredns"
+ln -sfn "$promtool/promtool" "$view/promtool"
 echo "$view"
