@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -167,5 +169,46 @@ func TestRoleGrantsWhatPreflightChecks(t *testing.T) {
 		if !granted[k] {
 			t.Errorf("preflight checks %s, which role.yaml does not grant", k)
 		}
+	}
+}
+
+// TestImagesArePinned: no manifest uses a :latest (or untagged) image,
+// and the agent's image is the release in VERSION, which `make images`
+// builds.
+func TestImagesArePinned(t *testing.T) {
+	version, err := os.ReadFile("../../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ghcr.io/magekube/agent:" + strings.TrimSpace(string(version))
+	image := regexp.MustCompile(`(?m)^\s*(?:-\s*)?image:\s*"?([^"\s#]+)`)
+	agents := 0
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (!strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml")) {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range image.FindAllStringSubmatch(string(data), -1) {
+			ref := m[1]
+			if strings.HasSuffix(ref, ":latest") || !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") {
+				t.Errorf("%s: image %s is not pinned to a version", path, ref)
+			}
+			if strings.HasPrefix(ref, "ghcr.io/magekube/agent") {
+				agents++
+				if ref != want {
+					t.Errorf("%s: image %s, want %s (VERSION)", path, ref, want)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agents == 0 {
+		t.Error("no manifest names the agent image")
 	}
 }
