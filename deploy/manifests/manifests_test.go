@@ -4,6 +4,7 @@
 package manifests
 
 import (
+	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/magekube/magekube/pkg/kube"
@@ -86,27 +87,56 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestSidecar: the example's Mage pod holds one Kubernetes token, in the
-// agent container, which runs locked down with probes.
-func TestSidecar(t *testing.T) {
-	var dep *appsv1.Deployment
-	for _, r := range build(t, "examples/mage-stack").Resources() {
-		if r.GetKind() == "Deployment" && r.GetName() == "mage" {
-			data, _ := r.AsYAML()
-			dep = &appsv1.Deployment{}
-			if err := yaml.Unmarshal(data, dep); err != nil {
+// podSpec is the pod spec of the workload kind/name that dir builds.
+func podSpec(t *testing.T, dir, kind, name string) *corev1.PodSpec {
+	t.Helper()
+	for _, r := range build(t, dir).Resources() {
+		if r.GetKind() != kind || r.GetName() != name {
+			continue
+		}
+		data, _ := r.AsYAML()
+		switch kind {
+		case "Pod":
+			var p corev1.Pod
+			if err := yaml.Unmarshal(data, &p); err != nil {
 				t.Fatal(err)
 			}
+			return &p.Spec
+		default:
+			var w struct {
+				Spec struct{ Template corev1.PodTemplateSpec }
+			}
+			if err := yaml.Unmarshal(data, &w); err != nil {
+				t.Fatal(err)
+			}
+			return &w.Spec.Template.Spec
 		}
 	}
-	if dep == nil {
-		t.Fatal("no mage Deployment")
+	t.Fatalf("%s: no %s %s", dir, kind, name)
+	return nil
+}
+
+// TestSidecar: in every example layout (a Deployment, a StatefulSet and
+// a bare Pod as Mage's kube/app.yaml has it), the chosen Mage workload
+// holds one Kubernetes token, in the agent container, which runs locked
+// down with a liveness probe only; the Mage container gets the trigger.
+func TestSidecar(t *testing.T) {
+	for _, tc := range []struct{ dir, kind, name string }{
+		{"examples/mage-stack", "Deployment", "mage"},
+		{"examples/statefulset", "StatefulSet", "mage"},
+		{"examples/mage-kube-app", "Pod", "mage-server"},
+	} {
+		t.Run(tc.dir, func(t *testing.T) { checkSidecar(t, podSpec(t, tc.dir, tc.kind, tc.name)) })
 	}
-	spec := dep.Spec.Template.Spec
+}
+
+func checkSidecar(t *testing.T, spec *corev1.PodSpec) {
+	t.Helper()
 	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken || spec.ServiceAccountName != "magekube-agent" {
 		t.Errorf("pod: automount %v, service account %q", spec.AutomountServiceAccountToken, spec.ServiceAccountName)
 	}
-	for _, c := range spec.Containers {
+	agents := 0
+	for i, c := range spec.Containers {
 		token := false
 		for _, m := range c.VolumeMounts {
 			token = token || m.MountPath == "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -115,8 +145,12 @@ func TestSidecar(t *testing.T) {
 			if token {
 				t.Errorf("container %s mounts the token", c.Name)
 			}
+			if i == 0 && !hasEnv(c, "PYTHONPATH", "/opt/magekube/python:/home/src") {
+				t.Errorf("Mage container %s lacks the trigger's PYTHONPATH", c.Name)
+			}
 			continue
 		}
+		agents++
 		sc := c.SecurityContext
 		if !token || sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 			len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile == nil || sc.SeccompProfile.Type != "RuntimeDefault" {
@@ -131,6 +165,45 @@ func TestSidecar(t *testing.T) {
 		}
 		if !env["KUBE_POD_NAME"] || !env["KUBE_NAMESPACE"] {
 			t.Error("agent container lacks downward-API KUBE_POD_NAME/KUBE_NAMESPACE")
+		}
+	}
+	if agents != 1 {
+		t.Errorf("%d agent containers, want 1", agents)
+	}
+}
+
+func hasEnv(c corev1.Container, name, value string) bool {
+	for _, e := range c.Env {
+		if e.Name == name && e.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+var update = flag.Bool("update", false, "regenerate the Pod variants of the patches")
+
+// TestPodPatches: the Pod variants of the sidecar and trigger patches are
+// the Deployment ones on the Pod's own spec.
+func TestPodPatches(t *testing.T) {
+	for from, to := range map[string]string{
+		"sidecar/sidecar-patch.yaml":      "sidecar-pod/sidecar-patch.yaml",
+		"mage-trigger/trigger-patch.yaml": "mage-trigger-pod/trigger-patch.yaml",
+	} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "# Generated from ../" + from + " (go test ./deploy/manifests -run TestPodPatches -update): the same patch on a Pod.\n" +
+			strings.ReplaceAll(string(data), "/spec/template/spec/", "/spec/")
+		if *update {
+			if err := os.WriteFile(to, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(to)
+		if err != nil || string(got) != want {
+			t.Errorf("%s is stale (%v): go test ./deploy/manifests -run TestPodPatches -update", to, err)
 		}
 	}
 }

@@ -57,9 +57,9 @@ func TestRealMage(t *testing.T) {
 	}
 
 	mage := &mageAPI{ns: ns}
-	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns) }
+	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }
 	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return mage.login(t.Context()) == nil }, diag)
-	checkTokenSplit(t, ns)
+	checkTokenSplit(t, ns, "app.kubernetes.io/name=mage", true)
 
 	// The project `mage start default_repo` created on the shared volume.
 	project := filepath.Join(shared, "default_repo")
@@ -182,10 +182,12 @@ func TestRealMage(t *testing.T) {
 	}, func() string { return "" })
 }
 
-// checkTokenSplit: only the agent container mounts a Kubernetes token.
-func checkTokenSplit(t *testing.T, ns string) {
+// checkTokenSplit: only the agent container of the Mage pod (selector)
+// mounts a Kubernetes token; podLevel: the pod itself turns automounting
+// off (Mage's Helm chart cannot: its service account does).
+func checkTokenSplit(t *testing.T, ns, selector string, podLevel bool) {
 	t.Helper()
-	pods, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=mage"})
+	pods, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("the Mage pod: %v, %d pods", err, len(pods.Items))
 	}
@@ -199,7 +201,7 @@ func checkTokenSplit(t *testing.T, ns string) {
 			t.Errorf("container %s: token mounted = %v", c.Name, mounted)
 		}
 	}
-	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
+	if podLevel && (pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken) {
 		t.Error("pod automounts a service account token")
 	}
 }
@@ -306,8 +308,9 @@ func waitSpans(t *testing.T, ns, id string, n int) {
 // mageAPI is Mage's REST API, reached through the API server's service
 // proxy, logged in as Mage's default owner.
 type mageAPI struct {
-	ns     string
-	cookie string
+	ns      string
+	service string // "mage" when empty
+	cookie  string
 }
 
 // apiKey is the client id of Mage's own web app, which its API requires.
@@ -315,8 +318,12 @@ const apiKey = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
 
 func (m *mageAPI) call(ctx context.Context, method, path string, body any) (map[string]any, error) {
 	path, query, _ := strings.Cut(path, "?")
+	service := m.service
+	if service == "" {
+		service = "mage"
+	}
 	req := env.Client.CoreV1().RESTClient().Verb(method).
-		AbsPath(append([]string{"/api/v1/namespaces", m.ns, "services", "mage:6789", "proxy", "api"}, strings.Split(path, "/")...)...).
+		AbsPath(append([]string{"/api/v1/namespaces", m.ns, "services", service + ":6789", "proxy", "api"}, strings.Split(path, "/")...)...).
 		SetHeader("X-API-KEY", apiKey).SetHeader("Content-Type", "application/json")
 	if values, err := url.ParseQuery(query); err == nil {
 		for k, v := range values {
@@ -437,14 +444,15 @@ func (m *mageAPI) runStatus(t *testing.T, run int) string {
 	return s
 }
 
-// mageLog is the tail of the Mage container's log, for a failing test.
-func mageLog(t *testing.T, ns string) string {
-	pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=mage"})
+// mageLog is the tail of the Mage container's log (the pod selected by
+// selector, its container), for a failing test.
+func mageLog(t *testing.T, ns, selector, container string) string {
+	pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 	if err != nil || len(pods.Items) == 0 {
 		return ""
 	}
 	tail := int64(2000)
-	logs, err := env.Client.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: "mage", TailLines: &tail}).DoRaw(context.Background())
+	logs, err := env.Client.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: container, TailLines: &tail}).DoRaw(context.Background())
 	// Without the API's own access lines (the test's polling).
 	var kept []string
 	for _, line := range strings.Split(string(logs), "\n") {

@@ -55,7 +55,7 @@ patches:
   patch: |-
     - op: add
       path: /spec/template/spec/containers/0/env/-
-      value: {name: MAGE_DATABASE_CONNECTION_URL, value: "postgresql+psycopg2://mage:mage@postgres:5432/mage"}
+      value: {name: MAGE_DATABASE_CONNECTION_URL, value: "%[11]s"}
     # Mage starts its scheduler once, at start: without its database then,
     # the server comes up and no pipeline run is ever started.
     - op: add
@@ -64,8 +64,24 @@ patches:
       - name: wait-for-database
         image: postgres:15
         command: [sh, -c, "until /usr/lib/postgresql/15/bin/pg_isready -q -h postgres -U mage; do sleep 1; done"]
-`, ns, stack, mageName, mageTag, agentName, agentTag, jaegerName, jaegerTag, postgresName, postgresTag)
-	pv := fmt.Sprintf(`apiVersion: v1
+`, ns, stack, mageName, mageTag, agentName, agentTag, jaegerName, jaegerTag, postgresName, postgresTag, DatabaseURL)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "postgres.yaml"), []byte(postgresYAML), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "pv.yaml"), []byte(ProjectPV(ns, shared)), 0o644)
+}
+
+// ProjectPV is a hostPath PersistentVolume on shared (a directory every
+// kind node mounts) bound to the claim mage-fs of namespace ns: the
+// ReadWriteMany project volume kind cannot provision.
+func ProjectPV(ns, shared string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolume
 metadata:
   name: %[1]s-mage-fs
@@ -77,17 +93,28 @@ spec:
   hostPath: {path: %[2]s, type: Directory}
   claimRef: {namespace: %[1]s, name: mage-fs}
 `, ns, shared)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "postgres.yaml"), []byte(postgresYAML), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "pv.yaml"), []byte(pv), 0o644)
 }
+
+// ProjectClaim is the claim mage-fs that ProjectPV binds.
+const ProjectClaim = `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: mage-fs
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: standard
+  resources:
+    requests: {storage: 10Gi}
+`
+
+// Postgres is Mage's database for the kind tests with image (a Deployment
+// and Service "postgres"; user, password and database "mage").
+func Postgres(image string) string {
+	return strings.ReplaceAll(postgresYAML, "image: postgres:15", "image: "+image)
+}
+
+// DatabaseURL is Postgres' database for MAGE_DATABASE_CONNECTION_URL.
+const DatabaseURL = "postgresql+psycopg2://mage:mage@postgres:5432/mage"
 
 // postgresYAML is Mage's database in the kind stack (test data only: an
 // emptyDir, a fixed password).
