@@ -11,7 +11,7 @@ WORK = tempfile.mkdtemp(prefix="magekube-mage-")
 ROOT = os.path.join(WORK, "magekube")
 REPO = os.path.join(WORK, "default_repo")
 # The server pod both Mage's executor and the agent build Jobs from.
-SERVER_POD = os.path.join(HERE, "..", "..", "..", "pkg", "dispatch", "testdata", "pod.yaml")
+SERVER_POD = os.path.join(HERE, "..", "..", "..", "pkg", "jobspec", "testdata", "pod.yaml")
 
 os.environ["MAGE_DATABASE_CONNECTION_URL"] = "sqlite:///%s/mage.db" % WORK
 os.environ["MAGE_DATA_DIR"] = os.path.join(WORK, "mage_data")
