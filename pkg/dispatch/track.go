@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -61,7 +61,7 @@ func (a *Agent) tracker(ctx context.Context, ns string) *tracker {
 	if t, ok := a.trackers[ns]; ok {
 		return t
 	}
-	t, factory, err := a.startTracker(ctx, ns)
+	t, synced, err := a.startTracker(ctx, ns)
 	if err != nil { // only a handler registration on a stopped informer fails
 		a.log.Error("start watching jobs and pods", "namespace", ns, "err", err)
 	}
@@ -69,7 +69,7 @@ func (a *Agent) tracker(ctx context.Context, ns string) *tracker {
 	a.workers.Go(func() {
 		res := trackerSync{ns: ns, t: t, err: err}
 		if err == nil {
-			res.err = waitSynced(ctx, factory, ns)
+			res.err = waitSynced(ctx, synced, ns)
 		}
 		select {
 		case a.synced <- res:
@@ -81,39 +81,37 @@ func (a *Agent) tracker(ctx context.Context, ns string) *tracker {
 
 // startTracker starts the namespace's informers, trimmed and selected by
 // this agent's labels.
-func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, informers.SharedInformerFactory, error) {
+func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, []cache.InformerSynced, error) {
 	selector := labels.Set{jobspec.LabelManagedBy: jobspec.ManagedByValue, jobspec.LabelInstance: a.o.Builder.Settings.Default().Instance}.String()
-	factory := informers.NewSharedInformerFactoryWithOptions(a.o.Client, 0,
-		informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }),
-		informers.WithTransform(trimForCache))
-	jobs := factory.Batch().V1().Jobs()
-	pods := factory.Core().V1().Pods()
+	jobs := cache.NewSharedIndexInformerWithOptions(jobsListWatch(a.o.Client, ns, selector), &batchv1.Job{},
+		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
+	pods := cache.NewSharedIndexInformerWithOptions(podsListWatch(a.o.Client, ns, selector), &corev1.Pod{},
+		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{runIndex: byRun}})
 	tctx, cancel := context.WithCancel(ctx)
-	t := &tracker{jobs: jobs.Lister(), pods: pods.Informer().GetIndexer(), cancel: cancel, done: make(chan struct{})}
+	t := &tracker{jobs: batchlisters.NewJobLister(jobs.GetIndexer()), pods: pods.GetIndexer(), cancel: cancel, done: make(chan struct{})}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.onObject,
 		UpdateFunc: func(_, obj any) { a.onObject(obj) },
 		DeleteFunc: a.onObject,
 	}
 	var errs []error
-	_, err := jobs.Informer().AddEventHandler(handler)
-	errs = append(errs, err)
-	_, err = pods.Informer().AddEventHandler(handler)
-	errs = append(errs, err, pods.Informer().AddIndexers(cache.Indexers{runIndex: byRun}))
-	factory.Start(tctx.Done())
-	go func() { factory.Shutdown(); close(t.done) }()
-	return t, factory, errors.Join(errs...)
+	var running sync.WaitGroup
+	for _, inf := range []cache.SharedIndexInformer{jobs, pods} {
+		errs = append(errs, inf.SetTransform(trimForCache))
+		_, err := inf.AddEventHandler(handler)
+		errs = append(errs, err)
+		running.Go(func() { inf.Run(tctx.Done()) })
+	}
+	go func() { running.Wait(); close(t.done) }()
+	return t, []cache.InformerSynced{jobs.HasSynced, pods.HasSynced}, errors.Join(errs...)
 }
 
-// waitSynced waits for the factory's caches, at most syncTimeout.
-func waitSynced(ctx context.Context, factory informers.SharedInformerFactory, ns string) error {
+// waitSynced waits for the informers' caches, at most syncTimeout.
+func waitSynced(ctx context.Context, synced []cache.InformerSynced, ns string) error {
 	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
-		if !ok {
-			return fmt.Errorf("watch %s in namespace %s did not sync within %s: check the agent's RBAC (list and watch jobs and pods in %s)", typ, ns, syncTimeout, ns)
-		}
+	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
+		return fmt.Errorf("watch jobs and pods in namespace %s did not sync within %s: check the agent's RBAC (list and watch jobs and pods in %s)", ns, syncTimeout, ns)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,28 +21,53 @@ import (
 	"time"
 
 	"github.com/magekube/magekube/test/cluster"
+	"github.com/magekube/magekube/test/framework"
 )
 
+// options are the bench's flags.
+type options struct {
+	binDir, profileDir, python string
+	throughput, peer           []int
+	scale                      int
+	section                    func(string) bool
+}
+
 func main() {
-	binDir := flag.String("bin-dir", os.Getenv("MAGEKUBE_BIN_DIR"), "directory with the cluster binaries and kwok (hack/build-bins.sh)")
+	var o options
+	flag.StringVar(&o.binDir, "bin-dir", os.Getenv("MAGEKUBE_BIN_DIR"), "directory with the cluster binaries and kwok (hack/build-bins.sh)")
 	throughputN := flag.String("throughput", "1000,5000", "runs requested at once for the throughput figures, comma-separated; the JSON's throughput_runs_per_s is the last")
-	only := flag.String("only", "", "run only these sections, comma-separated: dispatch, notice, throughput, scale, runner (default: all; the JSON line then lacks the others)")
-	profileDir := flag.String("profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
-	scaleN := flag.Int("scale", 10000, "Jobs tracked at once for the memory and restart figures")
+	peerN := flag.String("peer", "50,500", "block runs at once through Mage's own executor and through magekube, comma-separated; the JSON's peer figures are the last")
+	flag.StringVar(&o.python, "mage-python", os.Getenv("MAGEKUBE_MAGE_PYTHON"), "python of the pinned mage-ai's virtualenv, for the peer section (hack/mage-venv.sh)")
+	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, scale, peer, runner (default: all; the JSON line then lacks the others)")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
+	flag.IntVar(&o.scale, "scale", 10000, "Jobs tracked at once for the memory and restart figures")
 	flag.Parse()
-	var sizes []int
-	for _, f := range strings.Split(*throughputN, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "bench: -throughput: %q is not a positive number of runs\n", f)
-			os.Exit(2)
-		}
-		sizes = append(sizes, n)
+	var err error
+	if o.throughput, err = sizes("throughput", *throughputN); err == nil {
+		o.peer, err = sizes("peer", *peerN)
 	}
-	if err := run(*binDir, sizes, *scaleN, *profileDir, sections(*only)); err != nil {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	o.section = sections(*only)
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// sizes parses a comma-separated list of positive numbers of runs.
+func sizes(flagName, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-%s: %q is not a positive number of runs", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // sections parses -only: which sections to run (all when empty).
@@ -60,8 +86,10 @@ func progress(what string) {
 	fmt.Fprintf(os.Stderr, "bench: %s (at %s)\n", what, time.Since(began).Round(time.Second))
 }
 
-func run(binDir string, throughputSizes []int, scaleN int, profileDir string, section func(string) bool) error {
+func run(o options) error {
 	ctx := context.Background()
+	binDir, profileDir, section := o.binDir, o.profileDir, o.section
+	defer framework.RemoveBinaries()
 	// The runner's overhead first, before the cluster loads the machine.
 	var overhead float64
 	var overheadErr error
@@ -75,6 +103,12 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 	defer signal.Stop(interrupted)
 
 	rep := newReport()
+	if section("trigger") {
+		progress("trigger notice")
+		if err := triggerSection(rep); err != nil {
+			return err
+		}
+	}
 
 	// Dispatch, notice and throughput share one cluster and the agent in
 	// this process; scale gets a fresh cluster, so the Jobs the others
@@ -84,7 +118,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 	if section("dispatch") || section("notice") || section("throughput") {
 		var stop func()
 		var err error
-		if b, stop, err = startBench(ctx, binDir, profileDir, "bench", interrupted); err != nil {
+		if b, stop, err = startBench(ctx, binDir, profileDir, "bench", false, interrupted); err != nil {
 			return err
 		}
 		defer stop()
@@ -108,7 +142,7 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 	}
 	if section("throughput") {
 		progress("throughput")
-		if err := b.throughputSection(throughputSizes, rep); err != nil {
+		if err := b.throughputSection(o.throughput, rep); err != nil {
 			return err
 		}
 	}
@@ -118,7 +152,16 @@ func run(binDir string, throughputSizes []int, scaleN int, profileDir string, se
 			stopAgent()
 			b.stop()
 		}
-		if err := scaleSection(ctx, binDir, profileDir, scaleN, interrupted, rep); err != nil {
+		if err := scaleSection(ctx, binDir, profileDir, o.scale, interrupted, rep); err != nil {
+			return err
+		}
+	}
+
+	if section("peer") {
+		if o.python == "" {
+			return errors.New("peer: no -mage-python (hack/bench.sh sets MAGEKUBE_MAGE_PYTHON from hack/mage-venv.sh)")
+		}
+		if err := peerSection(ctx, binDir, o.python, o.peer, interrupted, rep); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 func runnerOverhead() (float64, error) {
@@ -17,4 +20,23 @@ func runnerOverhead() (float64, error) {
 		return 0, fmt.Errorf("no added-ms/op in: %s", out)
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+// triggerSection runs integrations/mage/bench_trigger.py (how soon the
+// Mage side learns that a run ended: inotify, and the polling fallback)
+// and takes its figures.
+func triggerSection(rep *report) error {
+	out, err := exec.Command("python3", filepath.Join(repoRoot(), "integrations", "mage", "bench_trigger.py"), "1000").Output()
+	if err != nil {
+		return fmt.Errorf("bench_trigger.py: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var figures map[string]float64
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &figures); err != nil {
+		return fmt.Errorf("bench_trigger.py: %w: %s", err, out)
+	}
+	rep.add("trigger_notice_p50_ms", figures["trigger_notice_p50_ms"], "trigger notice (terminal status.json written → Mage's executor returns), inotify, p50 (ms)")
+	rep.add("trigger_notice_p99_ms", figures["trigger_notice_p99_ms"], "trigger notice, inotify, p99 (ms; target ≤ 20)")
+	rep.add("trigger_poll_notice_p99_ms", figures["trigger_poll_notice_p99_ms"], "trigger notice, polling fallback (200 ms), p99 (ms)")
+	return nil
 }

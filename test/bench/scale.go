@@ -58,42 +58,17 @@ func (b *bench) scale(ctx context.Context, n int) (rssMiB, idleCPU float64, read
 	}
 	stop()
 	// The agent as a process: its RSS and CPU are its own.
-	bin, err := framework.Binary("github.com/magekube/magekube/cmd/agent")
+	if _, err := framework.Binary("github.com/magekube/magekube/cmd/agent"); err != nil { // built before the clock starts
+		return 0, 0, 0, err
+	}
+	start := time.Now()
+	proc, err := b.startAgentProcess(n + 1)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer framework.RemoveBinaries()
-	args := []string{"--kubeconfig", b.kubecfg, "--pod-name", b.pod.Name, "--pod-namespace", b.ns, "--dir", b.layout.Root,
-		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(n + 1), "--listen", "127.0.0.1:0", "--log-format", "json", "--profiling"}
-	start := time.Now()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "MAGEKUBE_AGENT_CONTAINER=magekube-agent")
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	readyRe := regexp.MustCompile(`"msg":"agent ready"`)
-	addrRe := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`)
-	addr := ""
-	buf := make([]byte, 1<<16)
-	var acc []byte
-	for !readyRe.Match(acc) {
-		k, rerr := out.Read(buf)
-		acc = append(acc[max(0, len(acc)-4096):], buf[:k]...)
-		if m := addrRe.FindSubmatch(acc); m != nil && addr == "" {
-			addr = string(m[1])
-		}
-		if rerr != nil {
-			return 0, 0, 0, fmt.Errorf("restarted agent: %v: %s", rerr, acc)
-		}
-		if time.Since(start) > 3*time.Minute {
-			return 0, 0, 0, fmt.Errorf("restarted agent not ready after 3 minutes")
-		}
-	}
+	defer proc.stop()
+	cmd, addr := proc.cmd, proc.addr
 	ready = time.Since(start)
-	go func() { _, _ = drain(out) }()
 	time.Sleep(5 * time.Second)
 	t0 := cpuTicks(cmd.Process.Pid)
 	time.Sleep(10 * time.Second)
@@ -104,6 +79,56 @@ func (b *bench) scale(ctx context.Context, n int) (rssMiB, idleCPU float64, read
 		}
 	}
 	return float64(peakRSS(cmd.Process.Pid)) / 1024, idleCPU, ready, nil
+}
+
+// agentProcess is the agent run as its own process (`agent run`), its
+// output drained.
+type agentProcess struct {
+	cmd  *exec.Cmd
+	addr string // its HTTP listener
+}
+
+func (p *agentProcess) stop() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
+
+// startAgentProcess starts `agent run` for the bench's server pod and run
+// directory and returns once it is ready.
+func (b *bench) startAgentProcess(maxInflight int) (*agentProcess, error) {
+	bin, err := framework.Binary("github.com/magekube/magekube/cmd/agent")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--kubeconfig", b.kubecfg, "--pod-name", b.pod.Name, "--pod-namespace", b.ns, "--dir", b.layout.Root,
+		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(maxInflight), "--listen", "127.0.0.1:0", "--log-format", "json", "--profiling"}
+	start := time.Now()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "MAGEKUBE_AGENT_CONTAINER=magekube-agent")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &agentProcess{cmd: cmd}
+	readyRe := regexp.MustCompile(`"msg":"agent ready"`)
+	addrRe := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`)
+	buf := make([]byte, 1<<16)
+	var acc []byte
+	for !readyRe.Match(acc) {
+		k, rerr := out.Read(buf)
+		acc = append(acc[max(0, len(acc)-4096):], buf[:k]...)
+		if m := addrRe.FindSubmatch(acc); m != nil && p.addr == "" {
+			p.addr = string(m[1])
+		}
+		if rerr != nil {
+			p.stop()
+			return nil, fmt.Errorf("agent: %v: %s", rerr, acc)
+		}
+		if time.Since(start) > 3*time.Minute {
+			p.stop()
+			return nil, fmt.Errorf("agent not ready after 3 minutes")
+		}
+	}
+	go func() { _, _ = drain(out) }()
+	return p, nil
 }
 
 // fetch saves the body of a GET.
@@ -164,7 +189,7 @@ func cpuTicks(pid int) int {
 // scaleSection: Jobs tracked at once (kept Running), then a restart, on a
 // fresh cluster so the Jobs the other sections left do not weigh on it.
 func scaleSection(ctx context.Context, binDir, profileDir string, n int, interrupted <-chan os.Signal, rep *report) error {
-	sb, stop, err := startBench(ctx, binDir, profileDir, "bench-scale", interrupted)
+	sb, stop, err := startBench(ctx, binDir, profileDir, "bench-scale", false, interrupted)
 	if err != nil {
 		return err
 	}

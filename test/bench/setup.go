@@ -32,6 +32,8 @@ type bench struct {
 	layout  protocol.Layout
 	project string
 	kubecfg string
+	// auditLog is the API server's audit log (the peer section's cluster).
+	auditLog string
 
 	mu       sync.Mutex
 	jobSeen  map[string]time.Time // run id → Job first seen by the bench's watch
@@ -54,13 +56,13 @@ type bench struct {
 // namespace ns with its run directory, the bench's watch, and the client
 // the agent uses. The returned func (also b.stop, and run on interrupt)
 // stops all of it.
-func startBench(ctx context.Context, binDir, profileDir, ns string, interrupted <-chan os.Signal) (*bench, func(), error) {
+func startBench(ctx context.Context, binDir, profileDir, ns string, audit bool, interrupted <-chan os.Signal) (*bench, func(), error) {
 	work := filepath.Join(cluster.Root, fmt.Sprintf("%s-%d", ns, os.Getpid()))
-	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4})
+	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4, Audit: audit})
 	if err != nil {
 		return nil, nil, err
 	}
-	b := &bench{profileDir: profileDir, kubecfg: c.Kubeconfig, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
+	b := &bench{profileDir: profileDir, kubecfg: c.Kubeconfig, auditLog: c.AuditLog, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
 	var cleanups []func()
 	b.stop = sync.OnceFunc(func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {

@@ -31,6 +31,9 @@ type Options struct {
 	// the cluster's pods reach them and its UI on JaegerQueryAddr.
 	Jaeger          bool
 	JaegerQueryAddr string
+	// Audit has the API server record every request (metadata only, one
+	// JSON line each) in Cluster.AuditLog: who asked what, by user agent.
+	Audit bool
 }
 
 // Cluster is a running cluster.
@@ -42,8 +45,10 @@ type Cluster struct {
 	Token  string
 	// Jaeger is set when Options.Jaeger asked for it.
 	Jaeger *Jaeger
-	state  *State
-	etcd   string
+	// AuditLog is the API server's audit log when Options.Audit asked for it.
+	AuditLog string
+	state    *State
+	etcd     string
 }
 
 // State is what `cluster down` needs to remove a cluster whose starter is

@@ -52,7 +52,11 @@ func (c *Cluster) startControlPlane(ctx context.Context, o Options, host string)
 	}
 	c.Kubeconfig = c.dir("admin.kubeconfig")
 
-	api, err := startProc(c.dir("logs"), "kube-apiserver", "", []string{
+	audit, err := c.auditFlags(o)
+	if err != nil {
+		return err
+	}
+	api, err := startProc(c.dir("logs"), "kube-apiserver", "", append([]string{
 		filepath.Join(o.BinDir, "kube-apiserver"),
 		"--etcd-servers=" + c.etcdURL(),
 		"--bind-address=" + host, "--advertise-address=" + host, fmt.Sprintf("--secure-port=%d", port),
@@ -69,7 +73,7 @@ func (c *Cluster) startControlPlane(ctx context.Context, o Options, host string)
 		"--kubelet-preferred-address-types=InternalIP",
 		"--allow-privileged=true",
 		"--cert-dir=" + c.dir("pki", "apiserver-generated"),
-	}, nil)
+	}, audit...), nil)
 	if err != nil {
 		return err
 	}
@@ -155,4 +159,25 @@ func (c *Cluster) writeKubeconfig(p *pki, name, token string) error {
 	cfg.Contexts["magekube-test"] = &clientcmdapi.Context{Cluster: "magekube-test", AuthInfo: "user"}
 	cfg.CurrentContext = "magekube-test"
 	return clientcmd.WriteToFile(*cfg, c.dir(name))
+}
+
+// auditPolicy records every request once it is answered, metadata only.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+`
+
+// auditFlags are the API server's audit flags when o.Audit asks for them.
+func (c *Cluster) auditFlags(o Options) ([]string, error) {
+	if !o.Audit {
+		return nil, nil
+	}
+	policy := c.dir("audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		return nil, err
+	}
+	c.AuditLog = c.dir("logs", "audit.log")
+	return []string{"--audit-policy-file=" + policy, "--audit-log-path=" + c.AuditLog, "--audit-log-format=json", "--audit-log-maxsize=0"}, nil
 }

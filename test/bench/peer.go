@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/magekube/magekube/pkg/jobspec"
+	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/cluster"
+)
+
+// The peer section runs the same block runs twice on one kwok cluster:
+// through Mage's own K8sBlockExecutor (the pinned mage-ai: its JobManager
+// creates the Job, polls it every 5 s, deletes it) and through magekube's
+// trigger and the agent (its own process). integrations/mage/bench_peer.py
+// is the Mage side; this file plays the pods (each Running pod is ended
+// with its exit code) and counts each side's API requests in the API
+// server's own audit log, by user agent.
+
+// User agents in the audit log: the Kubernetes Python client Mage's
+// executor uses, and the agent.
+const (
+	mageUserAgent  = "OpenAPI-Generator/"
+	agentUserAgent = "magekube-agent/"
+)
+
+// peerPods ends the pods of every Job in the namespace as a block would:
+// exit 0, except a run to fail (every attempt 1) or to retry (the first
+// attempt 1). It records when each Job was first seen and when its last
+// pod was ended.
+type peerPods struct {
+	b    *bench
+	mu   sync.Mutex
+	fail map[int]bool
+	// retry: the first attempt fails, the second succeeds.
+	retry    map[int]bool
+	seen     map[string]time.Time // Job → first seen
+	ended    map[string]time.Time // Job → its last pod ended
+	attempts map[string]int       // Job → pods ended
+	done     map[string]bool      // pod → ended
+}
+
+var blockRunID = regexp.MustCompile(`-block-(\d+)`)
+
+func (p *peerPods) start(ctx context.Context) func() {
+	f := informers.NewSharedInformerFactoryWithOptions(p.b.client, 0, informers.WithNamespace(p.b.ns))
+	onJob := func(obj any) {
+		j, ok := obj.(*batchv1.Job)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		p.mu.Lock()
+		if _, ok := p.seen[j.Name]; !ok {
+			p.seen[j.Name] = now
+		}
+		p.mu.Unlock()
+	}
+	_, _ = f.Batch().V1().Jobs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onJob, UpdateFunc: func(_, o any) { onJob(o) }})
+	onPod := func(obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok || pod.Status.Phase != corev1.PodRunning || pod.Labels["job-name"] == "" {
+			return
+		}
+		p.mu.Lock()
+		if p.done[pod.Name] {
+			p.mu.Unlock()
+			return
+		}
+		p.done[pod.Name] = true
+		job := pod.Labels["job-name"]
+		p.attempts[job]++
+		attempt := p.attempts[job]
+		p.mu.Unlock()
+		go p.end(ctx, pod, job, attempt)
+	}
+	_, _ = f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, o any) { onPod(o) }})
+	stop := make(chan struct{})
+	f.Start(stop)
+	f.WaitForCacheSync(stop)
+	return func() { close(stop); f.Shutdown() }
+}
+
+// end gives the pod its exit code: for the agent's, first the runner's
+// sealed result.json (as the runner writes it), then the container's exit.
+func (p *peerPods) end(ctx context.Context, pod *corev1.Pod, job string, attempt int) {
+	code := 0
+	if m := blockRunID.FindStringSubmatch(job); m != nil {
+		id, _ := strconv.Atoi(m[1])
+		if p.fail[id] || (p.retry[id] && attempt == 1) {
+			code = 1
+		}
+	}
+	if run := pod.Labels[jobspec.LabelRun]; run != "" {
+		now := time.Now().UTC()
+		res := protocol.Result{ExitCode: code, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: attempt, Pod: pod.Name}
+		if code != 0 {
+			res.Reason = protocol.ReasonError
+		}
+		res.Seal = protocol.SealResult(pod.Labels[protocol.RunKeyLabel], run, res)
+		_ = protocol.WriteJSONAtomic(p.b.layout.RunFile(run, protocol.ResultFile), res)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"%d"}}}`, cluster.ExitCodeAnnotation, code)
+	if _, err := p.b.client.CoreV1().Pods(p.b.ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: end pod:", err)
+		return
+	}
+	p.mu.Lock()
+	p.ended[job] = time.Now()
+	p.mu.Unlock()
+}
+
+// peerRun is one executor call as bench_peer.py reports it.
+type peerRun struct {
+	BlockRunID int     `json:"block_run_id"`
+	Call       float64 `json:"call"`
+	Return     float64 `json:"return"`
+	OK         bool    `json:"ok"`
+	Error      string  `json:"error"`
+}
+
+// peerSide is one side's figures for one batch.
+type peerSide struct {
+	created, notice  []time.Duration // call → Job seen; last pod ended → executor returned
+	requestsPerRun   float64
+	cpuS, peakRSSMiB float64 // the executor process (Python); for magekube plus the agent's CPU
+	agentCPUS        float64
+	outcomes         map[int]bool
+}
+
+// peerBatch runs the block runs ids through one side and measures them.
+func (b *bench) peerBatch(ctx context.Context, p *peerPods, python, mode string, first, last int, agent *agentProcess) (peerSide, error) {
+	work, err := os.MkdirTemp("", "magekube-bench-peer-")
+	if err != nil {
+		return peerSide{}, err
+	}
+	defer os.RemoveAll(work)
+	cpu0 := cpuTicks(agent.cmd.Process.Pid)
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, python, filepath.Join("integrations", "mage", "bench_peer.py"), "--mode", mode,
+		"--ids", fmt.Sprintf("%d-%d", first, last), "--namespace", b.ns, "--pod", b.pod.Name,
+		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root, "--work", work)
+	cmd.Dir = repoRoot()
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return peerSide{}, fmt.Errorf("bench_peer.py --mode %s: %w", mode, err)
+	}
+	t1 := time.Now()
+	var res struct {
+		Runs       []peerRun `json:"runs"`
+		CPUS       float64   `json:"cpu_s"`
+		PeakRSSMiB float64   `json:"peak_rss_mib"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		return peerSide{}, fmt.Errorf("bench_peer.py --mode %s: %w: %s", mode, err, out)
+	}
+	side := peerSide{cpuS: res.CPUS, peakRSSMiB: res.PeakRSSMiB, outcomes: map[int]bool{}}
+	if mode == "magekube" {
+		side.agentCPUS = float64(cpuTicks(agent.cmd.Process.Pid)-cpu0) / 100
+	}
+	jobs := b.peerJobs(p)
+	for _, r := range res.Runs {
+		side.outcomes[r.BlockRunID] = r.OK
+		job, ok := jobs[r.BlockRunID]
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		seen, ended := p.seen[job], p.ended[job]
+		p.mu.Unlock()
+		call, ret := unixTime(r.Call), unixTime(r.Return)
+		if !seen.IsZero() {
+			side.created = append(side.created, seen.Sub(call))
+		}
+		if !ended.IsZero() && r.OK {
+			side.notice = append(side.notice, ret.Sub(ended))
+		}
+	}
+	ua := mageUserAgent
+	if mode == "magekube" {
+		ua = agentUserAgent
+	}
+	n, err := countRequests(b.auditLog, t0, t1, ua)
+	if err != nil {
+		return peerSide{}, err
+	}
+	side.requestsPerRun = float64(n) / float64(last-first+1)
+	return side, nil
+}
+
+// peerJobs maps block run ids to the Jobs seen for them.
+func (b *bench) peerJobs(p *peerPods) map[int]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[int]string{}
+	for job := range p.seen {
+		if m := blockRunID.FindStringSubmatch(job); m != nil {
+			id, _ := strconv.Atoi(m[1])
+			out[id] = job
+		}
+	}
+	return out
+}
+
+// countRequests counts the audit log's requests from user agents with
+// prefix ua, received between t0 and t1.
+func countRequests(path string, t0, t1 time.Time, ua string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("audit log: %w", err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var ev struct {
+			UserAgent string    `json:"userAgent"`
+			Received  time.Time `json:"requestReceivedTimestamp"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.UserAgent, ua) {
+			continue
+		}
+		if !ev.Received.Before(t0) && !ev.Received.After(t1) {
+			n++
+		}
+	}
+	return n, sc.Err()
+}
+
+func unixTime(s float64) time.Time {
+	return time.Unix(0, int64(s*float64(time.Second)))
+}
+
+// repoRoot is the module root (the bench runs from it under make bench).
+func repoRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "."
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// peerSection compares Mage's executor and magekube on batches of sizes
+// block runs, and on a retried success and a failing block.
+func peerSection(ctx context.Context, binDir, python string, sizes []int, interrupted <-chan os.Signal, rep *report) error {
+	b, stop, err := startBench(ctx, binDir, "", "bench-peer", true, interrupted)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	p := &peerPods{b: b, fail: map[int]bool{}, retry: map[int]bool{}, seen: map[string]time.Time{}, ended: map[string]time.Time{},
+		attempts: map[string]int{}, done: map[string]bool{}}
+	defer p.start(ctx)()
+	agent, err := b.startAgentProcess(10000)
+	if err != nil {
+		return err
+	}
+	defer agent.stop()
+	next := 1
+	batch := func(mode string, n int) (peerSide, error) {
+		first := next
+		next += n
+		progress(fmt.Sprintf("peer: %d block runs through %s", n, mode))
+		return b.peerBatch(ctx, p, python, mode, first, first+n-1, agent)
+	}
+	var last map[string]any
+	for _, n := range sizes {
+		mage, err := batch("mage", n)
+		if err != nil {
+			return err
+		}
+		mk, err := batch("magekube", n)
+		if err != nil {
+			return err
+		}
+		last = peerRows(rep, n, mage, mk)
+	}
+	for k, v := range last {
+		rep.res[k] = v
+	}
+	// Outcomes: a block whose first attempt fails and second succeeds, and
+	// one whose every attempt fails (backoff_limit 1: two attempts).
+	outcome := map[string]string{}
+	for _, mode := range []string{"mage", "magekube"} {
+		retryID, failID := next, next+1
+		p.mu.Lock()
+		p.retry[retryID], p.fail[failID] = true, true
+		p.mu.Unlock()
+		side, err := batch(mode, 2)
+		if err != nil {
+			return err
+		}
+		outcome[mode+"_retried"] = word(side.outcomes[retryID])
+		outcome[mode+"_failing"] = word(side.outcomes[failID])
+	}
+	rep.add("peer_retried_success", outcome["mage_retried"]+" / "+outcome["magekube_retried"],
+		"a block that fails once, then succeeds (backoff_limit 1): Mage's executor / magekube (want succeeded)")
+	rep.add("peer_failing_block", outcome["mage_failing"]+" / "+outcome["magekube_failing"],
+		"a block that fails every attempt: Mage's executor / magekube (want failed)")
+	return nil
+}
+
+func word(ok bool) string {
+	if ok {
+		return "succeeded"
+	}
+	return "failed"
+}
+
+// peerRows adds one batch's side-by-side rows and returns its JSON figures.
+func peerRows(rep *report, n int, mage, mk peerSide) map[string]any {
+	row := func(what string, m, k float64, unit string) {
+		ratio := "—"
+		if m > 0 {
+			ratio = fmt.Sprintf("%.3g", k/m)
+		}
+		rep.table = append(rep.table, [2]string{fmt.Sprintf("peer, %d block runs: %s (%s), Mage's executor / magekube (ratio)", n, what, unit),
+			fmt.Sprintf("%.4g / %.4g (%s)", m, k, ratio)})
+	}
+	row("executor call → Job created, p50", ms(pct(mage.created, 50)), ms(pct(mk.created, 50)), "ms")
+	row("executor call → Job created, p99", ms(pct(mage.created, 99)), ms(pct(mk.created, 99)), "ms")
+	row("pod ended → executor returned, p50", ms(pct(mage.notice, 50)), ms(pct(mk.notice, 50)), "ms")
+	row("pod ended → executor returned, p99", ms(pct(mage.notice, 99)), ms(pct(mk.notice, 99)), "ms")
+	row("API requests per run (the API server's audit log)", round(mage.requestsPerRun, 2), round(mk.requestsPerRun, 2), "requests")
+	row("executor process CPU per run", 1000*mage.cpuS/float64(n), 1000*mk.cpuS/float64(n), "ms")
+	row("executor process peak RSS", round(mage.peakRSSMiB, 1), round(mk.peakRSSMiB, 1), "MiB")
+	rep.table = append(rep.table, [2]string{fmt.Sprintf("peer, %d block runs: the agent's CPU per run (ms)", n), fmt.Sprint(round(1000*mk.agentCPUS/float64(n), 2))})
+	return map[string]any{
+		"peer_runs":                     n,
+		"mage_executor_created_ms":      ms(pct(mage.created, 50)),
+		"magekube_created_ms":           ms(pct(mk.created, 50)),
+		"mage_executor_notice_ms":       ms(pct(mage.notice, 50)),
+		"magekube_notice_ms":            ms(pct(mk.notice, 50)),
+		"api_requests_per_run_mage":     round(mage.requestsPerRun, 2),
+		"api_requests_per_run_magekube": round(mk.requestsPerRun, 2),
+	}
+}
