@@ -24,6 +24,7 @@ import (
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // The peer section runs the same block runs twice on one kwok cluster:
@@ -101,6 +102,7 @@ func (p *peerPods) start(ctx context.Context) func() {
 // end gives the pod its exit code: for the agent's, first the runner's
 // sealed result.json (as the runner writes it), then the container's exit.
 func (p *peerPods) end(ctx context.Context, pod *corev1.Pod, job string, attempt int) {
+	endedAt := time.Now() // the block's end: its result, then its container's exit
 	code := 0
 	if m := blockRunID.FindStringSubmatch(job); m != nil {
 		id, _ := strconv.Atoi(m[1])
@@ -123,7 +125,7 @@ func (p *peerPods) end(ctx context.Context, pod *corev1.Pod, job string, attempt
 		return
 	}
 	p.mu.Lock()
-	p.ended[job] = time.Now()
+	p.ended[job] = endedAt
 	p.mu.Unlock()
 }
 
@@ -158,10 +160,11 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, python, mode string,
 		"--ids", fmt.Sprintf("%d-%d", first, last), "--namespace", b.ns, "--pod", b.pod.Name,
 		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root, "--work", work)
 	cmd.Dir = repoRoot()
-	cmd.Stderr = os.Stderr
+	var stderr strings.Builder // Mage's own log lines; shown when it fails
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return peerSide{}, fmt.Errorf("bench_peer.py --mode %s: %w", mode, err)
+		return peerSide{}, fmt.Errorf("bench_peer.py --mode %s: %w\n%s", mode, err, tail(stderr.String(), 3000))
 	}
 	t1 := time.Now()
 	var res struct {
@@ -180,6 +183,9 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, python, mode string,
 	jobs := b.peerJobs(p)
 	for _, r := range res.Runs {
 		side.outcomes[r.BlockRunID] = r.OK
+		if !r.OK && !p.failing(r.BlockRunID) {
+			fmt.Fprintf(os.Stderr, "bench: peer %s run %d failed: %s\n", mode, r.BlockRunID, r.Error)
+		}
 		job, ok := jobs[r.BlockRunID]
 		if !ok {
 			continue
@@ -247,6 +253,20 @@ func countRequests(path string, t0, t1 time.Time, ua string) (int, error) {
 	return n, sc.Err()
 }
 
+// failing reports whether the run is meant to fail at least once.
+func (p *peerPods) failing(id int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fail[id] || p.retry[id]
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
 func unixTime(s float64) time.Time {
 	return time.Unix(0, int64(s*float64(time.Second)))
 }
@@ -271,6 +291,16 @@ func peerSection(ctx context.Context, binDir, python string, sizes []int, interr
 	p := &peerPods{b: b, fail: map[int]bool{}, retry: map[int]bool{}, seen: map[string]time.Time{}, ended: map[string]time.Time{},
 		attempts: map[string]int{}, done: map[string]bool{}}
 	defer p.start(ctx)()
+	// Mage's executor merges its server container's env and the pod's
+	// volumes into each Job (and fails on a pod without them): a server pod
+	// shaped like a real Mage one.
+	pod, err := framework.CreateServerPod(ctx, b.client, framework.PodOptions{Name: "mage-server-peer", Namespace: b.ns, OnFakeNodes: true,
+		MageImage: "mage:bench", AgentImage: "magekube/agent:bench", Shared: "/srv/mage",
+		Env: []corev1.EnvVar{{Name: "USER_CODE_PATH", Value: "/home/src/repo"}}})
+	if err != nil {
+		return err
+	}
+	b.pod = pod
 	agent, err := b.startAgentProcess(10000)
 	if err != nil {
 		return err
