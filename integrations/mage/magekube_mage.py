@@ -309,11 +309,19 @@ def _trigger_name(pipeline_run_id, logger=None):
     if not pipeline_run_id:
         return None
     try:
+        from sqlalchemy.orm import Session
+
+        from mage_ai.orchestration.db import db_connection
         from mage_ai.orchestration.db.models.schedules import PipelineRun
 
-        pipeline_run = PipelineRun.query.get(int(pipeline_run_id))
-        schedule = pipeline_run.pipeline_schedule if pipeline_run else None
-        return schedule.name if schedule else None
+        # A session of its own, closed at once: the query never holds a
+        # pooled connection, nor touches the caller's session (executors
+        # running in threads of one process would otherwise exhaust the
+        # pool and wait out its 30 s timeout).
+        with Session(bind=db_connection.session.get_bind()) as session:
+            pipeline_run = session.get(PipelineRun, int(pipeline_run_id))
+            schedule = pipeline_run.pipeline_schedule if pipeline_run else None
+            return schedule.name if schedule else None
     except Exception as e:  # the name only labels the Job
         if logger is not None:
             logger.warning("magekube: no trigger name for pipeline run %s: %s" % (pipeline_run_id, e))

@@ -10,16 +10,25 @@ import (
 	"strings"
 )
 
-func runnerOverhead() (float64, error) {
+// runnerOverhead runs the runner's benchmark: the wall time `runner exec`
+// adds over an empty static Go program, and over `true`.
+func runnerOverhead() (overEmptyGo, overTrue float64, err error) {
 	out, err := exec.Command("go", "test", "-tags", "urfave_cli_no_docs", "-run", "^$", "-bench", "ExecOverhead", "-benchtime", "300x", "./pkg/runner").CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, out)
+		return 0, 0, fmt.Errorf("%v: %s", err, out)
 	}
-	m := regexp.MustCompile(`([\d.]+) added-ms/op`).FindSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("no added-ms/op in: %s", out)
+	figure := func(unit string) (float64, error) {
+		m := regexp.MustCompile(`(-?[\d.]+) ` + unit).FindSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("no %s in: %s", unit, out)
+		}
+		return strconv.ParseFloat(string(m[1]), 64)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	if overEmptyGo, err = figure("over-empty-go-ms/op"); err != nil {
+		return 0, 0, err
+	}
+	overTrue, err = figure("added-ms/op")
+	return overEmptyGo, overTrue, err
 }
 
 // triggerSection runs integrations/mage/bench_trigger.py (how soon the

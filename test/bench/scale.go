@@ -127,6 +127,12 @@ func (b *bench) startAgentProcess(maxInflight int) (*agentProcess, error) {
 			return nil, fmt.Errorf("agent not ready after 3 minutes")
 		}
 	}
+	if path := os.Getenv("MAGEKUBE_BENCH_AGENT_LOG"); path != "" { // the agent's log, for a bench under investigation
+		if f, err := os.Create(path); err == nil {
+			go func() { _, _ = io.Copy(f, out); f.Close() }()
+			return p, nil
+		}
+	}
 	go func() { _, _ = drain(out) }()
 	return p, nil
 }
