@@ -57,8 +57,20 @@ func TestShareRunDir(t *testing.T) {
 				t.Errorf("the Job's user cannot write its run directory: %v", err)
 			}
 			if fsGroup == nil {
-				if err := asJob("echo forged > /tmp/forged-$$ && mv -f /tmp/forged-$$ " + l.RunFile("r1", StatusFile)); err == nil {
+				// The forger's own file, in a directory the test removes.
+				scratch := filepath.Join(filepath.Dir(l.Root), "scratch")
+				if err := os.Mkdir(scratch, 0o777); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(scratch, 0o777); err != nil {
+					t.Fatal(err)
+				}
+				forged := filepath.Join(scratch, "forged")
+				if err := asJob("echo forged > " + forged + " && mv -f " + forged + " " + l.RunFile("r1", StatusFile)); err == nil {
 					t.Errorf("another user replaced status.json")
+				}
+				if _, err := os.Stat(forged); err != nil {
+					t.Errorf("the other user could not write its own file, so the check proves nothing: %v", err)
 				}
 			}
 		})
