@@ -27,6 +27,7 @@ import (
 // options are the bench's flags.
 type options struct {
 	binDir, profileDir, python string
+	repo                       string // the module root: the Python benches' home
 	throughput, peer           []int
 	scale                      int
 	section                    func(string) bool
@@ -51,6 +52,10 @@ func main() {
 		os.Exit(2)
 	}
 	o.section = sections(*only)
+	if o.repo, err = framework.RepoRoot(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -105,7 +110,7 @@ func run(o options) error {
 	rep := newReport()
 	if section("trigger") {
 		progress("trigger notice")
-		if err := triggerSection(rep); err != nil {
+		if err := triggerSection(o.repo, rep); err != nil {
 			return err
 		}
 	}
@@ -161,7 +166,7 @@ func run(o options) error {
 		if o.python == "" {
 			return errors.New("peer: no -mage-python (hack/bench.sh sets MAGEKUBE_MAGE_PYTHON from hack/mage-venv.sh)")
 		}
-		if err := peerSection(ctx, binDir, o.python, o.peer, interrupted, rep); err != nil {
+		if err := peerSection(ctx, binDir, o.repo, o.python, o.peer, interrupted, rep); err != nil {
 			return err
 		}
 	}

@@ -16,14 +16,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
-	"github.com/magekube/magekube/test/cluster"
 	"github.com/magekube/magekube/test/framework"
 )
 
@@ -99,8 +96,7 @@ func (p *peerPods) start(ctx context.Context) func() {
 	return func() { close(stop); f.Shutdown() }
 }
 
-// end gives the pod its exit code: for the agent's, first the runner's
-// sealed result.json (as the runner writes it), then the container's exit.
+// end gives the pod its exit code (bench.endWith).
 func (p *peerPods) end(ctx context.Context, pod *corev1.Pod, job string, attempt int) {
 	endedAt := time.Now() // the block's end: its result, then its container's exit
 	code := 0
@@ -110,17 +106,7 @@ func (p *peerPods) end(ctx context.Context, pod *corev1.Pod, job string, attempt
 			code = 1
 		}
 	}
-	if run := pod.Labels[jobspec.LabelRun]; run != "" {
-		now := time.Now().UTC()
-		res := protocol.Result{ExitCode: code, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: attempt, Pod: pod.Name}
-		if code != 0 {
-			res.Reason = protocol.ReasonError
-		}
-		res.Seal = protocol.SealResult(pod.Labels[protocol.RunKeyLabel], run, res)
-		_ = protocol.WriteJSONAtomic(p.b.layout.RunFile(run, protocol.ResultFile), res)
-	}
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"%d"}}}`, cluster.ExitCodeAnnotation, code)
-	if _, err := p.b.client.CoreV1().Pods(p.b.ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+	if err := p.b.endWith(ctx, pod.Labels[jobspec.LabelRun], pod.Name, pod.Labels[protocol.RunKeyLabel], code, attempt); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: end pod:", err)
 		return
 	}
@@ -148,7 +134,7 @@ type peerSide struct {
 }
 
 // peerBatch runs the block runs ids through one side and measures them.
-func (b *bench) peerBatch(ctx context.Context, p *peerPods, python, mode string, first, last int, agent *agentProcess) (peerSide, error) {
+func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode string, first, last int, agent *agentProcess) (peerSide, error) {
 	work, err := os.MkdirTemp("", "magekube-bench-peer-")
 	if err != nil {
 		return peerSide{}, err
@@ -159,7 +145,7 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, python, mode string,
 	cmd := exec.CommandContext(ctx, python, filepath.Join("integrations", "mage", "bench_peer.py"), "--mode", mode,
 		"--ids", fmt.Sprintf("%d-%d", first, last), "--namespace", b.ns, "--pod", b.pod.Name,
 		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root, "--work", work)
-	cmd.Dir = repoRoot()
+	cmd.Dir = repo
 	var stderr strings.Builder // Mage's own log lines; shown when it fails
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -271,18 +257,9 @@ func unixTime(s float64) time.Time {
 	return time.Unix(0, int64(s*float64(time.Second)))
 }
 
-// repoRoot is the module root (the bench runs from it under make bench).
-func repoRoot() string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "."
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
 // peerSection compares Mage's executor and magekube on batches of sizes
 // block runs, and on a retried success and a failing block.
-func peerSection(ctx context.Context, binDir, python string, sizes []int, interrupted <-chan os.Signal, rep *report) error {
+func peerSection(ctx context.Context, binDir, repo, python string, sizes []int, interrupted <-chan os.Signal, rep *report) error {
 	b, stop, err := startBench(ctx, binDir, "", "bench-peer", true, interrupted)
 	if err != nil {
 		return err
@@ -311,7 +288,7 @@ func peerSection(ctx context.Context, binDir, python string, sizes []int, interr
 		first := next
 		next += n
 		progress(fmt.Sprintf("peer: %d block runs through %s", n, mode))
-		return b.peerBatch(ctx, p, python, mode, first, first+n-1, agent)
+		return b.peerBatch(ctx, p, repo, python, mode, first, first+n-1, agent)
 	}
 	var last map[string]any
 	for _, n := range sizes {

@@ -34,8 +34,8 @@ func runnerOverhead() (overEmptyGo, overTrue float64, err error) {
 // triggerSection runs integrations/mage/bench_trigger.py (how soon the
 // Mage side learns that a run ended: inotify, and the polling fallback)
 // and takes its figures.
-func triggerSection(rep *report) error {
-	out, err := exec.Command("python3", filepath.Join(repoRoot(), "integrations", "mage", "bench_trigger.py"), "1000").Output()
+func triggerSection(repo string, rep *report) error {
+	out, err := exec.Command("python3", filepath.Join(repo, "integrations", "mage", "bench_trigger.py"), "1000").Output()
 	if err != nil {
 		return fmt.Errorf("bench_trigger.py: %w", err)
 	}

@@ -186,12 +186,25 @@ func (b *bench) watch(ctx context.Context) func() {
 // sealed with the run's key (its Job's UID, as the pod's label gives it),
 // then the pod's exit.
 func (b *bench) end(ctx context.Context, id, pod, key string) {
-	now := time.Now().UTC()
-	res := protocol.Result{ExitCode: 0, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: 1, Pod: pod}
-	res.Seal = protocol.SealResult(key, id, res)
-	_ = protocol.WriteJSONAtomic(b.layout.RunFile(id, protocol.ResultFile), res)
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"0"}}}`, cluster.ExitCodeAnnotation)
-	_, _ = b.client.CoreV1().Pods(b.ns).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{})
+	_ = b.endWith(ctx, id, pod, key, 0, 1)
+}
+
+// endWith ends a pod with exit code code: for a run of the agent (id set)
+// first the runner's sealed result.json of this attempt, then the
+// container's exit.
+func (b *bench) endWith(ctx context.Context, id, pod, key string, code, attempt int) error {
+	if id != "" {
+		now := time.Now().UTC()
+		res := protocol.Result{ExitCode: code, Reason: protocol.ReasonCompleted, StartedAt: now, FinishedAt: now, Attempt: attempt, Pod: pod}
+		if code != 0 {
+			res.Reason = protocol.ReasonError
+		}
+		res.Seal = protocol.SealResult(key, id, res)
+		_ = protocol.WriteJSONAtomic(b.layout.RunFile(id, protocol.ResultFile), res)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"%d"}}}`, cluster.ExitCodeAnnotation, code)
+	_, err := b.client.CoreV1().Pods(b.ns).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
 }
 
 func (b *bench) startAgent(client kubernetes.Interface, maxInflight int) (func(), error) {

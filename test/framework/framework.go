@@ -151,7 +151,8 @@ func (e *Env) waitServiceAccount(t *testing.T, ns string) {
 	t.Fatalf("namespace %s has no default service account after 30s", ns)
 }
 
-func repoRoot() (string, error) {
+// RepoRoot is the module root, the directory of go.mod.
+func RepoRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", err
@@ -200,4 +201,18 @@ func mustResolve(p string) string {
 // MainKind runs a suite's tests on SetupKind's cluster.
 func MainKind(m *testing.M, env **Env) int {
 	return run(m, env, SetupKind)
+}
+
+// Kubectl runs the pinned kubectl (BinDir) against the suite's cluster in
+// namespace ns with stdin, failing the test with its output on an error.
+func (e *Env) Kubectl(t *testing.T, ns, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), filepath.Join(e.BinDir, "kubectl"), append([]string{"--kubeconfig", e.Kubeconfig, "-n", ns}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl %v: %v\n%s", args, err, out.String())
+	}
+	return out.String()
 }

@@ -64,7 +64,7 @@ type KindOptions struct {
 // from hack/kind/cluster.yaml through kind's Go API, and loads the images.
 // The Env's Teardown deletes the cluster and the shared directory.
 func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
-	repo, err := repoRoot()
+	repo, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
