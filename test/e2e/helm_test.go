@@ -3,10 +3,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,26 +30,8 @@ func TestMageOnTheHelmChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := env.Namespace(t, "helm")
-	shared := filepath.Join(sharedDir(t), ns)
-	if err := os.MkdirAll(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Client.CoreV1().PersistentVolumes().Delete(context.Background(), ns+"-mage-fs", metav1.DeleteOptions{})
-	})
-	kubectl := func(stdin string, args ...string) {
-		t.Helper()
-		cmd := exec.CommandContext(t.Context(), filepath.Join(env.BinDir, "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig, "-n", ns}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("kubectl %v: %v\n%s", args, err, out.String())
-		}
-	}
+	shared := projectVolume(t, ns)
+	kubectl := func(stdin string, args ...string) { t.Helper(); env.Kubectl(t, ns, stdin, args...) }
 	// What the user has before the chart: the project volume and Mage's
 	// database (Mage starts its scheduler once: the database comes first).
 	kubectl(framework.ProjectPV(ns, shared)+"---\n"+framework.ProjectClaim+"---\n"+framework.Postgres(env.PostgresImage), "apply", "-f", "-")

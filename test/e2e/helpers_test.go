@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,4 +47,22 @@ func podDiagnostics(t *testing.T, ns string) string {
 		}
 	}
 	return b.String()
+}
+
+// projectVolume is the namespace's project directory on the shared volume
+// (writable by every pod's user); the hostPath PersistentVolume the test
+// makes on it (framework.ProjectPV) is deleted when the test ends.
+func projectVolume(t *testing.T, ns string) string {
+	t.Helper()
+	shared := filepath.Join(sharedDir(t), ns)
+	if err := os.MkdirAll(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().PersistentVolumes().Delete(context.Background(), ns+"-mage-fs", metav1.DeleteOptions{})
+	})
+	return shared
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,13 +32,7 @@ func TestRealMage(t *testing.T) {
 		t.Skip("no Mage server image: the cluster was not made by framework.SetupKind")
 	}
 	ns := env.Namespace(t, "mage")
-	shared := filepath.Join(sharedDir(t), ns)
-	if err := os.MkdirAll(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	shared := projectVolume(t, ns)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -48,13 +41,7 @@ func TestRealMage(t *testing.T) {
 	if err := framework.KindStack(overlay, repo, ns, shared, env); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = env.Client.CoreV1().PersistentVolumes().Delete(context.Background(), ns+"-mage-fs", metav1.DeleteOptions{})
-	})
-	apply := exec.CommandContext(t.Context(), filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "apply", "-k", overlay)
-	if out, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply -k: %v\n%s", err, out)
-	}
+	env.Kubectl(t, ns, "", "apply", "-k", overlay)
 
 	mage := &mageAPI{ns: ns}
 	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }

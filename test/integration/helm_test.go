@@ -3,8 +3,6 @@
 package integration
 
 import (
-	"bytes"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,17 +25,7 @@ func TestHelmPostRenderer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := env.Namespace(t, "helm")
-	kubectl := func(stdin string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(filepath.Join(env.BinDir, "kubectl"), append([]string{"--kubeconfig", env.Kubeconfig, "-n", ns}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("kubectl %v: %v\n%s", args, err, out.String())
-		}
-		return out.String()
-	}
+	kubectl := func(stdin string, args ...string) string { t.Helper(); return env.Kubectl(t, ns, stdin, args...) }
 	kubectl("", "apply", "-k", filepath.Join(repo, "deploy/helm/prereqs"))
 	for _, tc := range []struct {
 		values          string
