@@ -5,6 +5,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -16,8 +17,10 @@ import (
 // restart time: client-go decodes a whole list before the informer trims
 // a single object. The agent's list functions fetch pages instead and
 // trim each page as it arrives, so at most one page of whole objects is
-// held. (Where the API server serves streaming lists, client-go's
-// WatchList streams and trims object by object, and these are not used.)
+// held. Watch events are trimmed as they arrive too, so every object is
+// trimmed once, here (the informers have no transform of their own).
+// Where the API server serves streaming lists, client-go's WatchList
+// streams through the watch and its events are trimmed the same way.
 
 // listPageSize is how many objects one list page holds.
 const listPageSize = 500
@@ -55,51 +58,79 @@ func pages(ctx context.Context, o metav1.ListOptions, page func(context.Context,
 }
 
 func jobsListWatch(c kubernetes.Interface, ns, selector string) *cache.ListWatch {
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			out := &batchv1.JobList{}
-			meta, err := pages(ctx, pagedOptions(o, selector), func(ctx context.Context, o metav1.ListOptions) (metav1.ListMeta, error) {
-				page, err := c.BatchV1().Jobs(ns).List(ctx, o)
-				if err != nil {
-					return metav1.ListMeta{}, err
-				}
-				for i := range page.Items {
-					trimmed, _ := trimForCache(&page.Items[i])
-					out.Items = append(out.Items, *trimmed.(*batchv1.Job))
-				}
-				return page.ListMeta, nil
-			})
-			out.ListMeta = meta
-			return out, err
+	return trimmedListWatch(selector, &batchv1.JobList{},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.BatchV1().Jobs(ns).List(ctx, o)
 		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = selector
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return c.BatchV1().Jobs(ns).Watch(ctx, o)
-		},
-	}
+		})
 }
 
 func podsListWatch(c kubernetes.Interface, ns, selector string) *cache.ListWatch {
+	return trimmedListWatch(selector, &corev1.PodList{},
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Pods(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Pods(ns).Watch(ctx, o)
+		})
+}
+
+// trimmedListWatch lists in pages into a list like empty, and watches,
+// both with the agent's selector, every object trimmed once, as it
+// arrives (trimForCache): the informer caches only what the agent reads.
+func trimmedListWatch(selector string, empty runtime.Object,
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			out := &corev1.PodList{}
+			var items []runtime.Object
 			meta, err := pages(ctx, pagedOptions(o, selector), func(ctx context.Context, o metav1.ListOptions) (metav1.ListMeta, error) {
-				page, err := c.CoreV1().Pods(ns).List(ctx, o)
+				page, err := list(ctx, o)
 				if err != nil {
 					return metav1.ListMeta{}, err
 				}
-				for i := range page.Items {
-					trimmed, _ := trimForCache(&page.Items[i])
-					out.Items = append(out.Items, *trimmed.(*corev1.Pod))
+				err = apimeta.EachListItem(page, func(obj runtime.Object) error {
+					trimmed, _ := trimForCache(obj)
+					items = append(items, trimmed.(runtime.Object))
+					return nil
+				})
+				lm, lerr := apimeta.ListAccessor(page)
+				if err == nil {
+					err = lerr
 				}
-				return page.ListMeta, nil
+				if err != nil {
+					return metav1.ListMeta{}, err
+				}
+				return metav1.ListMeta{ResourceVersion: lm.GetResourceVersion(), Continue: lm.GetContinue()}, nil
 			})
-			out.ListMeta = meta
-			return out, err
+			if err != nil {
+				return nil, err
+			}
+			out := empty.DeepCopyObject()
+			if err := apimeta.SetList(out, items); err != nil {
+				return nil, err
+			}
+			lm, err := apimeta.ListAccessor(out)
+			if err != nil {
+				return nil, err
+			}
+			lm.SetResourceVersion(meta.ResourceVersion)
+			return out, nil
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = selector
-			return c.CoreV1().Pods(ns).Watch(ctx, o)
+			w, err := watchFn(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+				if trimmed, err := trimForCache(ev.Object); err == nil {
+					ev.Object = trimmed.(runtime.Object)
+				}
+				return ev, true
+			}), nil
 		},
 	}
 }

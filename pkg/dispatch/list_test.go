@@ -5,7 +5,9 @@ import (
 	"errors"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // TestPages: a list in pages follows the continue token to the end with
@@ -36,5 +38,34 @@ func TestPages(t *testing.T) {
 	boom := errors.New("boom")
 	if _, err := pages(context.Background(), metav1.ListOptions{}, func(context.Context, metav1.ListOptions) (metav1.ListMeta, error) { return metav1.ListMeta{}, boom }); !errors.Is(err, boom) {
 		t.Errorf("err %v, want the page's", err)
+	}
+}
+
+// TestTrimmedList: every page's objects arrive trimmed, in one list with
+// the first page's version.
+func TestTrimmedList(t *testing.T) {
+	t.Parallel()
+	full := func(name string) batchv1.Job {
+		return batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: "7", Labels: map[string]string{"x": "y"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}}}
+	}
+	lw := trimmedListWatch("app=x", &batchv1.JobList{}, func(_ context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		if o.Continue == "" {
+			return &batchv1.JobList{ListMeta: metav1.ListMeta{ResourceVersion: "41", Continue: "p2"}, Items: []batchv1.Job{full("a"), full("b")}}, nil
+		}
+		return &batchv1.JobList{ListMeta: metav1.ListMeta{ResourceVersion: "41"}, Items: []batchv1.Job{full("c")}}, nil
+	}, nil)
+	obj, err := lw.ListWithContextFunc(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := obj.(*batchv1.JobList)
+	if list.ResourceVersion != "41" || len(list.Items) != 3 {
+		t.Fatalf("list version %q, %d items", list.ResourceVersion, len(list.Items))
+	}
+	for _, j := range list.Items {
+		if j.Labels != nil || j.ManagedFields != nil || j.ResourceVersion != "7" {
+			t.Errorf("job %s not trimmed: %+v", j.Name, j.ObjectMeta)
+		}
 	}
 }
