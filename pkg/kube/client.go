@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/magekube/magekube/pkg/buildinfo"
 )
 
 // Options choose the cluster and the client's rate limits.
@@ -22,7 +24,8 @@ type Options struct {
 	// leave room for bursts of runs without flooding the API server.
 	QPS   float32
 	Burst int
-	// UserAgent names the component in the API server's logs.
+	// UserAgent names the component in the API server's logs (default
+	// magekube-agent/<version>).
 	UserAgent string
 	// Outages, when set, observes every request (see Outages).
 	Outages *Outages
@@ -49,8 +52,9 @@ func Config(o Options) (*rest.Config, error) {
 	// decode than JSON for the API server and for the informers' watches.
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	if o.UserAgent != "" {
-		cfg.UserAgent = o.UserAgent
+	cfg.UserAgent = o.UserAgent
+	if cfg.UserAgent == "" { // the API server's audit log names the agent
+		cfg.UserAgent = "magekube-agent/" + buildinfo.Version
 	}
 	if o.Outages != nil {
 		cfg.Wrap(o.Outages.Wrap)

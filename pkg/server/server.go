@@ -62,9 +62,6 @@ func Run(ctx context.Context, c Config) error {
 	}
 	outages := kube.NewOutages()
 	c.Kube.Outages = outages
-	if c.Kube.UserAgent == "" { // the API server's audit log names the agent
-		c.Kube.UserAgent = "magekube-agent/" + buildinfo.Version
-	}
 	client, err := kube.Client(c.Kube)
 	if err != nil {
 		return err
