@@ -13,14 +13,15 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// The informers' first list is the agent's peak of memory and its
-// restart time: client-go decodes a whole list before the informer trims
-// a single object. The agent's list functions fetch pages instead and
-// trim each page as it arrives, so at most one page of whole objects is
-// held. Watch events are trimmed as they arrive too, so every object is
-// trimmed once, here (the informers have no transform of their own).
-// Where the API server serves streaming lists, client-go's WatchList
-// streams through the watch and its events are trimmed the same way.
+// Where the API server serves streaming lists (WatchList, on by default
+// from Kubernetes 1.34), client-go streams the first list through the
+// watch and the informers' transform (trimForCache) trims object by
+// object. Otherwise client-go would decode a whole list before trimming a
+// single object: the agent's list fetches pages instead and trims each
+// page as it arrives, so at most one page of whole objects is held (the
+// transform then sees trimmed objects). Watch events reach the reflector
+// untouched: it reads WatchList's end-of-initial-events bookmark by an
+// annotation trimming would drop.
 
 // listPageSize is how many objects one list page holds.
 const listPageSize = 500
@@ -77,9 +78,8 @@ func podsListWatch(c kubernetes.Interface, ns, selector string) *cache.ListWatch
 		})
 }
 
-// trimmedListWatch lists in pages into a list like empty, and watches,
-// both with the agent's selector, every object trimmed once, as it
-// arrives (trimForCache): the informer caches only what the agent reads.
+// trimmedListWatch lists in pages into a list like empty, each page
+// trimmed as it arrives, and watches, both with the agent's selector.
 func trimmedListWatch(selector string, empty runtime.Object,
 	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
@@ -121,16 +121,7 @@ func trimmedListWatch(selector string, empty runtime.Object,
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = selector
-			w, err := watchFn(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
-				if trimmed, err := trimForCache(ev.Object); err == nil {
-					ev.Object = trimmed.(runtime.Object)
-				}
-				return ev, true
-			}), nil
+			return watchFn(ctx, o)
 		},
 	}
 }

@@ -97,6 +97,7 @@ func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, []cache.
 	var errs []error
 	var running sync.WaitGroup
 	for _, inf := range []cache.SharedIndexInformer{jobs, pods} {
+		errs = append(errs, inf.SetTransform(trimForCache))
 		_, err := inf.AddEventHandler(handler)
 		errs = append(errs, err)
 		running.Go(func() { inf.Run(tctx.Done()) })
