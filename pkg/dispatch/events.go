@@ -22,7 +22,7 @@ func (a *Agent) event(r *run, warning bool, reason, message string) {
 	}
 	uid := r.jobUID
 	if t, ok := a.trackers[r.namespace]; ok && uid == "" {
-		if job, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {
+		if job := t.cachedJob(r.namespace, r.job); job != nil {
 			uid = job.UID
 			r.jobUID = uid
 		}

@@ -36,23 +36,24 @@ func exited(code int32, reason string) func(*corev1.Pod) {
 	}
 }
 
-// trimmed is o as the informer caches hold it (trimForCache).
+// trimmed is o as the informer caches hold it (compact) and the tracker
+// hands it to Judge (expand).
 func trimmed(t *testing.T, o Observation) Observation {
 	t.Helper()
 	out := Observation{Result: o.Result}
 	if o.Job != nil {
-		j, err := trimForCache(o.Job.DeepCopy())
+		j, err := compact(o.Job.DeepCopy())
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.Job = j.(*batchv1.Job)
+		out.Job = j.(*cachedJob).job()
 	}
 	for _, p := range o.Pods {
-		tp, err := trimForCache(p.DeepCopy())
+		tp, err := compact(p.DeepCopy())
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.Pods = append(out.Pods, tp.(*corev1.Pod))
+		out.Pods = append(out.Pods, tp.(*cachedPod).pod())
 	}
 	return out
 }

@@ -6,9 +6,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -53,19 +51,11 @@ func (a *Agent) adoptOrphans(ctx context.Context) {
 
 // jobsByRun maps run ids to the Jobs of this agent's instance in its own
 // namespace, from the informer cache: one pass for all runs.
-func (a *Agent) jobsByRun() map[string]*batchv1.Job {
-	out := map[string]*batchv1.Job{}
-	t, ok := a.trackers[a.o.Pod.Namespace]
-	if !ok {
-		return out
+func (a *Agent) jobsByRun() map[string]*cachedJob {
+	if t, ok := a.trackers[a.o.Pod.Namespace]; ok {
+		return t.jobsByRun()
 	}
-	jobs, _ := t.jobs.Jobs(a.o.Pod.Namespace).List(labels.Everything())
-	for _, j := range jobs {
-		if id := j.Labels[jobspec.LabelRun]; id != "" {
-			out[id] = j
-		}
-	}
-	return out
+	return map[string]*cachedJob{}
 }
 
 // statusAgrees reports whether a final status on disk agrees with the

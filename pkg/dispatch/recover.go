@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -35,12 +33,16 @@ func (a *Agent) recoverRuns(ctx context.Context) {
 
 // recoverRun adopts one run found on disk, unless it ended (and its Job
 // agrees) or a live agent tracks it.
-func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*batchv1.Job, alive map[string]bool) {
+func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*cachedJob, alive map[string]bool) {
 	var st protocol.Status
 	err := protocol.ReadJSON(a.o.Layout.RunFile(id, protocol.StatusFile), &st)
 	if err == nil && st.Phase.Terminal() {
-		job := jobs[id]
-		if job == nil || statusAgrees(st, job) {
+		cached := jobs[id]
+		if cached == nil {
+			return
+		}
+		job := cached.job()
+		if statusAgrees(st, job) {
 			return
 		}
 		a.log.Warn("status.json disagrees with the run's Job; judging the run again", "run", id, "phase", st.Phase, "job", job.Name)
@@ -94,6 +96,7 @@ func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, adopt
 	if st.Job != "" { // created before: track that Job, whatever the config says now
 		a.tracker(ctx, st.Namespace) // judged once its caches are synced
 		r.namespace, r.job = st.Namespace, st.Job
+		r.keepIdentity()
 		r.pendingSince = time.Now() // a restarted agent gives a waiting run its whole start timeout again
 		r.inflight = true
 		a.inflight++

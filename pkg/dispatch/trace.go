@@ -124,12 +124,12 @@ func (a *Agent) timelineOf(r *run, res *protocol.Result) telemetry.RunTimeline {
 		tl.Seen, tl.Claimed = s.CreatedAt, s.CreatedAt
 	}
 	if t, ok := a.trackers[r.namespace]; ok && r.job != "" && (tl.JobCreated.IsZero() || r.container == "") {
-		if job, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil { // recovered run
+		if job := t.cachedJob(r.namespace, r.job); job != nil { // recovered run
 			if tl.JobCreated.IsZero() {
 				tl.JobCreated = job.CreationTimestamp.Time
 			}
-			if cs := job.Spec.Template.Spec.Containers; r.container == "" && len(cs) > 0 {
-				r.container = cs[0].Name
+			if r.container == "" && len(job.containers) > 0 {
+				r.container = job.containers[0]
 			}
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/jobspec"
@@ -21,11 +20,11 @@ import (
 
 // tracker holds the label-selected Job and Pod informers of one namespace.
 type tracker struct {
-	jobs batchlisters.JobLister
-	// pods is indexed by run id: a run's pods are found without a scan.
-	pods   cache.Indexer
-	cancel context.CancelFunc
-	done   chan struct{}
+	// jobs and pods hold compact records (cache.go); pods are indexed by
+	// run id, so a run's pods are found without a scan.
+	jobs, pods cache.Indexer
+	cancel     context.CancelFunc
+	done       chan struct{}
 	// synced: the caches hold the namespace's Jobs and pods. Until then
 	// the namespace's runs are not judged, and creates wait in waiting.
 	synced  bool
@@ -84,11 +83,11 @@ func (a *Agent) tracker(ctx context.Context, ns string) *tracker {
 func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, []cache.InformerSynced, error) {
 	selector := labels.Set{jobspec.LabelManagedBy: jobspec.ManagedByValue, jobspec.LabelInstance: a.o.Builder.Settings.Default().Instance}.String()
 	jobs := cache.NewSharedIndexInformerWithOptions(jobsListWatch(a.o.Client, ns, selector), &batchv1.Job{},
-		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}})
+		cache.SharedIndexInformerOptions{})
 	pods := cache.NewSharedIndexInformerWithOptions(podsListWatch(a.o.Client, ns, selector), &corev1.Pod{},
 		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{runIndex: byRun}})
 	tctx, cancel := context.WithCancel(ctx)
-	t := &tracker{jobs: batchlisters.NewJobLister(jobs.GetIndexer()), pods: pods.GetIndexer(), cancel: cancel, done: make(chan struct{})}
+	t := &tracker{jobs: jobs.GetIndexer(), pods: pods.GetIndexer(), cancel: cancel, done: make(chan struct{})}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.onObject,
 		UpdateFunc: func(_, obj any) { a.onObject(obj) },
@@ -97,7 +96,7 @@ func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, []cache.
 	var errs []error
 	var running sync.WaitGroup
 	for _, inf := range []cache.SharedIndexInformer{jobs, pods} {
-		errs = append(errs, inf.SetTransform(trimForCache))
+		errs = append(errs, inf.SetTransform(compact))
 		_, err := inf.AddEventHandler(handler)
 		errs = append(errs, err)
 		running.Go(func() { inf.Run(tctx.Done()) })
@@ -163,13 +162,8 @@ func (a *Agent) tracks(ns string) bool {
 
 // onObject runs in informer goroutines: it only marks the run dirty.
 func (a *Agent) onObject(obj any) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	if m, ok := obj.(metav1.Object); ok {
-		if id := m.GetLabels()[jobspec.LabelRun]; id != "" {
-			a.dirty.add(id)
-		}
+	if id := runOf(obj); id != "" {
+		a.dirty.add(id)
 	}
 }
 
@@ -177,20 +171,19 @@ func (a *Agent) onObject(obj any) {
 const runIndex = "run"
 
 func byRun(obj any) ([]string, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		if id := m.GetLabels()[jobspec.LabelRun]; id != "" {
-			return []string{id}, nil
-		}
+	if id := runOf(obj); id != "" {
+		return []string{id}, nil
 	}
 	return nil, nil
 }
 
 // trimForCache keeps only what the agent reads of a Job or a pod (see
-// observe.go and trace.go), so the caches stay small with thousands of
-// runs tracked: identity, the run label, times and the status Judge
-// reads; of a Job's spec only its containers' names, of a pod's only its
-// node. The rest (the pod template inherited from the server pod, env,
-// volumes, other labels, images, IPs) is dropped.
+// observe.go and trace.go): identity, the run label, times and the status
+// Judge reads; of a Job's spec only its containers' names, of a pod's
+// only its node. The rest (the pod template inherited from the server
+// pod, env, volumes, other labels, images, IPs) is dropped. The paged
+// list (list.go) trims with it; the caches keep the same facts, compact
+// (cache.go).
 func trimForCache(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *batchv1.Job:
@@ -252,16 +245,8 @@ func (a *Agent) observe(r *run) Observation {
 	if !ok || !t.synced || r.job == "" {
 		return o
 	}
-	if job, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {
-		o.Job = job
-	}
-	if objs, err := t.pods.ByIndex(runIndex, r.id); err == nil {
-		for _, obj := range objs {
-			if p, ok := obj.(*corev1.Pod); ok {
-				o.Pods = append(o.Pods, p)
-			}
-		}
-	}
+	o.Job = t.job(r.namespace, r.job)
+	o.Pods = t.podsOf(r.id)
 	o.Result = a.sealedResult(r, o.Job)
 	return o
 }
@@ -279,7 +264,7 @@ func (a *Agent) sealedResult(r *run, job *batchv1.Job) *protocol.Result {
 	}
 	if r.jobUID == "" {
 		if t, ok := a.trackers[r.namespace]; ok {
-			if cached, err := t.jobs.Jobs(r.namespace).Get(r.job); err == nil {
+			if cached := t.cachedJob(r.namespace, r.job); cached != nil {
 				r.jobUID = cached.UID
 			}
 		}
