@@ -72,6 +72,15 @@ func (a *Agent) prepare(ctx context.Context, r *run) (*batchv1.Job, bool) {
 	return job, true
 }
 
+// keepIdentity drops what only building the run's Job needed, once it
+// has one.
+func (r *run) keepIdentity() {
+	if r.req != nil {
+		r.req = r.req.Identity()
+	}
+	r.config = nil
+}
+
 // builder is the agent's Job builder with the run's trace parent.
 func (a *Agent) builder(r *run) jobspec.Builder {
 	b := a.o.Builder
@@ -198,6 +207,7 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 		return
 	}
 	r.times.jobCreated, r.times.dispatchEvents = res.at, res.retries
+	r.keepIdentity()
 	r.pendingSince = res.at
 	r.jobUID = res.job.UID
 	a.event(r, false, EventDispatched, fmt.Sprintf("run %s %s by magekube (trace %s)", r.id, verb, r.status.TraceID))

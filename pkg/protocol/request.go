@@ -53,6 +53,18 @@ type Request struct {
 	Env map[string]string `json:"env,omitempty"`
 }
 
+// Identity is the request without what only building its Job needs
+// (command, executor config, variables, env, paths): what a run with a Job
+// keeps for its trace and status, so thousands of tracked runs do not
+// hold their variables.
+func (r *Request) Identity() *Request {
+	return &Request{
+		APIVersion: r.APIVersion, ID: r.ID, Kind: r.Kind, PipelineUUID: r.PipelineUUID, BlockUUID: r.BlockUUID,
+		PipelineRunID: r.PipelineRunID, BlockRunID: r.BlockRunID, TriggerName: r.TriggerName, Attempt: r.Attempt,
+		TraceParent: r.TraceParent,
+	}
+}
+
 // ValidateID reports why id cannot name a run, or nil. Ids must be usable
 // as a file name, a label value and part of a Job name: 1-63 characters of
 // [A-Za-z0-9._-], starting and ending with a letter or digit, no "..".

@@ -21,8 +21,16 @@ func TestParseRequestValid(t *testing.T) {
 	}
 	pipe := `{"apiVersion":"magekube/v1","id":"p","kind":"pipeline","project_dir":"/p","pipeline_uuid":"etl","pipeline_run_id":3,
 	 "command":["sh","-c","true"],"executor_config":{"pod":{"node_selector":{"a":"b"}}},"variables":{"x":1},"attempt":2,"trigger_name":"daily"}`
-	if _, err := ParseRequest([]byte(pipe)); err != nil {
-		t.Errorf("pipeline request: %v", err)
+	full, err := ParseRequest([]byte(pipe))
+	if err != nil {
+		t.Fatalf("pipeline request: %v", err)
+	}
+	id := full.Identity()
+	if id.ID != "p" || id.Kind != KindPipeline || id.PipelineUUID != "etl" || id.PipelineRunID != 3 || id.Attempt != 2 || id.TriggerName != "daily" {
+		t.Errorf("identity lost a field: %+v", id)
+	}
+	if id.Command != nil || id.ExecutorConfig != nil || id.Variables != nil || id.ProjectDir != "" {
+		t.Errorf("identity keeps what only the Job needed: %+v", id)
 	}
 }
 
