@@ -28,6 +28,24 @@ func SetMemoryLimit() int64 {
 	return soft
 }
 
+// DefaultGCPercent is the agent's GOGC: the heap may grow to 1.5 times
+// the live heap between collections, not twice. A sidecar's memory is its
+// pod's, and the agent allocates little once its caches are built: the
+// extra collections cost a few milliseconds of CPU per restart and burst,
+// and the peak with 10,000 runs tracked drops by about a sixth (make
+// bench, rss_10k_mib).
+const DefaultGCPercent = 50
+
+// SetGCPercent sets DefaultGCPercent unless GOGC is set, and reports
+// whether it did.
+func SetGCPercent() bool {
+	if os.Getenv("GOGC") != "" {
+		return false
+	}
+	debug.SetGCPercent(DefaultGCPercent)
+	return true
+}
+
 // cgroupLimit reads a cgroup v2 memory.max: bytes, or 0 for "max" or no
 // file.
 func cgroupLimit(path string) int64 {

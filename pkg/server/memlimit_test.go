@@ -3,8 +3,28 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
+
+// TestSetGCPercent: the agent's GOGC unless the environment sets one.
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	if !SetGCPercent() {
+		t.Fatal("GOGC unset: the default not set")
+	}
+	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
+		t.Errorf("GC percent %d, want %d", got, DefaultGCPercent)
+	}
+	t.Setenv("GOGC", "200")
+	if SetGCPercent() {
+		t.Error("GOGC set: the agent's default overrode it")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent changed to %d with GOGC set", got)
+	}
+}
 
 func TestCgroupLimit(t *testing.T) {
 	t.Parallel()

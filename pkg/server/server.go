@@ -50,6 +50,9 @@ func Run(ctx context.Context, c Config) error {
 	if soft := SetMemoryLimit(); soft > 0 {
 		c.Log.Info("garbage collector soft memory limit: 90% of the container's", "bytes", soft)
 	}
+	if SetGCPercent() {
+		c.Log.Debug("garbage collector percent (GOGC unset)", "gogc", DefaultGCPercent)
+	}
 	metrics := metrics.NewMetrics(buildinfo.Version)
 	metrics.ObserveKubernetesAPI()
 	tracer, err := otlp.NewTracer(ctx, "magekube-agent", nil)
