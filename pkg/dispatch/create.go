@@ -33,10 +33,17 @@ type createResult struct {
 // queue (a bad config fails now, not when a slot frees), then dispatches
 // the run or queues it behind --max-inflight.
 func (a *Agent) enqueue(ctx context.Context, r *run) {
-	job, ok := a.prepare(ctx, r)
-	if !ok {
+	p := a.prepare(r)
+	if p.reason != "" {
+		a.finish(ctx, r, protocol.PhaseFailed, p.reason, p.message)
 		return
 	}
+	a.enqueuePrepared(ctx, r, p.job)
+}
+
+// enqueuePrepared dispatches a prepared run, or queues it behind
+// --max-inflight.
+func (a *Agent) enqueuePrepared(ctx context.Context, r *run, job *batchv1.Job) {
 	if a.inflight >= a.o.MaxInflight {
 		a.queue = append(a.queue, r.id)
 		r.queued = true
@@ -45,10 +52,18 @@ func (a *Agent) enqueue(ctx context.Context, r *run) {
 	a.dispatch(ctx, r, job)
 }
 
-// prepare resolves the run's executor config, builds its Job and checks
-// it against the policy, failing the run with what is wrong. The run
-// keeps only its resolved config: a queued run is rebuilt from it.
-func (a *Agent) prepare(ctx context.Context, r *run) (*batchv1.Job, bool) {
+// prepared is a run's Job, built and checked, or why it cannot run.
+type prepared struct {
+	job             *batchv1.Job
+	reason, message string // set when the run fails
+}
+
+// prepare resolves the run's executor config, builds its Job, checks it
+// against the policy and shares the run directory with the Job's user.
+// The run keeps only its resolved config: a queued run is rebuilt from
+// it. It touches nothing but r, so intake workers prepare runs in
+// parallel.
+func (a *Agent) prepare(r *run) prepared {
 	b := a.builder(r)
 	cfg, err := b.Resolve(a.o.Pod, r.req)
 	var job *batchv1.Job
@@ -61,15 +76,20 @@ func (a *Agent) prepare(ctx context.Context, r *run) (*batchv1.Job, bool) {
 		if errors.As(err, &cfgErr) {
 			reason = protocol.ReasonInvalidConfig
 		}
-		a.finish(ctx, r, protocol.PhaseFailed, reason, strings.ReplaceAll(err.Error(), "\n", "; "))
-		return nil, false
+		return prepared{reason: reason, message: strings.ReplaceAll(err.Error(), "\n", "; ")}
 	}
 	if v := a.o.Policy.Violations(a.o.Pod, b.Settings, job); len(v) > 0 {
-		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonPolicyDenied, "the run's config asks for more than the Mage container has: "+strings.Join(v, "; "))
-		return nil, false
+		return prepared{reason: protocol.ReasonPolicyDenied, message: "the run's config asks for more than the Mage container has: " + strings.Join(v, "; ")}
 	}
 	r.config = cfg
-	return job, true
+	var fsGroup *int64
+	if sc := job.Spec.Template.Spec.SecurityContext; sc != nil {
+		fsGroup = sc.FSGroup
+	}
+	if err := protocol.ShareRunDir(a.o.Layout, r.id, fsGroup); err != nil {
+		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
+	}
+	return prepared{job: job}
 }
 
 // keepIdentity drops what only building the run's Job needed, once it
@@ -98,13 +118,6 @@ func (a *Agent) dispatch(ctx context.Context, r *run, job *batchv1.Job) {
 			a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonError, strings.ReplaceAll(err.Error(), "\n", "; "))
 			return
 		}
-	}
-	var fsGroup *int64
-	if sc := job.Spec.Template.Spec.SecurityContext; sc != nil {
-		fsGroup = sc.FSGroup
-	}
-	if err := protocol.ShareRunDir(a.o.Layout, r.id, fsGroup); err != nil {
-		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
 	}
 	if v, err := strconv.ParseInt(job.Annotations[jobspec.AnnotationStartTimeout], 10, 64); err == nil {
 		r.startTimeout = time.Duration(v) * time.Second

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,19 +61,47 @@ func (a *Agent) scanRequests(ctx context.Context) {
 	a.intake(ctx, names)
 }
 
-// intake takes in a batch of request files: each is claimed and at once
-// queued or failed (its Job create starts before the next file is read),
-// then one directory sync makes the batch's claims durable. A crash before
-// that sync only repeats a claim: the Job's name is the same, so the run
-// adopts its Job. Every problem ends as a Failed status when the file
-// names a usable id, else as a log line and the file moved to
-// requests/.rejected/. Nothing stops the agent.
+// intakeWorkers is how many request files are taken at once. Taking one
+// is a handful of metadata operations on the shared volume (open, read,
+// mkdir, rename, the project's metadata.yaml files): on NFS each is a
+// network round trip, and on a local disk shared with an fsync-heavy
+// neighbour (etcd) each may wait for the journal. In parallel those waits
+// overlap; the loop only registers the runs, in the batch's order.
+const intakeWorkers = 8
+
+// intake takes in a batch of request files: each is read, claimed and
+// prepared (intake workers, in parallel), then admitted in the batch's
+// order (queued, dispatched or failed), and one directory sync makes the
+// batch's claims durable. A crash before that sync only repeats a claim:
+// the Job's name is the same, so the run adopts its Job. Every problem
+// ends as a Failed status when the file names a usable id, else as a log
+// line and the file moved to requests/.rejected/. Nothing stops the agent.
 func (a *Agent) intake(ctx context.Context, names []string) {
+	names = unique(names) // one file's events come in pairs
+	active := make([]bool, len(names))
+	for i, name := range names {
+		active[i] = a.active(name)
+	}
+	taken := make([]takenRequest, len(names))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(intakeWorkers, len(names)) {
+		wg.Go(func() {
+			for i := range next {
+				taken[i] = a.take(names[i], active[i])
+			}
+		})
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	claimed := 0
-	for _, name := range names {
-		if c, ok := a.claim(name); ok {
+	for _, t := range taken {
+		if t.r != nil {
 			claimed++
-			a.admit(ctx, c)
+			a.admit(ctx, t)
 		}
 	}
 	if claimed == 0 {
@@ -83,43 +112,65 @@ func (a *Agent) intake(ctx context.Context, names []string) {
 	}
 }
 
-// claimedRequest is one request taken by this agent: its run, and the request or
-// why it cannot run.
-type claimedRequest struct {
-	r        *run
-	name     string
-	req      *protocol.Request
-	readErr  error
-	parseErr error
+// unique is names without repeats, in their first order.
+func unique(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := names[:0:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
-// claim reads and claims one request file; false when there is nothing to
-// take (yet).
-func (a *Agent) claim(name string) (claimedRequest, bool) {
+// active reports whether the request file's run is one of this agent's.
+func (a *Agent) active(name string) bool {
 	id, ok := protocol.RequestID(name)
 	if !ok {
-		return claimedRequest{}, false // temporary, hidden or foreign file
+		return false
+	}
+	_, active := a.runs[id]
+	return active
+}
+
+// takenRequest is one request taken by this agent: its run, prepared, or
+// why it cannot run.
+type takenRequest struct {
+	r    *run
+	prep prepared
+}
+
+// take reads, claims and prepares one request file; a zero takenRequest
+// when there is nothing to take (yet). It touches no agent state but the
+// files (an intake worker runs it); active says whether the loop already
+// has a run of this id.
+func (a *Agent) take(name string, active bool) takenRequest {
+	id, ok := protocol.RequestID(name)
+	if !ok {
+		return takenRequest{} // temporary, hidden or foreign file
 	}
 	path := filepath.Join(a.o.Layout.Requests(), name)
 	if err := protocol.ValidateID(id); err != nil {
 		a.reject(name, fmt.Errorf("file name: %w", err))
-		return claimedRequest{}, false
+		return takenRequest{}
 	}
-	if _, active := a.runs[id]; active {
+	if active {
 		if _, err := os.Lstat(path); err != nil {
-			return claimedRequest{}, false // the claimed file's own event, seen late
+			return takenRequest{} // the claimed file's own event, seen late
 		}
 		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
-		return claimedRequest{}, false
+		return takenRequest{}
 	}
 	seen := time.Now()
 	data, young, err := readRequestFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return claimedRequest{}, false // taken meanwhile (another agent, or a repeated event)
+		return takenRequest{} // taken meanwhile (another agent, or a repeated event)
 	}
 	req, perr := protocol.ParseRequest(data)
 	if err == nil && perr != nil && young && isIncomplete(data) {
-		return claimedRequest{}, false // still being written without a rename; the next event or rescan retries
+		return takenRequest{} // still being written without a rename; the next event or rescan retries
 	}
 	cerr := protocol.Claim(a.o.Layout, id)
 	if errors.Is(cerr, protocol.ErrClaimed) && a.squatted(id) {
@@ -132,35 +183,41 @@ func (a *Agent) claim(name string) (claimedRequest, bool) {
 			if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
 				a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
 			}
-			return claimedRequest{}, false
+			return takenRequest{}
 		}
 		a.log.Error("claim request", "run", id, "err", cerr)
-		return claimedRequest{}, false
+		return takenRequest{}
 	}
 	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}}
-	a.runs[id] = r
-	return claimedRequest{r: r, name: name, req: req, readErr: err, parseErr: perr}, true
-}
-
-// admit queues a claimed run, or fails it with what is wrong with its
-// request.
-func (a *Agent) admit(ctx context.Context, c claimedRequest) {
-	r := c.r
-	if c.readErr == nil && c.parseErr == nil {
-		r.req = c.req
+	t := takenRequest{r: r}
+	switch {
+	case err != nil:
+		t.prep = prepared{reason: protocol.ReasonInvalidRequest, message: err.Error()}
+	case perr != nil:
+		t.prep = prepared{reason: protocol.ReasonInvalidRequest, message: "invalid request: " + strings.ReplaceAll(perr.Error(), "\n", "; ")}
+	case req.ID != id:
+		t.prep = prepared{reason: protocol.ReasonInvalidRequest, message: fmt.Sprintf("id: %q does not match the file name %s", req.ID, name)}
+	default:
+		r.req = req
 	}
 	a.startTrace(r)
-	switch {
-	case c.readErr != nil:
-		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, c.readErr.Error())
-	case c.parseErr != nil:
-		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "invalid request: "+strings.ReplaceAll(c.parseErr.Error(), "\n", "; "))
-	case c.req.ID != r.id:
-		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, fmt.Sprintf("id: %q does not match the file name %s", c.req.ID, c.name))
-	default:
-		a.writeStatus(r)
-		a.enqueue(ctx, r)
+	if r.req != nil {
+		t.prep = a.prepare(r)
 	}
+	return t
+}
+
+// admit registers a taken run and queues or dispatches it, or fails it
+// with what is wrong with its request or config.
+func (a *Agent) admit(ctx context.Context, t takenRequest) {
+	r := t.r
+	a.runs[r.id] = r
+	if t.prep.reason != "" {
+		a.finish(ctx, r, protocol.PhaseFailed, t.prep.reason, t.prep.message)
+		return
+	}
+	a.writeStatus(r)
+	a.enqueuePrepared(ctx, r, t.prep.job)
 }
 
 // readRequestFile reads a request without following symlinks, refusing
