@@ -14,47 +14,64 @@ import (
 // disk, more on NFS); a few in parallel share the disk's flushes.
 const statusWriters = 4
 
+// statusHold is how long a non-final status waits before it is written.
+// A status that replaces it meanwhile is written instead, at the first
+// one's time: a burst of runs going Queued → Dispatched → Pending →
+// Running writes each run's file once or twice, not four times (creating
+// a file is the agent's costliest system call; in a burst of 100 the
+// status files took more CPU than everything else the agent did). A
+// final status is never held.
+const statusHold = 250 * time.Millisecond
+
 // statusWriter writes status.json files off the agent's loop, so a burst
 // of transitions never holds up the next request or Job event. Runs are
 // sharded over a few workers: one run's writes never overlap or reorder,
 // and a newer status replaces one still waiting (the file always shows a
-// state the run was in, the newest at the latest one write later).
+// state the run was in; a non-final state at most statusHold late, the
+// final one at once).
 type statusWriter struct {
 	layout protocol.Layout
 	log    *slog.Logger
 	seed   maphash.Seed
+	hold   time.Duration
 	shards [statusWriters]statusShard
 	wg     sync.WaitGroup
 }
 
 type statusShard struct {
 	mu      sync.Mutex
-	pending map[string]protocol.Status
-	order   []string // runs in pending, oldest first
+	pending map[string]*pendingStatus
+	ready   []string // runs whose status is due now (final ones), oldest first
+	held    []string // runs whose status is held, by due time
 	closed  bool
 	wake    chan struct{}
 	retries map[string]int // failed writes of a final status, by run
 }
 
+// pendingStatus is a run's status waiting to be written, and when.
+type pendingStatus struct {
+	st    protocol.Status
+	due   time.Time
+	ready bool // in ready (a held one may have moved there)
+}
+
 func newStatusWriter(layout protocol.Layout, log *slog.Logger) *statusWriter {
-	w := &statusWriter{layout: layout, log: log, seed: maphash.MakeSeed()}
+	w := &statusWriter{layout: layout, log: log, seed: maphash.MakeSeed(), hold: statusHold}
 	for i := range w.shards {
 		s := &w.shards[i]
-		s.pending, s.wake, s.retries = map[string]protocol.Status{}, make(chan struct{}, 1), map[string]int{}
+		s.pending, s.wake, s.retries = map[string]*pendingStatus{}, make(chan struct{}, 1), map[string]int{}
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); w.work(s) }()
 	}
 	return w
 }
 
-// put queues st as the run's next status.json.
+// put queues st as the run's next status.json: a final status at once, a
+// non-final one after the hold.
 func (w *statusWriter) put(st protocol.Status) {
 	s := &w.shards[maphash.String(w.seed, st.ID)%statusWriters]
 	s.mu.Lock()
-	if _, waiting := s.pending[st.ID]; !waiting {
-		s.order = append(s.order, st.ID)
-	}
-	s.pending[st.ID] = st
+	s.queue(st, !st.Phase.Terminal(), w.hold)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -62,7 +79,25 @@ func (w *statusWriter) put(st protocol.Status) {
 	}
 }
 
-// close writes everything still queued and stops the workers.
+// queue records st; the caller holds s.mu.
+func (s *statusShard) queue(st protocol.Status, hold bool, d time.Duration) {
+	p, waiting := s.pending[st.ID]
+	if !waiting {
+		p = &pendingStatus{due: time.Now().Add(d)}
+		s.pending[st.ID] = p
+		if hold {
+			s.held = append(s.held, st.ID)
+		}
+	}
+	p.st = st
+	if !hold && !p.ready {
+		p.ready = true
+		s.ready = append(s.ready, st.ID)
+	}
+}
+
+// close writes everything still queued, held or not, and stops the
+// workers.
 func (w *statusWriter) close() {
 	for i := range w.shards {
 		s := &w.shards[i]
@@ -77,47 +112,87 @@ func (w *statusWriter) close() {
 	w.wg.Wait()
 }
 
+// next takes the status to write now, or says how long to wait (0: until
+// woken); done once closed with nothing left. The caller holds s.mu.
+func (s *statusShard) next(now time.Time) (st protocol.Status, ok bool, wait time.Duration, done bool) {
+	if len(s.ready) > 0 {
+		id := s.ready[0]
+		s.ready = s.ready[1:]
+		if len(s.ready) == 0 {
+			s.ready = nil // let a long burst's backing array go
+		}
+		p := s.pending[id]
+		delete(s.pending, id)
+		return p.st, true, 0, false
+	}
+	for len(s.held) > 0 {
+		id := s.held[0]
+		p, waiting := s.pending[id]
+		if waiting && !p.ready && !s.closed && now.Before(p.due) {
+			return protocol.Status{}, false, p.due.Sub(now), false
+		}
+		s.held = s.held[1:]
+		if len(s.held) == 0 {
+			s.held = nil
+		}
+		if waiting && !p.ready { // else written already, or moved to ready
+			delete(s.pending, id)
+			return p.st, true, 0, false
+		}
+	}
+	return protocol.Status{}, false, 0, s.closed
+}
+
 func (w *statusWriter) work(s *statusShard) {
+	var timer *time.Timer
 	for {
 		s.mu.Lock()
-		if len(s.order) == 0 {
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return
-			}
+		st, ok, wait, done := s.next(time.Now())
+		s.mu.Unlock()
+		switch {
+		case done:
+			return
+		case !ok && wait == 0:
 			<-s.wake
 			continue
-		}
-		id := s.order[0]
-		s.order = s.order[1:]
-		st := s.pending[id]
-		delete(s.pending, id)
-		if len(s.order) == 0 {
-			s.order = nil // let a long burst's backing array go
-		}
-		s.mu.Unlock()
-		st.UpdatedAt = time.Now().UTC()
-		// Only the final status is worth two fsyncs: a restarted agent
-		// derives every other one again from the Job and the result.
-		write := protocol.ReplaceJSON
-		if st.Phase.Terminal() {
-			write = protocol.WriteJSONAtomic
-		}
-		err := write(w.layout.RunFile(id, protocol.StatusFile), st)
-		switch {
-		case err != nil && st.Phase.Terminal():
-			w.retryLater(s, st, err)
-		case err != nil:
-			w.log.Error("write status", "run", id, "err", err) // derived again on the next transition or restart
-		case st.Phase.Terminal():
-			s.mu.Lock()
-			n := s.retries[id]
-			delete(s.retries, id)
-			s.mu.Unlock()
-			if n > 0 {
-				w.log.Info("final status written after failed attempts", "run", id, "failed", n)
+		case !ok:
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
 			}
+			select {
+			case <-s.wake:
+			case <-timer.C:
+			}
+			continue
+		}
+		w.write(s, st)
+	}
+}
+
+func (w *statusWriter) write(s *statusShard, st protocol.Status) {
+	id := st.ID
+	st.UpdatedAt = time.Now().UTC()
+	// Only the final status is worth two fsyncs: a restarted agent
+	// derives every other one again from the Job and the result.
+	write := protocol.ReplaceJSON
+	if st.Phase.Terminal() {
+		write = protocol.WriteJSONAtomic
+	}
+	err := write(w.layout.RunFile(id, protocol.StatusFile), st)
+	switch {
+	case err != nil && st.Phase.Terminal():
+		w.retryLater(s, st, err)
+	case err != nil:
+		w.log.Error("write status", "run", id, "err", err) // derived again on the next transition or restart
+	case st.Phase.Terminal():
+		s.mu.Lock()
+		n := s.retries[id]
+		delete(s.retries, id)
+		s.mu.Unlock()
+		if n > 0 {
+			w.log.Info("final status written after failed attempts", "run", id, "failed", n)
 		}
 	}
 }
@@ -144,8 +219,7 @@ func (w *statusWriter) retryLater(s *statusShard, st protocol.Status, err error)
 			return // a restarted agent derives it from the Job
 		}
 		if _, newer := s.pending[st.ID]; !newer {
-			s.pending[st.ID] = st
-			s.order = append(s.order, st.ID)
+			s.queue(st, false, 0)
 		}
 		s.mu.Unlock()
 		select {

@@ -101,3 +101,49 @@ func TestFinalStatusSurvivesAFullVolume(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestStatusHold: a non-final status waits out the hold (a newer one
+// replaces it), a final one is written at once, even over a held one,
+// and close writes what is still held.
+func TestStatusHold(t *testing.T) {
+	t.Parallel()
+	l := protocol.Layout{Root: t.TempDir()}
+	for _, id := range []string{"r1", "r2", "r3"} {
+		if err := os.MkdirAll(l.RunDir(id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := newStatusWriter(l, slog.New(slog.DiscardHandler))
+	w.hold = 200 * time.Millisecond
+	start := time.Now()
+	w.put(protocol.Status{ID: "r1", Phase: protocol.PhaseQueued})
+	w.put(protocol.Status{ID: "r1", Phase: protocol.PhaseDispatched})
+	w.put(protocol.Status{ID: "r2", Phase: protocol.PhaseRunning})
+	w.put(protocol.Status{ID: "r2", Phase: protocol.PhaseSucceeded})
+	waitPhase := func(id string, want protocol.Phase) time.Duration {
+		t.Helper()
+		for time.Since(start) < 10*time.Second {
+			if st, err := protocol.ReadStatus(l, id); err == nil && st.Phase == want {
+				return time.Since(start)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("%s: never %s", id, want)
+		return 0
+	}
+	if took := waitPhase("r2", protocol.PhaseSucceeded); took >= w.hold {
+		t.Errorf("final status written after %s, over the hold", took)
+	}
+	if took := waitPhase("r1", protocol.PhaseDispatched); took < w.hold {
+		t.Errorf("held status written after %s, before the hold %s", took, w.hold)
+	}
+	if _, err := os.Stat(l.RunFile("r1", protocol.StatusFile)); err != nil {
+		t.Fatal(err)
+	}
+	w.hold = time.Hour
+	w.put(protocol.Status{ID: "r3", Phase: protocol.PhaseRunning})
+	w.close()
+	if st, err := protocol.ReadStatus(l, "r3"); err != nil || st.Phase != protocol.PhaseRunning {
+		t.Errorf("close left a held status unwritten: %+v, %v", st, err)
+	}
+}
