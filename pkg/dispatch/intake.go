@@ -144,67 +144,101 @@ type takenRequest struct {
 
 // take reads, claims and prepares one request file; a zero takenRequest
 // when there is nothing to take (yet). It touches no agent state but the
-// files (an intake worker runs it); active says whether the loop already
-// has a run of this id.
+// files (an intake worker runs it).
 func (a *Agent) take(name string, active bool) takenRequest {
+	c, ok := a.claim(name, active)
+	if !ok {
+		return takenRequest{}
+	}
+	t := takenRequest{r: c.r, prep: c.problem()}
+	if t.prep.reason == "" {
+		c.r.req = c.req
+	}
+	a.startTrace(c.r)
+	if c.r.req != nil {
+		t.prep = a.prepare(c.r)
+	}
+	return t
+}
+
+// claimedRequest is one request file claimed: its run, and the request or
+// why it cannot be read.
+type claimedRequest struct {
+	r        *run
+	name     string
+	req      *protocol.Request
+	readErr  error
+	parseErr error
+}
+
+// problem is why the claimed request cannot run, if it cannot.
+func (c claimedRequest) problem() prepared {
+	switch {
+	case c.readErr != nil:
+		return prepared{reason: protocol.ReasonInvalidRequest, message: c.readErr.Error()}
+	case c.parseErr != nil:
+		return prepared{reason: protocol.ReasonInvalidRequest, message: "invalid request: " + strings.ReplaceAll(c.parseErr.Error(), "\n", "; ")}
+	case c.req.ID != c.r.id:
+		return prepared{reason: protocol.ReasonInvalidRequest, message: fmt.Sprintf("id: %q does not match the file name %s", c.req.ID, c.name)}
+	}
+	return prepared{}
+}
+
+// claim reads and claims one request file; false when there is nothing to
+// take (yet). active says whether the loop already has a run of this id.
+func (a *Agent) claim(name string, active bool) (claimedRequest, bool) {
 	id, ok := protocol.RequestID(name)
 	if !ok {
-		return takenRequest{} // temporary, hidden or foreign file
+		return claimedRequest{}, false // temporary, hidden or foreign file
 	}
 	path := filepath.Join(a.o.Layout.Requests(), name)
 	if err := protocol.ValidateID(id); err != nil {
 		a.reject(name, fmt.Errorf("file name: %w", err))
-		return takenRequest{}
+		return claimedRequest{}, false
 	}
 	if active {
 		if _, err := os.Lstat(path); err != nil {
-			return takenRequest{} // the claimed file's own event, seen late
+			return claimedRequest{}, false // the claimed file's own event, seen late
 		}
 		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
-		return takenRequest{}
+		return claimedRequest{}, false
 	}
 	seen := time.Now()
 	data, young, err := readRequestFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return takenRequest{} // taken meanwhile (another agent, or a repeated event)
+		return claimedRequest{}, false // taken meanwhile (another agent, or a repeated event)
 	}
 	req, perr := protocol.ParseRequest(data)
 	if err == nil && perr != nil && young && isIncomplete(data) {
-		return takenRequest{} // still being written without a rename; the next event or rescan retries
+		return claimedRequest{}, false // still being written without a rename; the next event or rescan retries
 	}
-	cerr := protocol.Claim(a.o.Layout, id)
-	if errors.Is(cerr, protocol.ErrClaimed) && a.squatted(id) {
-		cerr = protocol.Claim(a.o.Layout, id)
-	}
-	if cerr != nil {
-		if errors.Is(cerr, protocol.ErrClaimed) {
-			// Another agent may be between its mkdir and its rename: only a
-			// finished claim makes this file a duplicate.
-			if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
-				a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
-			}
-			return takenRequest{}
-		}
-		a.log.Error("claim request", "run", id, "err", cerr)
-		return takenRequest{}
+	if !a.claimDir(name, id) {
+		return claimedRequest{}, false
 	}
 	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}}
-	t := takenRequest{r: r}
+	return claimedRequest{r: r, name: name, req: req, readErr: err, parseErr: perr}, true
+}
+
+// claimDir makes the run's directory and moves the request into it;
+// false when another agent has it, or it is a duplicate (then rejected).
+func (a *Agent) claimDir(name, id string) bool {
+	err := protocol.Claim(a.o.Layout, id)
+	if errors.Is(err, protocol.ErrClaimed) && a.squatted(id) {
+		err = protocol.Claim(a.o.Layout, id)
+	}
 	switch {
+	case errors.Is(err, protocol.ErrClaimed):
+		// Another agent may be between its mkdir and its rename: only a
+		// finished claim makes this file a duplicate.
+		if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
+			a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
+		}
+		return false
 	case err != nil:
-		t.prep = prepared{reason: protocol.ReasonInvalidRequest, message: err.Error()}
-	case perr != nil:
-		t.prep = prepared{reason: protocol.ReasonInvalidRequest, message: "invalid request: " + strings.ReplaceAll(perr.Error(), "\n", "; ")}
-	case req.ID != id:
-		t.prep = prepared{reason: protocol.ReasonInvalidRequest, message: fmt.Sprintf("id: %q does not match the file name %s", req.ID, name)}
-	default:
-		r.req = req
+		a.log.Error("claim request", "run", id, "err", err)
+		return false
 	}
-	a.startTrace(r)
-	if r.req != nil {
-		t.prep = a.prepare(r)
-	}
-	return t
+	return true
 }
 
 // admit registers a taken run and queues or dispatches it, or fails it
