@@ -3,6 +3,7 @@ package runner_test
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -12,41 +13,51 @@ import (
 // wall time of `runner exec -- true` minus that of an empty static Go
 // program (what starting any Go binary costs; target ≤5 ms) and minus
 // that of `true`, the runner's peak RSS, and the binary's size (≤15 MiB,
-// static).
+// static). The three run in turn, b.N rounds, and each figure is the
+// median: a round slowed by something else on the machine moves all three
+// alike, or none.
 func BenchmarkExecOverhead(b *testing.B) {
 	dir := b.TempDir()
-	timeIt := func(args ...string) (time.Duration, int64) {
-		var total time.Duration
-		var peak int64
-		for range b.N {
-			cmd := exec.Command(args[0], args[1:]...)
-			began := time.Now()
-			if err := cmd.Run(); err != nil {
-				b.Fatal(err)
-			}
-			total += time.Since(began)
-			peak = max(peak, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	run := func(args ...string) (time.Duration, int64) {
+		cmd := exec.Command(args[0], args[1:]...)
+		began := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
 		}
-		return total / time.Duration(b.N), peak
+		return time.Since(began), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 	}
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		b.Fatal(err)
 	}
 	empty := emptyGoBinary(b)
+	var bare, goStart, wrapped []time.Duration
+	var peak int64 // the runner's
 	b.ResetTimer()
-	bare, _ := timeIt(truePath)
-	goStart, _ := timeIt(empty)
-	wrapped, rss := timeIt(runnerBin, "exec", "--run-dir", dir, "--", truePath)
+	for range b.N {
+		t, _ := run(truePath)
+		bare = append(bare, t)
+		t, _ = run(empty)
+		goStart = append(goStart, t)
+		t, rss := run(runnerBin, "exec", "--run-dir", dir, "--", truePath)
+		wrapped, peak = append(wrapped, t), max(peak, rss)
+	}
 	b.StopTimer()
 	fi, err := os.Stat(runnerBin)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(wrapped-goStart)/float64(time.Millisecond), "over-empty-go-ms/op")
-	b.ReportMetric(float64(wrapped-bare)/float64(time.Millisecond), "added-ms/op")
-	b.ReportMetric(float64(rss)/1024, "peak-rss-MiB")
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(median(wrapped)-median(goStart)), "over-empty-go-ms/op")
+	b.ReportMetric(ms(median(wrapped)-median(bare)), "added-ms/op")
+	b.ReportMetric(float64(peak)/1024, "peak-rss-MiB")
 	b.ReportMetric(float64(fi.Size())/(1<<20), "binary-MiB")
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // emptyGoBinary builds `func main() {}`, static and stripped like the
