@@ -381,3 +381,34 @@ func TestLogLimit(t *testing.T) {
 		t.Errorf("stdout has %d x, want 5000", got)
 	}
 }
+
+// TestAttemptNumbers: each pod of a run takes the next attempt number,
+// past any gap, and two at once never share one.
+func TestAttemptNumbers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for want := 1; want <= 3; want++ {
+		run(t, []string{"--run-dir", dir}, "true")
+		if got := readResult(t, dir).Attempt; got != want {
+			t.Fatalf("attempt %d, want %d", got, want)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "attempts", "7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, []string{"--run-dir", dir}, "true")
+	if got := readResult(t, dir).Attempt; got != 8 {
+		t.Errorf("attempt %d after attempts 1-3 and 7, want 8", got)
+	}
+	done := make(chan struct{})
+	for range 4 {
+		go func() { run(t, []string{"--run-dir", dir}, "true"); done <- struct{}{} }()
+	}
+	for range 4 {
+		<-done
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "attempts"))
+	if err != nil || len(entries) != 9 {
+		t.Errorf("%d attempt directories after 9 pods (%v), want 9", len(entries), err)
+	}
+}

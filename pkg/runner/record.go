@@ -73,13 +73,32 @@ func (r *recorder) open() error {
 		err := os.Mkdir(filepath.Join(r.dir, attemptsDir, strconv.Itoa(n)), 0o755)
 		if err == nil {
 			r.attempt = n
-			break
+			return nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return err
 		}
+		if n == 1 { // a retry: start after the highest attempt, not at 2
+			n = max(n, lastAttempt(filepath.Join(r.dir, attemptsDir)))
+		}
 	}
-	return nil
+}
+
+// lastAttempt is the highest attempt number in dir (0 for none): a later
+// attempt's number is found with one directory read, not a mkdir per
+// attempt before it.
+func lastAttempt(dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	last := 0
+	for _, e := range entries {
+		if n, err := strconv.Atoi(e.Name()); err == nil && e.IsDir() {
+			last = max(last, n)
+		}
+	}
+	return last
 }
 
 // openLog opens the run's log for appending.
