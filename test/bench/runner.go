@@ -11,11 +11,12 @@ import (
 )
 
 // runnerOverhead runs the runner's benchmark: the wall time `runner exec`
-// adds over an empty static Go program, and over `true`.
-func runnerOverhead() (overEmptyGo, overTrue float64, err error) {
+// adds over an empty static Go program (its run directory on the disk,
+// and on tmpfs), and over `true`.
+func runnerOverhead() (overEmptyGo, overEmptyGoTmpfs, overTrue float64, err error) {
 	out, err := exec.Command("go", "test", "-tags", "urfave_cli_no_docs", "-run", "^$", "-bench", "ExecOverhead", "-benchtime", "300x", "./pkg/runner").CombinedOutput()
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, out)
+		return 0, 0, 0, fmt.Errorf("%v: %s", err, out)
 	}
 	figure := func(unit string) (float64, error) {
 		m := regexp.MustCompile(`(-?[\d.]+) ` + unit).FindSubmatch(out)
@@ -25,10 +26,13 @@ func runnerOverhead() (overEmptyGo, overTrue float64, err error) {
 		return strconv.ParseFloat(string(m[1]), 64)
 	}
 	if overEmptyGo, err = figure("over-empty-go-ms/op"); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
+	}
+	if overEmptyGoTmpfs, err = figure("over-empty-go-tmpfs-ms/op"); err != nil {
+		return 0, 0, 0, err
 	}
 	overTrue, err = figure("added-ms/op")
-	return overEmptyGo, overTrue, err
+	return overEmptyGo, overEmptyGoTmpfs, overTrue, err
 }
 
 // triggerSection runs integrations/mage/bench_trigger.py (how soon the
