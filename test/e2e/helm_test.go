@@ -50,13 +50,13 @@ func TestMageOnTheHelmChart(t *testing.T) {
 	}
 	kubectl(manifests, "apply", "-f", "-")
 
-	mage := &mageAPI{ns: ns, service: "mageai"}
+	mage := &mageAPI{ns: ns, name: "mageai", shared: shared}
 	diag := func() string {
 		return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mageai", "mageai")
 	}
 	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return mage.login(t.Context()) == nil }, diag)
 	checkTokenSplit(t, ns, "app.kubernetes.io/name=mageai", false)
-	writePipeline(t, filepath.Join(shared, "default_repo"), "charted", []block{
+	writePipeline(t, filepath.Join(shared, "default_repo"), "charted", "k8s", []block{
 		{"hello", "data_loader", "print('hello from the chart')\n    return [{'n': 1}]"},
 	})
 	run := mage.trigger(t, "charted")

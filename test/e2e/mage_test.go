@@ -43,14 +43,14 @@ func TestRealMage(t *testing.T) {
 	}
 	env.Kubectl(t, ns, "", "apply", "-k", overlay)
 
-	mage := &mageAPI{ns: ns}
+	mage := &mageAPI{ns: ns, name: "mage", shared: shared}
 	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }
 	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return mage.login(t.Context()) == nil }, diag)
 	checkTokenSplit(t, ns, "app.kubernetes.io/name=mage", true)
 
 	// The project `mage start default_repo` created on the shared volume.
 	project := filepath.Join(shared, "default_repo")
-	writePipeline(t, project, "etl", []block{
+	writePipeline(t, project, "etl", "k8s", []block{
 		// Rows, then a dict: shapes Mage hands on unchanged between blocks
 		// in separate processes (a one-element list comes back as its
 		// element, as with Mage's own k8s executor).
@@ -58,11 +58,11 @@ func TestRealMage(t *testing.T) {
 		{"transform", "transformer", "total = sum(r['n'] for r in data)\n    print(f'total {total} from upstream')\n    return {'total': total * 7}"},
 		{"report", "data_exporter", "print(f\"report {data['total']}\")"},
 	})
-	writePipeline(t, project, "broken", []block{
+	writePipeline(t, project, "broken", "k8s", []block{
 		{"seed", "data_loader", "return [{'n': 1}]"}, // block files are the project's: a name of its own
 		{"explode", "transformer", "raise ValueError('exploded on purpose')"},
 	})
-	writePipeline(t, project, "slow", []block{
+	writePipeline(t, project, "slow", "k8s", []block{
 		{"wait", "data_loader", "import time\n    time.sleep(600)"},
 	})
 
@@ -139,6 +139,7 @@ func TestRealMage(t *testing.T) {
 		run := mage.trigger(t, "slow")
 		var job string
 		waitFor(t, 3*time.Minute, "the slow block's Job to run", func() bool {
+			mage.unstall(t, "slow")
 			for _, r := range magekubeRuns(t, shared, "slow") {
 				if r.Status.Phase == protocol.PhaseRunning {
 					job = r.Status.Job
@@ -196,11 +197,11 @@ func checkTokenSplit(t *testing.T, ns, selector string, podLevel bool) {
 type block struct{ name, kind, body string }
 
 // writePipeline writes a Python pipeline of blocks run in a chain by
-// Mage's k8s executor, in Mage's own file layout.
-func writePipeline(t *testing.T, project, pipeline string, blocks []block) {
+// Mage's executor (k8s: through the agent), in Mage's own file layout.
+func writePipeline(t *testing.T, project, pipeline, executor string, blocks []block) {
 	t.Helper()
 	var meta strings.Builder
-	fmt.Fprintf(&meta, "uuid: %[1]s\nname: %[1]s\ntype: python\nexecutor_type: k8s\nblocks:\n", pipeline)
+	fmt.Fprintf(&meta, "uuid: %[1]s\nname: %[1]s\ntype: python\nexecutor_type: %[2]s\nblocks:\n", pipeline, executor)
 	files := map[string]string{}
 	for i, b := range blocks {
 		up, down := "[]", "[]"
@@ -210,8 +211,8 @@ func writePipeline(t *testing.T, project, pipeline string, blocks []block) {
 		if i < len(blocks)-1 {
 			down = "[" + blocks[i+1].name + "]"
 		}
-		fmt.Fprintf(&meta, "- {uuid: %[1]s, name: %[1]s, type: %[2]s, language: python, executor_type: k8s, upstream_blocks: %[3]s, downstream_blocks: %[4]s}\n",
-			b.name, b.kind, up, down)
+		fmt.Fprintf(&meta, "- {uuid: %[1]s, name: %[1]s, type: %[2]s, language: python, executor_type: %[5]s, upstream_blocks: %[3]s, downstream_blocks: %[4]s}\n",
+			b.name, b.kind, up, down, executor)
 		args := "*args, **kwargs"
 		if i > 0 {
 			args = "data, *args, **kwargs"
@@ -295,9 +296,14 @@ func waitSpans(t *testing.T, ns, id string, n int) {
 // mageAPI is Mage's REST API, reached through the API server's service
 // proxy, logged in as Mage's default owner.
 type mageAPI struct {
-	ns      string
-	service string // "mage" when empty
-	cookie  string
+	ns     string
+	name   string // Mage's Service, its pods' app.kubernetes.io/name and its container
+	shared string // the namespace's project volume: default_repo and .magekube
+	cookie string
+
+	schedules map[string][2]string   // pipeline: its API trigger's schedule id and token
+	pipelines map[int]string         // Mage's pipeline run id: its pipeline
+	watches   map[string]*queueWatch // pipeline: what unstall saw last
 }
 
 // apiKey is the client id of Mage's own web app, which its API requires.
@@ -305,12 +311,8 @@ const apiKey = "zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2"
 
 func (m *mageAPI) call(ctx context.Context, method, path string, body any) (map[string]any, error) {
 	path, query, _ := strings.Cut(path, "?")
-	service := m.service
-	if service == "" {
-		service = "mage"
-	}
 	req := env.Client.CoreV1().RESTClient().Verb(method).
-		AbsPath(append([]string{"/api/v1/namespaces", m.ns, "services", service + ":6789", "proxy", "api"}, strings.Split(path, "/")...)...).
+		AbsPath(append([]string{"/api/v1/namespaces", m.ns, "services", m.name + ":6789", "proxy", "api"}, strings.Split(path, "/")...)...).
 		SetHeader("X-API-KEY", apiKey).SetHeader("Content-Type", "application/json")
 	if values, err := url.ParseQuery(query); err == nil {
 		for k, v := range values {
@@ -354,18 +356,25 @@ func (m *mageAPI) login(ctx context.Context) error {
 	return nil
 }
 
-// trigger makes an API trigger for pipeline and runs it once, as a
-// user's `curl` to the trigger's URL does; it returns Mage's run id.
+// trigger runs pipeline once through its API trigger (made on first use),
+// as a user's `curl` to the trigger's URL does; it returns Mage's run id.
 func (m *mageAPI) trigger(t *testing.T, pipeline string) int {
 	t.Helper()
-	out, err := m.call(t.Context(), "POST", "pipelines/"+pipeline+"/pipeline_schedules",
-		map[string]any{"pipeline_schedule": map[string]string{"name": "e2e-" + pipeline, "schedule_type": "api", "status": "active"}})
-	if err != nil {
-		t.Fatal(err)
+	schedule, ok := m.schedules[pipeline]
+	if !ok {
+		out, err := m.call(t.Context(), "POST", "pipelines/"+pipeline+"/pipeline_schedules",
+			map[string]any{"pipeline_schedule": map[string]string{"name": "e2e-" + pipeline, "schedule_type": "api", "status": "active"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := out["pipeline_schedule"].(map[string]any)
+		schedule = [2]string{fmt.Sprint(s["id"]), fmt.Sprint(s["token"])}
+		if m.schedules == nil {
+			m.schedules = map[string][2]string{}
+		}
+		m.schedules[pipeline] = schedule
 	}
-	schedule, _ := out["pipeline_schedule"].(map[string]any)
-	id, token := fmt.Sprint(schedule["id"]), fmt.Sprint(schedule["token"])
-	out, err = m.call(t.Context(), "POST", "pipeline_schedules/"+id+"/pipeline_runs/"+token, map[string]any{"pipeline_run": map[string]any{"variables": map[string]any{}}})
+	out, err := m.call(t.Context(), "POST", "pipeline_schedules/"+schedule[0]+"/pipeline_runs/"+schedule[1], map[string]any{"pipeline_run": map[string]any{"variables": map[string]any{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,11 +383,73 @@ func (m *mageAPI) trigger(t *testing.T, pipeline string) int {
 	if !ok {
 		t.Fatalf("no pipeline run id in %v", out)
 	}
+	if m.pipelines == nil {
+		m.pipelines = map[int]string{}
+	}
+	m.pipelines[int(n)] = pipeline
 	return int(n)
 }
 
-// waitRun waits up to 5 minutes for Mage's pipeline run to end and
-// returns its status.
+// Mage's ProcessQueue (mage-ai 0.9.80, unmodified) can strand a block
+// run: its scheduler's clean-up drops a queued job's entry while a worker
+// is taking it (the worker's KeyError), and the re-enqueue that follows
+// starts a worker pool that finds the queue empty before the job reaches
+// the queue's pipe and exits. The job then sits in the queue with no pool
+// until Mage's next enqueue starts one; in a busy Mage the next run's
+// blocks do. Here nothing else runs, so unstall does what that traffic
+// does: when Mage has sent no new request for a pipeline for stallAfter
+// while every run the agent had from it has ended, it runs a local no-op
+// pipeline, whose enqueue starts the pool, which runs the stranded job.
+// Mage's own queue lines are logged. The tests still check every outcome:
+// a stranded run that is not resumed still fails them.
+const stallAfter = time.Minute
+
+// queueWatch is what unstall last saw of a pipeline's runs.
+type queueWatch struct {
+	seen          string // ended/all of the agent's runs
+	since, nudged time.Time
+}
+
+// unstall nudges Mage's queue when pipeline's runs have stalled (above);
+// the test's wait loops call it on each poll.
+func (m *mageAPI) unstall(t *testing.T, pipeline string) {
+	t.Helper()
+	runs := magekubeRuns(t, m.shared, pipeline)
+	ended := 0
+	for _, r := range runs {
+		if r.Status.Phase.Terminal() {
+			ended++
+		}
+	}
+	if m.watches == nil {
+		m.watches = map[string]*queueWatch{}
+	}
+	w, now := m.watches[pipeline], time.Now()
+	if w == nil {
+		w = &queueWatch{}
+		m.watches[pipeline] = w
+	}
+	if seen := fmt.Sprintf("%d/%d", ended, len(runs)); seen != w.seen || ended < len(runs) {
+		w.seen, w.since = seen, now
+		return
+	}
+	if now.Sub(w.since) < stallAfter || now.Sub(w.nudged) < stallAfter {
+		return
+	}
+	w.nudged = now
+	t.Logf("Mage sent no request for pipeline %s in %s, its %d run(s) at the agent ended: nudging Mage's process queue with a local no-op pipeline. Mage's queue lines:\n%s",
+		pipeline, now.Sub(w.since).Round(time.Second), len(runs), queueLines(m))
+	if _, ok := m.schedules[nudgePipeline]; !ok {
+		writePipeline(t, filepath.Join(m.shared, "default_repo"), nudgePipeline, "local_python", []block{{"nudge", "data_loader", "print('nudge')"}})
+	}
+	m.trigger(t, nudgePipeline)
+}
+
+// nudgePipeline is unstall's no-op pipeline, run in the Mage server.
+const nudgePipeline = "queue_nudge"
+
+// waitRun waits up to 5 minutes for Mage's pipeline run to end, nudging
+// a stalled queue (unstall), and returns its status.
 func (m *mageAPI) waitRun(t *testing.T, run int, diag func() string) string {
 	t.Helper()
 	var status string
@@ -391,6 +462,7 @@ func (m *mageAPI) waitRun(t *testing.T, run int, diag func() string) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for Mage's pipeline run %d to end (%s)\n%s", run, status, diag())
 		}
+		m.unstall(t, m.pipelines[run])
 		time.Sleep(time.Second)
 	}
 }
@@ -432,23 +504,46 @@ func (m *mageAPI) runStatus(t *testing.T, run int) string {
 }
 
 // mageLog is the tail of the Mage container's log (the pod selected by
-// selector, its container), for a failing test.
+// selector, its container), for a failing test: without the API's own
+// access lines (the test's polling).
 func mageLog(t *testing.T, ns, selector, container string) string {
-	pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
-	if err != nil || len(pods.Items) == 0 {
-		return ""
-	}
-	tail := int64(2000)
-	logs, err := env.Client.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: container, TailLines: &tail}).DoRaw(context.Background())
-	// Without the API's own access lines (the test's polling).
-	var kept []string
-	for _, line := range strings.Split(string(logs), "\n") {
-		if !strings.Contains(line, "tornado.access") && !strings.Contains(line, "[api.views]") {
-			kept = append(kept, line)
-		}
-	}
+	kept, err := mageLogLines(ns, selector, container, func(line string) bool {
+		return !strings.Contains(line, "tornado.access") && !strings.Contains(line, "[api.views]")
+	})
 	if len(kept) > 80 {
 		kept = kept[len(kept)-80:]
 	}
 	return fmt.Sprintf("mage log (%v):\n%s\n", err, strings.Join(kept, "\n"))
+}
+
+// queueLines are the lines of the Mage container's log about its process
+// queue.
+func queueLines(m *mageAPI) string {
+	kept, err := mageLogLines(m.ns, "app.kubernetes.io/name="+m.name, m.name, func(line string) bool {
+		for _, s := range []string{"ProcessQueue", "Worker pool size", "Run worker for job", "KeyError"} {
+			if strings.Contains(line, s) {
+				return true
+			}
+		}
+		return false
+	})
+	return fmt.Sprintf("(%v)\n%s", err, strings.Join(kept, "\n"))
+}
+
+// mageLogLines are the lines keep keeps of the last 2,000 of the Mage
+// container's log.
+func mageLogLines(ns, selector, container string, keep func(string) bool) ([]string, error) {
+	pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil || len(pods.Items) == 0 {
+		return nil, err
+	}
+	tail := int64(2000)
+	logs, err := env.Client.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: container, TailLines: &tail}).DoRaw(context.Background())
+	var kept []string
+	for _, line := range strings.Split(string(logs), "\n") {
+		if keep(line) {
+			kept = append(kept, line)
+		}
+	}
+	return kept, err
 }
