@@ -29,11 +29,19 @@ rm -rf "$state/work/images"
 kubectl -n mage rollout status deployment/postgres --timeout=120s
 kubectl -n mage rollout status deployment/mage --timeout=300s
 kubectl -n mage rollout status deployment/jaeger --timeout=120s
-for fwd in "svc/mage 6789" "svc/jaeger 16686"; do
-  # shellcheck disable=SC2086 # two words: the service and its port
-  nohup kubectl -n mage port-forward --address 127.0.0.1 $fwd >"$state/port-forward-${fwd##* }.log" 2>&1 &
+# kubectl port-forward exits when a connection to the pod fails (Mage
+# restarting, say): forward (re)starts one that is not running.
+declare -A forwards=()
+forward() { # SERVICE PORT
+  local pid=${forwards[$2]:-}
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && return
+  nohup kubectl -n mage port-forward --address 127.0.0.1 "svc/$1" "$2" >>"$state/port-forward-$2.log" 2>&1 &
+  forwards[$2]=$!
   echo $! >>"$state/port-forward.pids"
-done
+  sleep 1
+}
+forward mage 6789
+forward jaeger 16686
 
 key=zkWlN0PkIKSN0C11CfUHUj84OT5XOJ6tDZ6bDRO2 # Mage's own web app's client id, which its API asks for
 mage_api() { # METHOD PATH [JSON]; logged in once $token is set
@@ -43,10 +51,11 @@ mage_api() { # METHOD PATH [JSON]; logged in once $token is set
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 token=
 for _ in $(seq 1 150); do
+  forward mage 6789
   token=$(mage_api POST sessions '{"session": {"email": "admin@admin.com", "password": "admin"}}' 2>/dev/null | json 'd["session"]["token"]' 2>/dev/null) && break
   sleep 2
 done
-[[ -n $token ]] || { echo "Mage's API did not answer on 127.0.0.1:6789 within 5 min" >&2; exit 1; }
+[[ -n $token ]] || { echo "Mage's API did not answer on 127.0.0.1:6789 within 5 min; kubectl port-forward said:" >&2; tail -5 "$state/port-forward-6789.log" >&2; exit 1; }
 echo "Mage is up: http://127.0.0.1:6789 (admin@admin.com / admin)"
 
 # The project `mage start default_repo` created on the shared volume: every
@@ -110,13 +119,52 @@ run=$(curl -sf -m 30 -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$id/p
   -H 'Content-Type: application/json' -d '{"pipeline_run": {"variables": {}}}' | json 'd["pipeline_run"]["id"]')
 echo "triggered pipeline etl through Mage's API: pipeline run $run"
 
+# mage-ai 0.9.80's process queue can strand a block run: a worker pool
+# started for it exits before the job reaches the queue's pipe, and the
+# job waits for Mage's next enqueue to start a pool (in a busy Mage, the
+# next run's). When Mage has sent no new request for a minute while every
+# run the agent had from it has ended, the demo says so and runs a no-op
+# pipeline in Mage itself, whose enqueue starts the pool.
+nudge() {
+  mkdir -p "$project/pipelines/queue_nudge"
+  printf '%s\n' 'uuid: queue_nudge' 'name: queue_nudge' 'type: python' 'executor_type: local_python' 'blocks:' \
+    '- {uuid: queue_nudge, name: queue_nudge, type: data_loader, language: python, executor_type: local_python, upstream_blocks: [], downstream_blocks: []}' \
+    >"$project/pipelines/queue_nudge/metadata.yaml"
+  printf '%s\n' "if 'data_loader' not in globals():" '    from mage_ai.data_preparation.decorators import data_loader' '' '' \
+    '@data_loader' 'def queue_nudge(*args, **kwargs):' "    print('nudge')" >"$project/data_loaders/queue_nudge.py"
+  local id token
+  read -r id token < <(mage_api POST pipelines/queue_nudge/pipeline_schedules '{"pipeline_schedule": {"name": "queue_nudge", "schedule_type": "api", "status": "active"}}' |
+    json '"%s %s" % (d["pipeline_schedule"]["id"], d["pipeline_schedule"]["token"])')
+  curl -sf -m 30 -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$id/pipeline_runs/$token" \
+    -H 'Content-Type: application/json' -d '{"pipeline_run": {"variables": {}}}' >/dev/null
+}
+runs_seen() { # ended/all of the agent's runs
+  local all=0 ended=0 f
+  for f in "$shared"/.magekube/runs/*/status.json; do
+    [[ -f $f ]] || continue
+    all=$((all + 1))
+    grep -qE '"phase": *"(Succeeded|Failed|Cancelled)"' "$f" && ended=$((ended + 1))
+  done
+  echo "$ended/$all"
+}
+
 agent=(bin/agent --dir "$shared/.magekube") # the files only: the agent itself runs in the pod
 deadline=$((SECONDS + 600))
+seen= since=$SECONDS nudged=0 note=
 while :; do
+  forward mage 6789
   status=$(mage_api GET "pipeline_runs/$run" | json 'd["pipeline_run"]["status"]')
-  printf '\033[2J\033[HMage pipeline run %s: %s\n\n%s\n' "$run" "$status" "$("${agent[@]}" status 2>&1)"
+  printf '\033[2J\033[HMage pipeline run %s: %s\n%s\n%s\n' "$run" "$status" "$note" "$("${agent[@]}" status 2>&1)"
   [[ $status == completed || $status == failed || $status == cancelled ]] && break
   if ((SECONDS > deadline)); then echo "the pipeline run did not end in 10 min" >&2; exit 1; fi
+  now_seen=$(runs_seen)
+  if [[ $now_seen != "$seen" || ${now_seen%/*} != "${now_seen#*/}" ]]; then
+    seen=$now_seen since=$SECONDS
+  elif ((SECONDS - since >= 60 && SECONDS - nudged >= 60)); then
+    note="Mage sent no new request for a minute: nudged its process queue with pipeline queue_nudge (see hack/demo.sh)"
+    nudge
+    nudged=$SECONDS
+  fi
   sleep 2
 done
 
@@ -140,6 +188,7 @@ PY
 done
 echo
 # The pipeline run is one trace: its blocks share it.
+forward jaeger 16686
 for trace in $(for f in "$shared"/.magekube/runs/*/status.json; do json 'd.get("trace_id", "")' <"$f"; done | sort -u); do
   spans=0
   for _ in $(seq 1 50); do # the export is asynchronous
