@@ -4,6 +4,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/jobspec"
@@ -14,9 +15,14 @@ import (
 // the pod template and status (a Job struct alone is 1,320 bytes, a Pod
 // 1,240, a label map a few hundred): with 10,000 runs tracked that was
 // 44 MiB of the agent's heap. The informers' transform (compact) turns
-// each object into a cachedJob or cachedPod as it arrives; the tracker
-// turns the few a refresh reads back into the trimmed API objects Judge
-// takes (expand), so what Judge sees is exactly trimForCache's output.
+// each object into a cachedJob or cachedPod as it arrives, keeping only
+// what the agent reads (observe.go, trace.go): identity, the run label,
+// times and the status Judge reads; of a Job's spec its containers'
+// names, of a pod's its node. The pod template inherited from the server
+// pod, env, volumes, other labels, images and IPs are dropped. The
+// tracker turns the few records a refresh reads back into the trimmed
+// API objects Judge takes (job, pod); the paged list (list.go) hands the
+// reflector the same trimmed objects (trim).
 
 // cachedJob is what the cache keeps of a Job: its identity and times
 // (ObjectMeta, for the informer's keys), its run, its containers' names
@@ -61,20 +67,33 @@ func compact(obj any) (any, error) {
 	return obj, nil
 }
 
-func compactMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+// trim is an object as the caches keep it, as the API object Judge reads:
+// what the paged list hands the reflector, which takes API objects.
+func trim(obj runtime.Object) runtime.Object {
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		return compactJob(o).job()
+	case *corev1.Pod:
+		return compactPod(o).pod()
+	}
+	return obj
+}
+
+// identity is what a record keeps of an object's metadata: its identity
+// and times (for the informer's keys), and its run.
+func identity(m metav1.ObjectMeta) (metav1.ObjectMeta, string) {
 	return metav1.ObjectMeta{
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
-	}
+	}, m.Labels[jobspec.LabelRun]
 }
 
 func compactJob(j *batchv1.Job) *cachedJob {
 	c := &cachedJob{
-		ObjectMeta: compactMeta(j.ObjectMeta),
-		run:        j.Labels[jobspec.LabelRun],
 		conditions: j.Status.Conditions,
 		active:     j.Status.Active, succeeded: j.Status.Succeeded, failed: j.Status.Failed,
 	}
+	c.ObjectMeta, c.run = identity(j.ObjectMeta)
 	for _, ct := range j.Spec.Template.Spec.Containers {
 		c.containers = append(c.containers, ct.Name)
 	}
@@ -83,11 +102,10 @@ func compactJob(j *batchv1.Job) *cachedJob {
 
 func compactPod(p *corev1.Pod) *cachedPod {
 	c := &cachedPod{
-		ObjectMeta: compactMeta(p.ObjectMeta),
-		run:        p.Labels[jobspec.LabelRun],
-		node:       p.Spec.NodeName,
-		phase:      p.Status.Phase, reason: p.Status.Reason, message: p.Status.Message,
+		node:  p.Spec.NodeName,
+		phase: p.Status.Phase, reason: p.Status.Reason, message: p.Status.Message,
 	}
+	c.ObjectMeta, c.run = identity(p.ObjectMeta)
 	for _, cond := range p.Status.Conditions {
 		if cond.Type == corev1.PodScheduled {
 			c.scheduled = &corev1.PodCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason, Message: cond.Message}

@@ -15,13 +15,13 @@ import (
 
 // Where the API server serves streaming lists (WatchList, on by default
 // from Kubernetes 1.34), client-go streams the first list through the
-// watch and the informers' transform (trimForCache) trims object by
-// object. Otherwise client-go would decode a whole list before trimming a
-// single object: the agent's list fetches pages instead and trims each
-// page as it arrives, so at most one page of whole objects is held (the
-// transform then sees trimmed objects). Watch events reach the reflector
-// untouched: it reads WatchList's end-of-initial-events bookmark by an
-// annotation trimming would drop.
+// watch and the informers' transform (compact, cache.go) reduces it
+// object by object. Otherwise client-go would decode a whole list before
+// reducing a single object: the agent's list fetches pages instead and
+// trims each page as it arrives (trim), so at most one page of whole
+// objects is held. Watch events reach the reflector untouched: it reads
+// WatchList's end-of-initial-events bookmark by an annotation trimming
+// would drop.
 
 // listPageSize is how many objects one list page holds.
 const listPageSize = 500
@@ -92,8 +92,7 @@ func trimmedListWatch(selector string, empty runtime.Object,
 					return metav1.ListMeta{}, err
 				}
 				err = apimeta.EachListItem(page, func(obj runtime.Object) error {
-					trimmed, _ := trimForCache(obj)
-					items = append(items, trimmed.(runtime.Object))
+					items = append(items, trim(obj))
 					return nil
 				})
 				lm, lerr := apimeta.ListAccessor(page)

@@ -9,7 +9,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
@@ -175,67 +174,6 @@ func byRun(obj any) ([]string, error) {
 		return []string{id}, nil
 	}
 	return nil, nil
-}
-
-// trimForCache keeps only what the agent reads of a Job or a pod (see
-// observe.go and trace.go): identity, the run label, times and the status
-// Judge reads; of a Job's spec only its containers' names, of a pod's
-// only its node. The rest (the pod template inherited from the server
-// pod, env, volumes, other labels, images, IPs) is dropped. The paged
-// list (list.go) trims with it; the caches keep the same facts, compact
-// (cache.go).
-func trimForCache(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *batchv1.Job:
-		var containers []corev1.Container
-		for _, c := range o.Spec.Template.Spec.Containers {
-			containers = append(containers, corev1.Container{Name: c.Name})
-		}
-		return &batchv1.Job{
-			ObjectMeta: trimMeta(o.ObjectMeta),
-			Spec:       batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: containers}}},
-			Status: batchv1.JobStatus{
-				Conditions: o.Status.Conditions,
-				Active:     o.Status.Active, Succeeded: o.Status.Succeeded, Failed: o.Status.Failed,
-			},
-		}, nil
-	case *corev1.Pod:
-		st := corev1.PodStatus{
-			Phase: o.Status.Phase, Reason: o.Status.Reason, Message: o.Status.Message,
-			InitContainerStatuses: trimContainerStatuses(o.Status.InitContainerStatuses),
-			ContainerStatuses:     trimContainerStatuses(o.Status.ContainerStatuses),
-		}
-		for _, c := range o.Status.Conditions {
-			if c.Type == corev1.PodScheduled {
-				st.Conditions = append(st.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
-			}
-		}
-		return &corev1.Pod{
-			ObjectMeta: trimMeta(o.ObjectMeta),
-			Spec:       corev1.PodSpec{NodeName: o.Spec.NodeName},
-			Status:     st,
-		}, nil
-	}
-	return obj, nil
-}
-
-func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	out := metav1.ObjectMeta{
-		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
-	}
-	if id, ok := m.Labels[jobspec.LabelRun]; ok {
-		out.Labels = map[string]string{jobspec.LabelRun: id}
-	}
-	return out
-}
-
-func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
-	var out []corev1.ContainerStatus
-	for _, s := range in {
-		out = append(out, corev1.ContainerStatus{Name: s.Name, State: s.State, LastTerminationState: s.LastTerminationState})
-	}
-	return out
 }
 
 // observe gathers what the caches and the run directory say of r.
