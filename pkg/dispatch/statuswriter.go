@@ -71,7 +71,7 @@ func newStatusWriter(layout protocol.Layout, log *slog.Logger) *statusWriter {
 func (w *statusWriter) put(st protocol.Status) {
 	s := &w.shards[maphash.String(w.seed, st.ID)%statusWriters]
 	s.mu.Lock()
-	s.queue(st, !st.Phase.Terminal(), w.hold)
+	s.queue(st, w.hold)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -79,18 +79,20 @@ func (w *statusWriter) put(st protocol.Status) {
 	}
 }
 
-// queue records st; the caller holds s.mu.
-func (s *statusShard) queue(st protocol.Status, hold bool, d time.Duration) {
+// queue records st: a final status is ready at once, a non-final one due
+// after hold. The caller holds s.mu.
+func (s *statusShard) queue(st protocol.Status, hold time.Duration) {
+	final := st.Phase.Terminal()
 	p, waiting := s.pending[st.ID]
 	if !waiting {
-		p = &pendingStatus{due: time.Now().Add(d)}
+		p = &pendingStatus{due: time.Now().Add(hold)}
 		s.pending[st.ID] = p
-		if hold {
+		if !final {
 			s.held = append(s.held, st.ID)
 		}
 	}
 	p.st = st
-	if !hold && !p.ready {
+	if final && !p.ready {
 		p.ready = true
 		s.ready = append(s.ready, st.ID)
 	}
@@ -219,7 +221,7 @@ func (w *statusWriter) retryLater(s *statusShard, st protocol.Status, err error)
 			return // a restarted agent derives it from the Job
 		}
 		if _, newer := s.pending[st.ID]; !newer {
-			s.queue(st, false, 0)
+			s.queue(st, 0) // final: ready at once
 		}
 		s.mu.Unlock()
 		select {
