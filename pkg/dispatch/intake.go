@@ -77,22 +77,24 @@ const intakeWorkers = 8
 // ends as a Failed status when the file names a usable id, else as a log
 // line and the file moved to requests/.rejected/. Nothing stops the agent.
 func (a *Agent) intake(ctx context.Context, names []string) {
-	names = unique(names) // one file's events come in pairs
-	active := make([]bool, len(names))
-	for i, name := range names {
-		active[i] = a.active(name)
+	var files []requestFile
+	for _, name := range unique(names) { // one file's events come in pairs
+		if id, ok := protocol.RequestID(name); ok { // else a temporary, hidden or foreign file
+			_, active := a.runs[id]
+			files = append(files, requestFile{name: name, id: id, active: active})
+		}
 	}
-	taken := make([]takenRequest, len(names))
+	taken := make([]takenRequest, len(files))
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range min(intakeWorkers, len(names)) {
+	for range min(intakeWorkers, len(files)) {
 		wg.Go(func() {
 			for i := range next {
-				taken[i] = a.take(names[i], active[i])
+				taken[i] = a.take(files[i])
 			}
 		})
 	}
-	for i := range names {
+	for i := range files {
 		next <- i
 	}
 	close(next)
@@ -125,14 +127,11 @@ func unique(names []string) []string {
 	return out
 }
 
-// active reports whether the request file's run is one of this agent's.
-func (a *Agent) active(name string) bool {
-	id, ok := protocol.RequestID(name)
-	if !ok {
-		return false
-	}
-	_, active := a.runs[id]
-	return active
+// requestFile is a request file's name, the run id it names, and whether
+// the loop already has a run of that id.
+type requestFile struct {
+	name, id string
+	active   bool
 }
 
 // takenRequest is one request taken by this agent: its run, prepared, or
@@ -145,8 +144,8 @@ type takenRequest struct {
 // take reads, claims and prepares one request file; a zero takenRequest
 // when there is nothing to take (yet). It touches no agent state but the
 // files (an intake worker runs it).
-func (a *Agent) take(name string, active bool) takenRequest {
-	c, ok := a.claim(name, active)
+func (a *Agent) take(f requestFile) takenRequest {
+	c, ok := a.claim(f)
 	if !ok {
 		return takenRequest{}
 	}
@@ -185,18 +184,15 @@ func (c claimedRequest) problem() prepared {
 }
 
 // claim reads and claims one request file; false when there is nothing to
-// take (yet). active says whether the loop already has a run of this id.
-func (a *Agent) claim(name string, active bool) (claimedRequest, bool) {
-	id, ok := protocol.RequestID(name)
-	if !ok {
-		return claimedRequest{}, false // temporary, hidden or foreign file
-	}
+// take (yet).
+func (a *Agent) claim(f requestFile) (claimedRequest, bool) {
+	name, id := f.name, f.id
 	path := filepath.Join(a.o.Layout.Requests(), name)
 	if err := protocol.ValidateID(id); err != nil {
 		a.reject(name, fmt.Errorf("file name: %w", err))
 		return claimedRequest{}, false
 	}
-	if active {
+	if f.active {
 		if _, err := os.Lstat(path); err != nil {
 			return claimedRequest{}, false // the claimed file's own event, seen late
 		}

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -469,6 +470,34 @@ func TestBadConfigFailsWhileQueued(t *testing.T) {
 	h.waitStatus("queued1", phase(protocol.PhaseQueued, ""))
 	if st, _ := protocol.ReadStatus(h.layout, "slot1"); st.Phase != protocol.PhasePending {
 		t.Errorf("slot1 is %s, want still Pending", st.Phase)
+	}
+}
+
+// TestBatchAdmittedInOrder: request files the agent finds together (its
+// start-up scan: one batch for the parallel intake workers) take the
+// in-flight slots in the batch's order, the directory's by name, whatever
+// order the workers finish them in.
+func TestBatchAdmittedInOrder(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.opts.MaxInflight = 3
+	var ids []string
+	for i := range 20 {
+		id := fmt.Sprintf("order%02d", i)
+		ids = append(ids, id)
+		h.submit(id, "")
+	}
+	h.start()
+	for i, id := range ids {
+		if i < h.opts.MaxInflight {
+			h.waitStatus(id, phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+		} else {
+			h.waitStatus(id, phase(protocol.PhaseQueued, ""))
+		}
+	}
+	for _, id := range ids[h.opts.MaxInflight:] {
+		if n := h.jobs(id); n != 0 {
+			t.Errorf("run %s has %d Job(s); the first %d in the batch hold the slots", id, n, h.opts.MaxInflight)
+		}
 	}
 }
 
