@@ -9,7 +9,7 @@ object: each run's call and return times (time.time()), its outcome, and
 this process's CPU seconds and peak RSS.
 
   python bench_peer.py --mode mage|magekube --ids 1-50 --namespace bench \\
-      --pod mage-server --kubeconfig K --magekube-dir D --work W
+      --pod mage-server --kubeconfig K --magekube-dir D --work W [--db-rows]
 """
 import argparse
 import json
@@ -34,6 +34,8 @@ def main():
     p.add_argument("--kubeconfig", required=True)
     p.add_argument("--magekube-dir", required=True)
     p.add_argument("--work", required=True, help="a directory for Mage's project and database")
+    p.add_argument("--db-rows", action="store_true",
+                   help="make pipeline run 1 and block runs 1..LAST in Mage's database, for Jobs that run `mage run` for real")
     a = p.parse_args()
 
     # What Mage reads when its modules are first imported.
@@ -70,6 +72,15 @@ def main():
     block = Block.create("work", "data_loader", repo, pipeline=pipeline, language="python")
     block.update(dict(executor_type="k8s"))
     pipeline = Pipeline.get("peer", repo_path=repo)
+    if a.db_rows:
+        # What `mage run --pipeline-run-id 1 --block-run-id N` reads in a
+        # Job on a real node: Mage's own rows, made through its models.
+        from mage_ai.orchestration.db.models.schedules import BlockRun, PipelineRun, PipelineSchedule
+        schedule = PipelineSchedule.create(name="peer", pipeline_uuid="peer", schedule_type="api")
+        run = PipelineRun.create(pipeline_uuid="peer", pipeline_schedule_id=schedule.id, create_block_runs=False)
+        last = parse_ids(a.ids)[-1]
+        while (BlockRun.query.count() or 0) < last:
+            BlockRun.create(pipeline_run_id=run.id, block_uuid="work")
 
     base = k8s_block_executor.K8sBlockExecutor
     cls = base if a.mode == "mage" else magekube_mage.block_executor_class(base)

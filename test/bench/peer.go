@@ -44,7 +44,10 @@ const (
 // attempt 1). It records when each Job was first seen and when its last
 // pod was ended.
 type peerPods struct {
-	b    *bench
+	b *bench
+	// real: the pods run on real nodes and end by themselves; a pod's end
+	// is when its phase is first seen Succeeded or Failed.
+	real bool
 	mu   sync.Mutex
 	fail map[int]bool
 	// retry: the first attempt fails, the second succeeds.
@@ -53,6 +56,7 @@ type peerPods struct {
 	ended    map[string]time.Time // Job → its last pod ended
 	attempts map[string]int       // Job → pods ended
 	done     map[string]bool      // pod → ended
+	runOf    map[string]string    // Job → its magekube run id (magekube's Jobs)
 }
 
 var blockRunID = regexp.MustCompile(`-block-(\d+)`)
@@ -66,6 +70,9 @@ func (p *peerPods) start(ctx context.Context) func() {
 		}
 		now := time.Now()
 		p.mu.Lock()
+		if id := j.Labels[jobspec.LabelRun]; id != "" {
+			p.runOf[j.Name] = id
+		}
 		if _, ok := p.seen[j.Name]; !ok {
 			p.seen[j.Name] = now
 		}
@@ -74,6 +81,10 @@ func (p *peerPods) start(ctx context.Context) func() {
 	_, _ = f.Batch().V1().Jobs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onJob, UpdateFunc: func(_, o any) { onJob(o) }})
 	onPod := func(obj any) {
 		pod, ok := obj.(*corev1.Pod)
+		if ok && p.real {
+			p.seenEnd(pod)
+			return
+		}
 		if !ok || pod.Status.Phase != corev1.PodRunning || pod.Labels["job-name"] == "" {
 			return
 		}
@@ -94,6 +105,69 @@ func (p *peerPods) start(ctx context.Context) func() {
 	f.Start(stop)
 	f.WaitForCacheSync(stop)
 	return func() { close(stop); f.Shutdown() }
+}
+
+// seenEnd records a real pod's end when it is first seen ended: the
+// container runtime's timestamp of its last log line (the block's last
+// output: both sides' pods print Mage's "Pipeline run completed." last),
+// which precedes the phase the API server shows by up to a kubelet sync.
+func (p *peerPods) seenEnd(pod *corev1.Pod) {
+	job := pod.Labels["job-name"]
+	if job == "" || (pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed) {
+		return
+	}
+	p.mu.Lock()
+	first := !p.done[pod.Name]
+	p.done[pod.Name] = true
+	p.mu.Unlock()
+	if !first {
+		return
+	}
+	go func() { // before Mage's executor deletes the Job
+		tailLines := int64(40)
+		logs, err := p.b.client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{TailLines: &tailLines, Timestamps: true}).DoRaw(context.Background())
+		end, ok := lastLogTime(logs)
+		if err != nil || !ok {
+			fmt.Fprintf(os.Stderr, "bench: pod %s: no timestamped log (%v); its end is when it was seen ended\n", pod.Name, err)
+			end = time.Now()
+		}
+		p.mu.Lock()
+		p.attempts[job]++
+		p.ended[job] = end
+		p.mu.Unlock()
+		if pod.Status.Phase == corev1.PodFailed {
+			fmt.Fprintf(os.Stderr, "bench: pod %s of Job %s failed; its log:\n%s\n", pod.Name, job, logs)
+		}
+	}()
+}
+
+// lastLogTime is the timestamp of a pod log's last line (a log read with
+// timestamps: each line starts with an RFC 3339 time).
+func lastLogTime(logs []byte) (time.Time, bool) {
+	lines := strings.Split(strings.TrimSpace(string(logs)), "\n")
+	stamp, _, _ := strings.Cut(lines[len(lines)-1], " ")
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	return t, err == nil
+}
+
+// waitEnded waits until each of the jobs has its end recorded (real
+// pods: the watch and the log read follow the executor's return).
+func (p *peerPods) waitEnded(jobs []string, within time.Duration) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		missing := 0
+		for _, j := range jobs {
+			if p.ended[j].IsZero() {
+				missing++
+			}
+		}
+		p.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // end gives the pod its exit code (bench.endWith).
@@ -127,6 +201,7 @@ type peerRun struct {
 // peerSide is one side's figures for one batch.
 type peerSide struct {
 	created, notice  []time.Duration // call → Job seen; last pod ended → executor returned
+	exitNotice       []time.Duration // real nodes, magekube: the block's exit (the runner's result) → executor returned
 	requestsPerRun   float64
 	cpuS, peakRSSMiB float64 // the executor process (Python); for magekube plus the agent's CPU
 	agentCPUS        float64
@@ -134,17 +209,28 @@ type peerSide struct {
 }
 
 // peerBatch runs the block runs ids through one side and measures them.
-func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode string, first, last int, agent *agentProcess) (peerSide, error) {
-	work, err := os.MkdirTemp("", "magekube-bench-peer-")
-	if err != nil {
-		return peerSide{}, err
-	}
-	defer os.RemoveAll(work)
-	cpu0 := cpuTicks(agent.cmd.Process.Pid)
-	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, python, filepath.Join("integrations", "mage", "bench_peer.py"), "--mode", mode,
+// work is Mage's project and database: a temporary directory when empty;
+// given, Mage's rows for the runs are made there too (real nodes).
+func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode string, first, last int, agent *agentProcess, work string) (peerSide, error) {
+	args := []string{filepath.Join("integrations", "mage", "bench_peer.py"), "--mode", mode,
 		"--ids", fmt.Sprintf("%d-%d", first, last), "--namespace", b.ns, "--pod", b.pod.Name,
-		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root, "--work", work)
+		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root}
+	if work == "" {
+		tmp, err := os.MkdirTemp("", "magekube-bench-peer-")
+		if err != nil {
+			return peerSide{}, err
+		}
+		defer os.RemoveAll(tmp)
+		args = append(args, "--work", tmp)
+	} else {
+		args = append(args, "--work", work, "--db-rows")
+	}
+	var cpu0 int
+	if agent != nil {
+		cpu0 = cpuTicks(agent.cmd.Process.Pid)
+	}
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = repo
 	var stderr strings.Builder // Mage's own log lines; shown when it fails
 	cmd.Stderr = &stderr
@@ -163,10 +249,19 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 		return peerSide{}, fmt.Errorf("bench_peer.py --mode %s: %w: %s", mode, err, out)
 	}
 	side := peerSide{cpuS: res.CPUS, peakRSSMiB: res.PeakRSSMiB, outcomes: map[int]bool{}}
-	if mode == "magekube" {
+	if mode == "magekube" && agent != nil {
 		side.agentCPUS = float64(cpuTicks(agent.cmd.Process.Pid)-cpu0) / 100
 	}
 	jobs := b.peerJobs(p)
+	if p.real {
+		var names []string
+		for _, r := range res.Runs {
+			if j, ok := jobs[r.BlockRunID]; ok {
+				names = append(names, j)
+			}
+		}
+		p.waitEnded(names, time.Minute)
+	}
 	for _, r := range res.Runs {
 		side.outcomes[r.BlockRunID] = r.OK
 		if !r.OK && !p.failing(r.BlockRunID) {
@@ -183,9 +278,19 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 		if !seen.IsZero() {
 			side.created = append(side.created, seen.Sub(call))
 		}
-		if !ended.IsZero() && r.OK {
+		if !ended.IsZero() && (r.OK || p.real) {
 			side.notice = append(side.notice, ret.Sub(ended))
 		}
+		p.mu.Lock()
+		id := p.runOf[job]
+		p.mu.Unlock()
+		var result protocol.Result
+		if p.real && id != "" && protocol.ReadJSON(b.layout.RunFile(id, protocol.ResultFile), &result) == nil {
+			side.exitNotice = append(side.exitNotice, ret.Sub(result.FinishedAt))
+		}
+	}
+	if b.auditLog == "" {
+		return side, nil // no audit log on this cluster
 	}
 	ua := mageUserAgent
 	if mode == "magekube" {
@@ -266,7 +371,7 @@ func peerSection(ctx context.Context, binDir, repo, python string, sizes []int, 
 	}
 	defer stop()
 	p := &peerPods{b: b, fail: map[int]bool{}, retry: map[int]bool{}, seen: map[string]time.Time{}, ended: map[string]time.Time{},
-		attempts: map[string]int{}, done: map[string]bool{}}
+		attempts: map[string]int{}, done: map[string]bool{}, runOf: map[string]string{}}
 	defer p.start(ctx)()
 	// Mage's executor merges its server container's env and the pod's
 	// volumes into each Job (and fails on a pod without them): a server pod
@@ -288,7 +393,7 @@ func peerSection(ctx context.Context, binDir, repo, python string, sizes []int, 
 		first := next
 		next += n
 		progress(fmt.Sprintf("peer: %d block runs through %s", n, mode))
-		return b.peerBatch(ctx, p, repo, python, mode, first, first+n-1, agent)
+		return b.peerBatch(ctx, p, repo, python, mode, first, first+n-1, agent, "")
 	}
 	var last map[string]any
 	for _, n := range sizes {
