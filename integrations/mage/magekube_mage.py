@@ -30,6 +30,7 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 
 API_VERSION = "magekube/v1"
@@ -465,6 +466,31 @@ def install():
         sys.meta_path.insert(0, _Finder())
 
 
+_closing = None  # the file descriptors _close_later's thread closes
+_closing_lock = threading.Lock()
+
+
+def _close_later(fd):
+    """Close an inotify descriptor off the caller's path: the kernel waits
+    for an RCU grace period on that close (16 ms measured here), which
+    wait() would otherwise add to every block. One daemon thread per
+    process closes them in order; a process that exits first closes them
+    by exiting."""
+    global _closing
+    with _closing_lock:
+        if _closing is None:
+            import queue
+
+            _closing = queue.SimpleQueue()
+            threading.Thread(target=_closer, args=(_closing,), name="magekube-inotify-close", daemon=True).start()
+    _closing.put(fd)
+
+
+def _closer(fds):
+    while True:
+        os.close(fds.get())
+
+
 class _Watch:
     """Wakes wait() as soon as the agent replaces the run's status.json:
     inotify on runs/ (the run's directory appears there when the agent
@@ -504,7 +530,7 @@ class _Watch:
 
     def __exit__(self, *exc):
         if self.fd >= 0:
-            os.close(self.fd)
+            _close_later(self.fd)
 
     def _add(self, path):
         return self.libc.inotify_add_watch(self.fd, os.fsencode(path), self._MASK) >= 0

@@ -302,6 +302,28 @@ class StatusFile(unittest.TestCase):
         self.assertTrue(done.wait(5), "wait() did not wake on the status write")
         t.join()
 
+    def test_wait_leaves_no_inotify_descriptor_open(self):
+        """wait() hands its inotify descriptor to a closer thread (the
+        kernel takes an RCU grace period to close one): each is closed."""
+
+        def inotify_fds():
+            n = 0
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    n += os.readlink("/proc/self/fd/" + fd) == "anon_inode:inotify"
+                except OSError:
+                    pass  # the listing's own descriptor
+            return n
+
+        before = inotify_fds()
+        for i in range(20):
+            rid = "block-9996-close-%d" % i
+            os.makedirs(os.path.join(ROOT, "runs", rid))
+            with open(os.path.join(ROOT, "runs", rid, "status.json"), "w") as f:
+                json.dump({"phase": "Succeeded"}, f)
+            self.assertEqual(magekube_mage.wait(rid, ROOT)["phase"], "Succeeded")
+        wait_for(lambda: inotify_fds() <= before, timeout=10)
+
     def test_logger_is_mages(self):
         """Mage's executors carry a DictLogger: info(message, **tags)."""
         from mage_ai.data_preparation.logging.logger import DictLogger
