@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -71,8 +70,9 @@ const intakeWorkers = 8
 
 // intake takes in a batch of request files: each is read, claimed and
 // prepared (intake workers, in parallel), then admitted in the batch's
-// order (queued, dispatched or failed), and one directory sync makes the
-// batch's claims durable. A crash before that sync only repeats a claim:
+// order (queued, dispatched or failed) as soon as it and every request
+// before it are taken, and one directory sync makes the batch's claims
+// durable. A crash before that sync only repeats a claim:
 // the Job's name is the same, so the run adopts its Job. Every problem
 // ends as a Failed status when the file names a usable id, else as a log
 // line and the file moved to requests/.rejected/. Nothing stops the agent.
@@ -85,25 +85,30 @@ func (a *Agent) intake(ctx context.Context, names []string) {
 		}
 	}
 	taken := make([]takenRequest, len(files))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(intakeWorkers, len(files)) {
-		wg.Go(func() {
-			for i := range next {
-				taken[i] = a.take(files[i])
-			}
-		})
-	}
+	todo, done := make(chan int, len(files)), make(chan int, len(files))
 	for i := range files {
-		next <- i
+		todo <- i
 	}
-	close(next)
-	wg.Wait()
-	claimed := 0
-	for _, t := range taken {
-		if t.r != nil {
-			claimed++
-			a.admit(ctx, t)
+	close(todo)
+	for range min(intakeWorkers, len(files)) {
+		go func() {
+			for i := range todo {
+				taken[i] = a.take(files[i])
+				done <- i
+			}
+		}()
+	}
+	// Each request is admitted once it and every one before it are taken:
+	// the batch's first Jobs are created while the workers take the rest.
+	ready := make([]bool, len(files))
+	claimed, next := 0, 0
+	for range files {
+		ready[<-done] = true
+		for ; next < len(files) && ready[next]; next++ {
+			if t := taken[next]; t.r != nil {
+				claimed++
+				a.admit(ctx, t)
+			}
 		}
 	}
 	if claimed == 0 {
