@@ -439,16 +439,22 @@ func word(ok bool) string {
 	return "failed"
 }
 
-// peerRows adds one batch's side-by-side rows and returns its JSON figures.
-func peerRows(rep *report, n int, mage, mk peerSide) map[string]any {
-	row := func(what string, m, k float64, unit string) {
+// sideBySide adds a row of Mage's executor's figure m and magekube's k,
+// and their ratio, to the table; prefix names the batch.
+func sideBySide(rep *report, prefix string) func(what string, m, k float64, unit string) {
+	return func(what string, m, k float64, unit string) {
 		ratio := "—"
 		if m > 0 {
 			ratio = fmt.Sprintf("%.3g", k/m)
 		}
-		rep.table = append(rep.table, [2]string{fmt.Sprintf("peer, %d block runs: %s (%s), Mage's executor / magekube (ratio)", n, what, unit),
+		rep.table = append(rep.table, [2]string{fmt.Sprintf("%s: %s (%s), Mage's executor / magekube (ratio)", prefix, what, unit),
 			fmt.Sprintf("%.4g / %.4g (%s)", m, k, ratio)})
 	}
+}
+
+// peerRows adds one batch's side-by-side rows and returns its JSON figures.
+func peerRows(rep *report, n int, mage, mk peerSide) map[string]any {
+	row := sideBySide(rep, fmt.Sprintf("peer, %d block runs", n))
 	row("executor call → Job created, p50", ms(pct(mage.created, 50)), ms(pct(mk.created, 50)), "ms")
 	row("executor call → Job created, p99", ms(pct(mage.created, 99)), ms(pct(mk.created, 99)), "ms")
 	row("pod ended → executor returned, p50", ms(pct(mage.notice, 50)), ms(pct(mk.notice, 50)), "ms")

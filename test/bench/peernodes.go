@@ -140,14 +140,7 @@ func waitDefaultServiceAccount(ctx context.Context, e *framework.Env, ns string)
 // peerNodeRows adds the real-node rows: the same latencies as the kwok
 // part; CPU and RSS of the executor process.
 func peerNodeRows(rep *report, n int, mage, mk peerSide) {
-	row := func(what string, m, k float64, unit string) {
-		ratio := "—"
-		if m > 0 {
-			ratio = fmt.Sprintf("%.3g", k/m)
-		}
-		rep.table = append(rep.table, [2]string{fmt.Sprintf("peer on kind nodes, %d block runs running `mage run`: %s (%s), Mage's executor / magekube (ratio)", n, what, unit),
-			fmt.Sprintf("%.4g / %.4g (%s)", m, k, ratio)})
-	}
+	row := sideBySide(rep, fmt.Sprintf("peer on kind nodes, %d block runs running `mage run`", n))
 	row("executor call → Job created, p50", ms(pct(mage.created, 50)), ms(pct(mk.created, 50)), "ms")
 	row("executor call → Job created, max", ms(pct(mage.created, 100)), ms(pct(mk.created, 100)), "ms")
 	row("the block's last log line → executor returned, p50", ms(pct(mage.notice, 50)), ms(pct(mk.notice, 50)), "ms")
