@@ -125,17 +125,19 @@ echo "triggered pipeline etl through Mage's API: pipeline run $run"
 # next run's). When Mage has sent no new request for a minute while every
 # run the agent had from it has ended, the demo says so and runs a no-op
 # pipeline in Mage itself, whose enqueue starts the pool.
+nudge_schedule= nudge_trigger= # the no-op pipeline's API trigger, made on the first nudge
 nudge() {
-  mkdir -p "$project/pipelines/queue_nudge"
-  printf '%s\n' 'uuid: queue_nudge' 'name: queue_nudge' 'type: python' 'executor_type: local_python' 'blocks:' \
-    '- {uuid: queue_nudge, name: queue_nudge, type: data_loader, language: python, executor_type: local_python, upstream_blocks: [], downstream_blocks: []}' \
-    >"$project/pipelines/queue_nudge/metadata.yaml"
-  printf '%s\n' "if 'data_loader' not in globals():" '    from mage_ai.data_preparation.decorators import data_loader' '' '' \
-    '@data_loader' 'def queue_nudge(*args, **kwargs):' "    print('nudge')" >"$project/data_loaders/queue_nudge.py"
-  local id token
-  read -r id token < <(mage_api POST pipelines/queue_nudge/pipeline_schedules '{"pipeline_schedule": {"name": "queue_nudge", "schedule_type": "api", "status": "active"}}' |
-    json '"%s %s" % (d["pipeline_schedule"]["id"], d["pipeline_schedule"]["token"])')
-  curl -sf -m 30 -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$id/pipeline_runs/$token" \
+  if [[ -z $nudge_schedule ]]; then
+    mkdir -p "$project/pipelines/queue_nudge"
+    printf '%s\n' 'uuid: queue_nudge' 'name: queue_nudge' 'type: python' 'executor_type: local_python' 'blocks:' \
+      '- {uuid: queue_nudge, name: queue_nudge, type: data_loader, language: python, executor_type: local_python, upstream_blocks: [], downstream_blocks: []}' \
+      >"$project/pipelines/queue_nudge/metadata.yaml"
+    printf '%s\n' "if 'data_loader' not in globals():" '    from mage_ai.data_preparation.decorators import data_loader' '' '' \
+      '@data_loader' 'def queue_nudge(*args, **kwargs):' "    print('nudge')" >"$project/data_loaders/queue_nudge.py"
+    read -r nudge_schedule nudge_trigger < <(mage_api POST pipelines/queue_nudge/pipeline_schedules '{"pipeline_schedule": {"name": "queue_nudge", "schedule_type": "api", "status": "active"}}' |
+      json '"%s %s" % (d["pipeline_schedule"]["id"], d["pipeline_schedule"]["token"])')
+  fi
+  curl -sf -m 30 -X POST "http://127.0.0.1:6789/api/pipeline_schedules/$nudge_schedule/pipeline_runs/$nudge_trigger" \
     -H 'Content-Type: application/json' -d '{"pipeline_run": {"variables": {}}}' >/dev/null
 }
 runs_seen() { # ended/all of the agent's runs
@@ -150,7 +152,8 @@ runs_seen() { # ended/all of the agent's runs
 
 agent=(bin/agent --dir "$shared/.magekube") # the files only: the agent itself runs in the pod
 deadline=$((SECONDS + 600))
-seen= since=$SECONDS nudged=0 note=
+seen= since=$SECONDS nudged=-1000 note=
+nudge_after=${MAGEKUBE_DEMO_NUDGE_AFTER:-60} # seconds; 0 nudges on every poll without a new request (to try the nudge)
 while :; do
   forward mage 6789
   status=$(mage_api GET "pipeline_runs/$run" | json 'd["pipeline_run"]["status"]')
@@ -160,8 +163,8 @@ while :; do
   now_seen=$(runs_seen)
   if [[ $now_seen != "$seen" || ${now_seen%/*} != "${now_seen#*/}" ]]; then
     seen=$now_seen since=$SECONDS
-  elif ((SECONDS - since >= 60 && SECONDS - nudged >= 60)); then
-    note="Mage sent no new request for a minute: nudged its process queue with pipeline queue_nudge (see hack/demo.sh)"
+  elif ((SECONDS - since >= nudge_after && SECONDS - nudged >= nudge_after)); then
+    note="Mage sent no new request for ${nudge_after}s: nudged its process queue with pipeline queue_nudge (see hack/demo.sh)"
     nudge
     nudged=$SECONDS
   fi
