@@ -402,7 +402,14 @@ func (m *mageAPI) trigger(t *testing.T, pipeline string) int {
 // pipeline, whose enqueue starts the pool, which runs the stranded job.
 // Mage's own queue lines are logged. The tests still check every outcome:
 // a stranded run that is not resumed still fails them.
-const stallAfter = time.Minute
+// MAGEKUBE_E2E_STALL_AFTER (a Go duration; 0 nudges on every idle poll)
+// tries the nudge itself.
+var stallAfter = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("MAGEKUBE_E2E_STALL_AFTER")); err == nil {
+		return d
+	}
+	return time.Minute
+}()
 
 // queueWatch is what unstall last saw of a pipeline's runs.
 type queueWatch struct {
