@@ -54,7 +54,7 @@ type peerPods struct {
 	retry    map[int]bool
 	seen     map[string]time.Time // Job → first seen
 	ended    map[string]time.Time // Job → its last pod ended
-	attempts map[string]int       // Job → pods ended
+	attempts map[string]int       // Job → pods ended (played pods)
 	done     map[string]bool      // pod → ended
 	runOf    map[string]string    // Job → its magekube run id (magekube's Jobs)
 }
@@ -132,7 +132,6 @@ func (p *peerPods) seenEnd(pod *corev1.Pod) {
 			end = time.Now()
 		}
 		p.mu.Lock()
-		p.attempts[job]++
 		p.ended[job] = end
 		p.mu.Unlock()
 		if pod.Status.Phase == corev1.PodFailed {
