@@ -208,21 +208,14 @@ type peerSide struct {
 }
 
 // peerBatch runs the block runs ids through one side and measures them.
-// work is Mage's project and database: a temporary directory when empty;
-// given, Mage's rows for the runs are made there too (real nodes).
+// work is Mage's project and database; on real nodes Mage's rows for the
+// runs are made there too (their Jobs run `mage run` against them).
 func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode string, first, last int, agent *agentProcess, work string) (peerSide, error) {
 	args := []string{filepath.Join("integrations", "mage", "bench_peer.py"), "--mode", mode,
 		"--ids", fmt.Sprintf("%d-%d", first, last), "--namespace", b.ns, "--pod", b.pod.Name,
-		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root}
-	if work == "" {
-		tmp, err := os.MkdirTemp("", "magekube-bench-peer-")
-		if err != nil {
-			return peerSide{}, err
-		}
-		defer os.RemoveAll(tmp)
-		args = append(args, "--work", tmp)
-	} else {
-		args = append(args, "--work", work, "--db-rows")
+		"--kubeconfig", b.kubecfg, "--magekube-dir", b.layout.Root, "--work", work}
+	if p.real {
+		args = append(args, "--db-rows")
 	}
 	var cpu0 int
 	if agent != nil {
@@ -392,7 +385,12 @@ func peerSection(ctx context.Context, binDir, repo, python string, sizes []int, 
 		first := next
 		next += n
 		progress(fmt.Sprintf("peer: %d block runs through %s", n, mode))
-		return b.peerBatch(ctx, p, repo, python, mode, first, first+n-1, agent, "")
+		work, err := os.MkdirTemp("", "magekube-bench-peer-")
+		if err != nil {
+			return peerSide{}, err
+		}
+		defer os.RemoveAll(work)
+		return b.peerBatch(ctx, p, repo, python, mode, first, first+n-1, agent, work)
 	}
 	var last map[string]any
 	for _, n := range sizes {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,7 +62,7 @@ func peerNodesSection(ctx context.Context, repo, python string, n int, interrupt
 	if _, err := e.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if err := waitDefaultServiceAccount(ctx, e, ns); err != nil {
+	if err := e.WaitServiceAccount(ctx, ns); err != nil {
 		return err
 	}
 	p := &peerPods{b: &bench{client: e.Client, ns: ns}, real: true, fail: map[int]bool{}, retry: map[int]bool{},
@@ -123,18 +122,6 @@ func peerServerPod(e *framework.Env, ns, mode, dir string) *corev1.Pod {
 	}
 	pod.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: peerNodesGate}}
 	return pod
-}
-
-// waitDefaultServiceAccount waits for the namespace's default service
-// account, which the Jobs' pods use.
-func waitDefaultServiceAccount(ctx context.Context, e *framework.Env, ns string) error {
-	for range 300 {
-		if _, err := e.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New("no default service account in " + ns + " after 30 s")
 }
 
 // peerNodeRows adds the real-node rows: the same latencies as the kwok

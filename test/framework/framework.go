@@ -135,20 +135,23 @@ func (e *Env) Namespace(t *testing.T, prefix string) string {
 	t.Cleanup(func() {
 		_ = e.Client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{})
 	})
-	e.waitServiceAccount(t, ns.Name)
+	if err := e.WaitServiceAccount(t.Context(), ns.Name); err != nil {
+		t.Fatal(err)
+	}
 	return ns.Name
 }
 
-func (e *Env) waitServiceAccount(t *testing.T, ns string) {
-	t.Helper()
+// WaitServiceAccount waits up to 30 s for the namespace's default service
+// account, which its pods use: a pod created before it is refused.
+func (e *Env) WaitServiceAccount(ctx context.Context, ns string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := e.Client.CoreV1().ServiceAccounts(ns).Get(t.Context(), "default", metav1.GetOptions{}); err == nil {
-			return
+		if _, err := e.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("namespace %s has no default service account after 30s", ns)
+	return fmt.Errorf("namespace %s has no default service account after 30s", ns)
 }
 
 // RepoRoot is the module root, the directory of go.mod.
