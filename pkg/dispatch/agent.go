@@ -84,6 +84,8 @@ type Agent struct {
 	foreign  map[string]string // unfinished runs of other live agents: run → agent pod
 	lastBeat atomic.Int64      // unix nanoseconds of the loop's last beat
 	beats    chan time.Time    // the loop's beats, for the heartbeat writer
+	claims   chan struct{}     // claims made, not yet synced (see syncClaims)
+	in       intakeState       // request files on their way in (the loop's)
 }
 
 // run is the in-memory state of one unfinished run.
@@ -142,7 +144,7 @@ func New(o Options) (*Agent, error) {
 		o: o, log: o.Log,
 		runs: map[string]*run{}, trackers: map[string]*tracker{}, foreign: map[string]string{},
 		dirty: newIDSet(), created: make(chan createResult, 64), synced: make(chan trackerSync, 8), apiBack: make(chan struct{}, 1),
-		beats: make(chan time.Time, 1),
+		beats: make(chan time.Time, 1), claims: make(chan struct{}, 1), in: newIntakeState(),
 	}, nil
 }
 
@@ -183,8 +185,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.writeHeartbeats(workCtx)
 	}()
 	a.workers.Go(func() { a.pruneLoop(workCtx) })
+	a.workers.Go(func() { a.syncClaims(workCtx) })
+	for range intakeWorkers {
+		a.workers.Go(func() { a.takeRequests(workCtx) })
+	}
 	a.recoverRuns(workCtx)
-	a.scanRequests(workCtx)
+	a.scanRequests()
+	a.settleIntake(workCtx)
 	a.beat(time.Now())
 	a.ready.Store(true)
 	a.log.Info("agent ready", "dir", a.o.Layout.Root, "runs", len(a.runs))
@@ -213,6 +220,7 @@ func (a *Agent) loop(ctx context.Context) error {
 	heartbeat := time.NewTicker(HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
+		work, next := a.handOut()
 		select {
 		case <-ctx.Done():
 			a.log.Info("agent stopping; Jobs keep running and are adopted on restart", "runs", len(a.runs))
@@ -221,11 +229,15 @@ func (a *Agent) loop(ctx context.Context) error {
 			if !ok {
 				return errors.New("file watcher closed")
 			}
-			a.intake(ctx, a.fileEvents(ctx, ev))
+			a.intake(a.fileEvents(ctx, ev))
+		case work <- next:
+			a.handedOut()
+		case it := <-a.in.taken:
+			a.onTaken(ctx, it)
 		case err := <-a.watcher.Errors:
 			a.log.Warn("file watcher", "err", err) // overflow: the rescan catches up
 		case <-rescan.C:
-			a.scanRequests(ctx)
+			a.scanRequests()
 			a.adoptOrphans(ctx)
 			for id := range a.runs {
 				a.checkCancel(ctx, id)
@@ -245,21 +257,23 @@ func (a *Agent) loop(ctx context.Context) error {
 		case now := <-heartbeat.C:
 			a.beat(now)
 		}
+		a.handOutAll()
 		a.o.Metrics.SetLoad(len(a.queue), a.inflight)
 	}
 }
 
-// fileEvents handles ev and every watcher event already waiting (a burst
-// of requests arrives as one batch, claimed with one directory sync) and
-// returns the request files among them. A file named twice is claimed
-// once: intake skips a run it already has.
+// fileEvents handles ev and the watcher events already waiting, for at
+// most intakeDrain, and returns the request files among them. A file
+// named twice is taken once: intake skips a file on its way in, and a
+// worker a run the loop already has.
 func (a *Agent) fileEvents(ctx context.Context, ev fsnotify.Event) []string {
 	var names []string
+	until := time.Now().Add(intakeDrain)
 	for {
 		if name, isRequest := a.fileEvent(ctx, ev); isRequest {
 			names = append(names, name)
 		}
-		if len(names) >= maxIntakeBatch {
+		if len(names) >= maxIntakeBatch || (len(names) > 0 && time.Now().After(until)) {
 			return names
 		}
 		select {
@@ -274,8 +288,13 @@ func (a *Agent) fileEvents(ctx context.Context, ev fsnotify.Event) []string {
 	}
 }
 
-// maxIntakeBatch bounds one intake pass, so Job events and results are
-// handled between the parts of a very large burst.
+// intakeDrain bounds how long fileEvents gathers events: while a burst
+// is still being written its events keep coming, and the files already
+// seen go to the intake workers meanwhile.
+const intakeDrain = 2 * time.Millisecond
+
+// maxIntakeBatch bounds the names fileEvents gathers, so Job events and
+// results are handled between the parts of a very large burst.
 const maxIntakeBatch = 256
 
 // idSet coalesces run ids to refresh; informer handlers add, the loop

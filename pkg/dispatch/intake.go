@@ -47,7 +47,7 @@ func (a *Agent) fileEvent(ctx context.Context, ev fsnotify.Event) (string, bool)
 
 // scanRequests takes in every request file present: the start-up pass and
 // the safety net for events inotify cannot see.
-func (a *Agent) scanRequests(ctx context.Context) {
+func (a *Agent) scanRequests() {
 	entries, err := os.ReadDir(a.o.Layout.Requests())
 	if err != nil {
 		a.log.Error("read requests directory", "err", err)
@@ -57,7 +57,7 @@ func (a *Agent) scanRequests(ctx context.Context) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	a.intake(ctx, names)
+	a.intake(names)
 }
 
 // intakeWorkers is how many request files are taken at once. Taking one
@@ -65,71 +65,155 @@ func (a *Agent) scanRequests(ctx context.Context) {
 // mkdir, rename, the project's metadata.yaml files): on NFS each is a
 // network round trip, and on a local disk shared with an fsync-heavy
 // neighbour (etcd) each may wait for the journal. In parallel those waits
-// overlap; the loop only registers the runs, in the batch's order.
+// overlap; the loop only hands the files out and admits the runs.
 const intakeWorkers = 8
 
-// intake takes in a batch of request files: each is read, claimed and
-// prepared (intake workers, in parallel), then admitted in the batch's
-// order (queued, dispatched or failed) as soon as it and every request
-// before it are taken, and one directory sync makes the batch's claims
-// durable. A crash before that sync only repeats a claim:
-// the Job's name is the same, so the run adopts its Job. Every problem
-// ends as a Failed status when the file names a usable id, else as a log
-// line and the file moved to requests/.rejected/. Nothing stops the agent.
-func (a *Agent) intake(ctx context.Context, names []string) {
-	var files []requestFile
-	for _, name := range unique(names) { // one file's events come in pairs
-		if id, ok := protocol.RequestID(name); ok { // else a temporary, hidden or foreign file
-			_, active := a.runs[id]
-			files = append(files, requestFile{name: name, id: id, active: active})
+// intakeItem is one request file on its way in: seen by the loop, taken
+// by an intake worker (t), then admitted by the loop.
+type intakeItem struct {
+	f               requestFile
+	t               takenRequest // written by the worker, read by the loop once it is handed back
+	taken, admitted bool
+}
+
+// intakeState is the loop's view of the request files on their way in.
+// The loop never waits for a file: it hands files to the intake workers
+// and admits each run when its worker hands it back, so a burst's first
+// Jobs are created while its last files are still being written.
+type intakeState struct {
+	seen    map[string]bool // request names on their way in
+	order   []*intakeItem   // the same, in the order seen: admission order
+	toTake  []*intakeItem   // not yet handed to a worker
+	waiting int             // seen and not yet admitted
+	work    chan *intakeItem
+	taken   chan *intakeItem
+}
+
+func newIntakeState() intakeState {
+	return intakeState{seen: map[string]bool{}, work: make(chan *intakeItem, intakeWorkers), taken: make(chan *intakeItem, intakeWorkers)}
+}
+
+// intake queues request files for the intake workers, each once while it
+// is on its way in (one file's events come in pairs, and a rescan finds
+// files whose events are being handled).
+func (a *Agent) intake(names []string) {
+	for _, name := range names {
+		id, ok := protocol.RequestID(name)
+		if !ok || a.in.seen[name] { // a temporary, hidden or foreign file, or one on its way in
+			continue
 		}
-	}
-	taken := make([]takenRequest, len(files))
-	todo, done := make(chan int, len(files)), make(chan int, len(files))
-	for i := range files {
-		todo <- i
-	}
-	close(todo)
-	for range min(intakeWorkers, len(files)) {
-		go func() {
-			for i := range todo {
-				taken[i] = a.take(files[i])
-				done <- i
-			}
-		}()
-	}
-	// Each request is admitted once it and every one before it are taken:
-	// the batch's first Jobs are created while the workers take the rest.
-	ready := make([]bool, len(files))
-	claimed, next := 0, 0
-	for range files {
-		ready[<-done] = true
-		for ; next < len(files) && ready[next]; next++ {
-			if t := taken[next]; t.r != nil {
-				claimed++
-				a.admit(ctx, t)
-			}
-		}
-	}
-	if claimed == 0 {
-		return
-	}
-	if err := protocol.SyncClaims(a.o.Layout); err != nil {
-		a.log.Warn("sync claims", "err", err)
+		_, active := a.runs[id]
+		it := &intakeItem{f: requestFile{name: name, id: id, active: active}}
+		a.in.seen[name] = true
+		a.in.order = append(a.in.order, it)
+		a.in.toTake = append(a.in.toTake, it)
+		a.in.waiting++
 	}
 }
 
-// unique is names without repeats, in their first order.
-func unique(names []string) []string {
-	seen := make(map[string]bool, len(names))
-	out := names[:0:0]
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
+// handOut is the loop's send case for the next file to take: a nil
+// channel when there is none.
+func (a *Agent) handOut() (chan<- *intakeItem, *intakeItem) {
+	if len(a.in.toTake) == 0 {
+		return nil, nil
+	}
+	return a.in.work, a.in.toTake[0]
+}
+
+// handedOut records that the next file went to a worker.
+func (a *Agent) handedOut() {
+	a.in.toTake[0] = nil
+	a.in.toTake = a.in.toTake[1:]
+}
+
+// handOutAll hands out files while a worker or a place in the work
+// channel is free, without waiting: the loop calls it after each event,
+// so the files of a burst reach the workers at once, not one per turn
+// of the loop.
+func (a *Agent) handOutAll() {
+	for len(a.in.toTake) > 0 {
+		select {
+		case a.in.work <- a.in.toTake[0]:
+			a.handedOut()
+		default:
+			return
 		}
 	}
-	return out
+}
+
+// takeRequests is an intake worker: it reads, claims and prepares the
+// files the loop hands out, and hands them back.
+func (a *Agent) takeRequests(ctx context.Context) {
+	for {
+		select {
+		case it := <-a.in.work:
+			it.t = a.take(it.f)
+			select {
+			case a.in.taken <- it:
+			case <-ctx.Done():
+				return // a claimed run is recovered by the next agent
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// onTaken admits a run its worker handed back: in the order the files
+// were seen, or at once when the order decides nothing (admitsInOrder).
+// Every problem ends as a Failed status when the file names a usable id,
+// else as a log line and the file moved to requests/.rejected/. Nothing
+// stops the agent.
+func (a *Agent) onTaken(ctx context.Context, it *intakeItem) {
+	it.taken = true
+	if !a.admitsInOrder(a.in.waiting) {
+		a.admitItem(ctx, it)
+	}
+	for len(a.in.order) > 0 && a.in.order[0].taken {
+		a.admitItem(ctx, a.in.order[0])
+		a.in.order[0] = nil
+		a.in.order = a.in.order[1:]
+	}
+}
+
+// admitItem admits one taken file's run, once.
+func (a *Agent) admitItem(ctx context.Context, it *intakeItem) {
+	if it.admitted {
+		return
+	}
+	it.admitted = true
+	a.in.waiting--
+	delete(a.in.seen, it.f.name)
+	if it.t.r != nil {
+		a.admit(ctx, it.t)
+		a.claimsMade()
+	}
+}
+
+// settleIntake takes in every file seen so far before it returns: the
+// start-up scan's requests are in before the agent says it is ready.
+func (a *Agent) settleIntake(ctx context.Context) {
+	for len(a.in.order) > 0 {
+		work, next := a.handOut()
+		select {
+		case work <- next:
+			a.handedOut()
+		case it := <-a.in.taken:
+			a.onTaken(ctx, it)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// admitsInOrder reports whether n requests on their way in must be
+// admitted in their order: the order decides which runs wait in the
+// queue for an in-flight slot. When nothing queues and all n fit in the
+// free slots, every run is dispatched at once whatever the order, and a
+// request one slow take (a file operation waiting for the disk's
+// journal) would hold up need not wait for it.
+func (a *Agent) admitsInOrder(n int) bool {
+	return len(a.queue) > 0 || a.inflight+n > a.o.MaxInflight
 }
 
 // requestFile is a request file's name, the run id it names, and whether
@@ -144,6 +228,41 @@ type requestFile struct {
 type takenRequest struct {
 	r    *run
 	prep prepared
+}
+
+// claimsMade asks the claim syncer for a directory sync of the claims
+// made so far; it never waits.
+func (a *Agent) claimsMade() {
+	select {
+	case a.claims <- struct{}{}:
+	default: // a sync is asked for already, and covers these claims too
+	}
+}
+
+// syncClaims makes claims durable off the loop, one directory sync for
+// every claim made while the last one ran: the sync waits for the disk's
+// journal, which on a disk shared with etcd takes milliseconds that the
+// next requests of a burst must not wait for. Nothing waits for it:
+// a crash before the sync only repeats a claim, and the run adopts its
+// Job (same name). On the way out it makes the last claims durable.
+func (a *Agent) syncClaims(ctx context.Context) {
+	for {
+		select {
+		case <-a.claims:
+		case <-ctx.Done():
+			select {
+			case <-a.claims:
+			default:
+				return
+			}
+		}
+		if err := protocol.SyncClaims(a.o.Layout); err != nil {
+			a.log.Warn("sync claims", "err", err)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // take reads, claims and prepares one request file; a zero takenRequest

@@ -1,8 +1,13 @@
 package dispatch
 
 import (
-	"slices"
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
 	"testing"
+
+	"github.com/magekube/magekube/pkg/protocol"
 )
 
 func TestIsIncomplete(t *testing.T) {
@@ -25,19 +30,80 @@ func TestIsIncomplete(t *testing.T) {
 	}
 }
 
-// TestUnique: repeats go, the first order stays (a batch's admission
-// order), and the caller's slice is not written.
-func TestUnique(t *testing.T) {
+// TestClaimSyncer: asking for a claim sync never waits (asks coalesce),
+// and a sync asked for before the agent stops is made on its way out.
+// The runs directory is missing, so the sync's attempt shows as its
+// warning.
+func TestClaimSyncer(t *testing.T) {
 	t.Parallel()
-	in := []string{"b.json", "a.json", "b.json", "c.json", "a.json"}
-	got := unique(in)
-	if want := []string{"b.json", "a.json", "c.json"}; !slices.Equal(got, want) {
-		t.Errorf("unique = %v, want %v", got, want)
+	var logs bytes.Buffer
+	a := &Agent{o: Options{Layout: protocol.Layout{Root: t.TempDir()}}, log: slog.New(slog.NewTextHandler(&logs, nil)), claims: make(chan struct{}, 1)}
+	a.claimsMade()
+	a.claimsMade() // coalesces with the first
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a.syncClaims(ctx) // returns: the agent is stopping
+	if len(a.claims) != 0 {
+		t.Error("a claim sync asked for before the stop is still pending")
 	}
-	if in[1] != "a.json" || in[2] != "b.json" {
-		t.Errorf("unique wrote its input: %v", in)
+	if !strings.Contains(logs.String(), "sync claims") {
+		t.Errorf("no claim sync was attempted on the way out; log: %s", logs.String())
 	}
-	if got := unique(nil); len(got) != 0 {
-		t.Errorf("unique(nil) = %v", got)
+}
+
+// TestAdmitsInOrder: a batch keeps its order whenever some of it, or of
+// the runs before it, waits for an in-flight slot.
+func TestAdmitsInOrder(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		inflight, queued, batch int
+		want                    bool
+	}{
+		{0, 0, 100, false}, // all fit: order decides nothing
+		{90, 0, 10, false},
+		{90, 0, 11, true}, // the last one queues
+		{100, 0, 1, true},
+		{0, 1, 1, true}, // runs queue already: the batch goes behind them in order
+	} {
+		a := &Agent{o: Options{MaxInflight: 100}, inflight: tc.inflight, queue: make([]string, tc.queued)}
+		if got := a.admitsInOrder(tc.batch); got != tc.want {
+			t.Errorf("in flight %d, queued %d, batch %d: admitsInOrder = %v, want %v", tc.inflight, tc.queued, tc.batch, got, tc.want)
+		}
+	}
+}
+
+// TestIntakeBookkeeping: a file named again while on its way in is
+// taken once; files handed back in any order leave nothing behind, and
+// one that had nothing to take can be seen again.
+func TestIntakeBookkeeping(t *testing.T) {
+	t.Parallel()
+	a := &Agent{o: Options{MaxInflight: 1}, runs: map[string]*run{}, in: newIntakeState(), claims: make(chan struct{}, 1)}
+	a.intake([]string{"r1.json", "r2.json", ".r3.json.tmp", "r1.json", "r3.json"})
+	a.intake([]string{"r2.json"}) // a rescan while r2 is on its way in
+	if got := len(a.in.toTake); got != 3 || a.in.waiting != 3 {
+		t.Fatalf("%d files to take, %d waiting; want 3 and 3", got, a.in.waiting)
+	}
+	var items []*intakeItem
+	for range 3 {
+		_, it := a.handOut()
+		a.handedOut()
+		items = append(items, it)
+	}
+	if work, _ := a.handOut(); work != nil {
+		t.Fatal("a file is handed out twice")
+	}
+	// In order (3 runs, 1 slot): the last one back admits all three.
+	for _, i := range []int{2, 0, 1} {
+		a.onTaken(context.Background(), items[i])
+		if i == 2 && !(len(a.in.order) == 3 && !items[2].admitted) {
+			t.Fatal("r3 was admitted before r1 and r2 were taken")
+		}
+	}
+	if len(a.in.order) != 0 || a.in.waiting != 0 || len(a.in.seen) != 0 {
+		t.Errorf("left behind: order %d, waiting %d, seen %v", len(a.in.order), a.in.waiting, a.in.seen)
+	}
+	a.intake([]string{"r1.json"}) // nothing was taken: a later event tries again
+	if len(a.in.toTake) != 1 {
+		t.Error("a file admitted with nothing taken cannot be seen again")
 	}
 }
