@@ -278,9 +278,21 @@ func (b *bench) dispatchSection(ctx context.Context, profileDir string, rep *rep
 	rep.add("dispatch_overhead_alternating_p99_pct", overheadPct(pct(burst100.total, 99), pct(floor100, 99)), "agent's dispatch over the bare client, bursts of 100 one after the other, p99 (%)")
 	// The agent's added latency over a bare client creating the same Jobs
 	// at the same moment, against the same API server (target: within 10%
-	// at p99).
+	// at p99). The agent runs as its own process here, as deployed: in
+	// this one the bare client's 100 goroutines and the watch's decoding
+	// would share its Go scheduler's two threads, which no deployment
+	// does (its share of each create is not split out here). Each burst is one comparison, its p50 and p99 against the
+	// bare client's in that burst; the figure is the median burst's.
+	// Pooled over all bursts, p99 is the slowest 10 creates of 1,000,
+	// which come from one or two bursts and follow their luck on either
+	// side (−11% to +35% over eight runs of similar code); it is printed
+	// too.
 	var same dispatchTimes
 	var sameFloor []time.Duration
+	var over50, over99 []float64
+	if err := b.useAgent(false, agentInflight); err != nil {
+		return err
+	}
 	for range burstRounds {
 		d, f, err := b.sameMoment(ctx, 100)
 		if err != nil {
@@ -288,13 +300,21 @@ func (b *bench) dispatchSection(ctx context.Context, profileDir string, rep *rep
 		}
 		same.append(d)
 		sameFloor = append(sameFloor, f...)
+		over50 = append(over50, overheadPct(pct(d.total, 50), pct(f, 50)))
+		over99 = append(over99, overheadPct(pct(d.total, 99), pct(f, 99)))
+	}
+	if err := b.useAgent(true, agentInflight); err != nil {
+		return err
 	}
 	rep.add("dispatch_same_moment_p50_ms", ms(pct(same.total, 50)), fmt.Sprintf("burst of 100 to the agent while a bare client creates 100 Jobs (%d rounds): the agent's, p50 (ms)", burstRounds))
 	rep.add("dispatch_same_moment_p99_ms", ms(pct(same.total, 99)), "  the agent's, p99 (ms)")
 	rep.add("api_same_moment_p50_ms", ms(pct(sameFloor, 50)), "  the bare client's, p50 (ms)")
 	rep.add("api_same_moment_p99_ms", ms(pct(sameFloor, 99)), "  the bare client's, p99 (ms)")
-	rep.add("dispatch_overhead_p50_pct", overheadPct(pct(same.total, 50), pct(sameFloor, 50)), "agent's dispatch over the bare client at the same moment, p50 (%)")
-	rep.add("dispatch_overhead_p99_pct", overheadPct(pct(same.total, 99), pct(sameFloor, 99)), "agent's dispatch over the bare client at the same moment, p99 (%; target ≤ 10)")
+	rep.add("dispatch_overhead_bursts_p99_pct", over99, "  the agent's p99 over the bare client's in each burst (%)")
+	rep.add("dispatch_overhead_p50_pct", median(over50), "agent's dispatch over the bare client at the same moment, p50, the median burst (%)")
+	rep.add("dispatch_overhead_p99_pct", median(over99), "agent's dispatch over the bare client at the same moment, p99, the median burst (%; target ≤ 10)")
+	rep.add("dispatch_overhead_pooled_p50_pct", overheadPct(pct(same.total, 50), pct(sameFloor, 50)), "  the same pooled over all bursts, p50 (%)")
+	rep.add("dispatch_overhead_pooled_p99_pct", overheadPct(pct(same.total, 99), pct(sameFloor, 99)), "  the same pooled over all bursts, p99 (%)")
 	d, err := b.burst(1000)
 	if err != nil {
 		return err

@@ -88,6 +88,10 @@ func sections(only string) func(string) bool {
 // began is when the bench started; progress lines on stderr count from it.
 var began = time.Now()
 
+// agentInflight is --max-inflight of the agent that dispatch, notice and
+// throughput share: room for the largest burst.
+const agentInflight = 5000
+
 func progress(what string) {
 	fmt.Fprintf(os.Stderr, "bench: %s (at %s)\n", what, time.Since(began).Round(time.Second))
 }
@@ -120,7 +124,6 @@ func run(o options) error {
 	// this process; scale gets a fresh cluster, so the Jobs the others
 	// left do not weigh on it.
 	var b *bench
-	stopAgent := func() {}
 	if section("dispatch") || section("notice") || section("throughput") {
 		var stop func()
 		var err error
@@ -128,10 +131,10 @@ func run(o options) error {
 			return err
 		}
 		defer stop()
-		if stopAgent, err = b.startAgent(b.agentClient, 5000); err != nil {
+		if err := b.useAgent(true, agentInflight); err != nil {
 			return err
 		}
-		defer stopAgent()
+		defer func() { b.stopAgent() }()
 	}
 
 	if section("dispatch") {
@@ -155,7 +158,7 @@ func run(o options) error {
 	if section("scale") {
 		progress("scale")
 		if b != nil {
-			stopAgent()
+			b.stopAgent()
 			b.stop()
 		}
 		if err := scaleSection(ctx, binDir, profileDir, o.scale, interrupted, rep); err != nil {

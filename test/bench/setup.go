@@ -49,7 +49,10 @@ type bench struct {
 	// agentClient is the agent's client (production settings, the bench's
 	// rate limit, create timing).
 	agentClient kubernetes.Interface
-	stop        func()
+	// stopAgent stops the agent serving the bench's run directory (see
+	// useAgent).
+	stopAgent func()
+	stop      func()
 }
 
 // startBench starts a cluster with four kwok nodes, a Mage server pod in
@@ -62,7 +65,7 @@ func startBench(ctx context.Context, binDir, profileDir, ns string, audit bool, 
 	if err != nil {
 		return nil, nil, err
 	}
-	b := &bench{profileDir: profileDir, kubecfg: c.Kubeconfig, auditLog: c.AuditLog, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
+	b := &bench{stopAgent: func() {}, profileDir: profileDir, kubecfg: c.Kubeconfig, auditLog: c.AuditLog, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
 	var cleanups []func()
 	b.stop = sync.OnceFunc(func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -205,6 +208,29 @@ func (b *bench) endWith(ctx context.Context, id, pod, key string, code, attempt 
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"%d"}}}`, cluster.ExitCodeAnnotation, code)
 	_, err := b.client.CoreV1().Pods(b.ns).Patch(ctx, pod, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
+}
+
+// useAgent stops the agent serving the run directory, if any, and starts
+// one with room for maxInflight runs: in this process (its creates timed,
+// see createTimes), or as its own process, as deployed (nothing of the
+// bench's own work shares its Go scheduler).
+func (b *bench) useAgent(inProcess bool, maxInflight int) error {
+	b.stopAgent()
+	b.stopAgent = func() {}
+	if inProcess {
+		stop, err := b.startAgent(b.agentClient, maxInflight)
+		if err != nil {
+			return err
+		}
+		b.stopAgent = stop
+		return nil
+	}
+	p, err := b.startAgentProcess(maxInflight)
+	if err != nil {
+		return err
+	}
+	b.stopAgent = p.stop
+	return nil
 }
 
 func (b *bench) startAgent(client kubernetes.Interface, maxInflight int) (func(), error) {

@@ -24,6 +24,20 @@ func mean(d []time.Duration) time.Duration {
 	return sum / time.Duration(max(1, len(d)))
 }
 
+// median is the middle value of v (the mean of the two middle ones for
+// an even count).
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return round((s[len(s)/2-1]+s[len(s)/2])/2, 1)
+}
+
 func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 1) }
 
 func round(v float64, digits int) float64 {
