@@ -281,12 +281,12 @@ func (b *bench) dispatchSection(ctx context.Context, profileDir string, rep *rep
 	// at p99). The agent runs as its own process here, as deployed: in
 	// this one the bare client's 100 goroutines and the watch's decoding
 	// would share its Go scheduler's two threads, which no deployment
-	// does (its share of each create is not split out here). Each burst is one comparison, its p50 and p99 against the
-	// bare client's in that burst; the figure is the median burst's.
-	// Pooled over all bursts, p99 is the slowest 10 creates of 1,000,
-	// which come from one or two bursts and follow their luck on either
-	// side (−11% to +35% over eight runs of similar code); it is printed
-	// too.
+	// does (its share of each create is not split out here). Each burst
+	// is one comparison, its p50 and p99 against the bare client's in
+	// that burst; the figure is the median burst's. Pooled over all
+	// bursts, p99 is the slowest 10 creates of 1,000, which come from one
+	// or two bursts and follow their luck on either side (−11% to +35%
+	// over eight runs of similar code); it is printed too.
 	var same dispatchTimes
 	var sameFloor []time.Duration
 	var over50, over99 []float64

@@ -121,8 +121,9 @@ func run(o options) error {
 	}
 
 	// Dispatch, notice and throughput share one cluster and the agent in
-	// this process; scale gets a fresh cluster, so the Jobs the others
-	// left do not weigh on it.
+	// this process (the same-moment bursts excepted: see useAgent); scale
+	// gets a fresh cluster, so the Jobs the others left do not weigh on
+	// it.
 	var b *bench
 	if section("dispatch") || section("notice") || section("throughput") {
 		var stop func()

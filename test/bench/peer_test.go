@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -17,6 +18,29 @@ func TestLastLogTime(t *testing.T) {
 	for _, bad := range []string{"", "no timestamp here\n"} {
 		if _, ok := lastLogTime([]byte(bad)); ok {
 			t.Errorf("lastLogTime(%q) found a time", bad)
+		}
+	}
+}
+
+// TestMedian: the middle value, the mean of the two middle ones for an
+// even count, and the input left as it was.
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{13.7, -8.6, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	} {
+		in := slices.Clone(tc.in)
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+		if !slices.Equal(in, tc.in) {
+			t.Errorf("median reordered its input: %v", tc.in)
 		}
 	}
 }
