@@ -220,7 +220,6 @@ func (a *Agent) loop(ctx context.Context) error {
 	heartbeat := time.NewTicker(HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {
-		work, next := a.handOut()
 		select {
 		case <-ctx.Done():
 			a.log.Info("agent stopping; Jobs keep running and are adopted on restart", "runs", len(a.runs))
@@ -230,8 +229,6 @@ func (a *Agent) loop(ctx context.Context) error {
 				return errors.New("file watcher closed")
 			}
 			a.intake(a.fileEvents(ctx, ev))
-		case work <- next:
-			a.handedOut()
 		case it := <-a.in.taken:
 			a.onTaken(ctx, it)
 		case err := <-a.watcher.Errors:
@@ -257,7 +254,7 @@ func (a *Agent) loop(ctx context.Context) error {
 		case now := <-heartbeat.C:
 			a.beat(now)
 		}
-		a.handOutAll()
+		a.handOut()
 		a.o.Metrics.SetLoad(len(a.queue), a.inflight)
 	}
 }

@@ -81,12 +81,11 @@ type intakeItem struct {
 // and admits each run when its worker hands it back, so a burst's first
 // Jobs are created while its last files are still being written.
 type intakeState struct {
-	seen    map[string]bool // request names on their way in
-	order   []*intakeItem   // the same, in the order seen: admission order
-	toTake  []*intakeItem   // not yet handed to a worker
-	waiting int             // seen and not yet admitted
-	work    chan *intakeItem
-	taken   chan *intakeItem
+	seen   map[string]bool // request names on their way in: seen, not yet admitted
+	order  []*intakeItem   // the same, in the order seen: admission order
+	toTake []*intakeItem   // not yet handed to a worker
+	work   chan *intakeItem
+	taken  chan *intakeItem
 }
 
 func newIntakeState() intakeState {
@@ -107,34 +106,20 @@ func (a *Agent) intake(names []string) {
 		a.in.seen[name] = true
 		a.in.order = append(a.in.order, it)
 		a.in.toTake = append(a.in.toTake, it)
-		a.in.waiting++
 	}
 }
 
-// handOut is the loop's send case for the next file to take: a nil
-// channel when there is none.
-func (a *Agent) handOut() (chan<- *intakeItem, *intakeItem) {
-	if len(a.in.toTake) == 0 {
-		return nil, nil
-	}
-	return a.in.work, a.in.toTake[0]
-}
-
-// handedOut records that the next file went to a worker.
-func (a *Agent) handedOut() {
-	a.in.toTake[0] = nil
-	a.in.toTake = a.in.toTake[1:]
-}
-
-// handOutAll hands out files while a worker or a place in the work
-// channel is free, without waiting: the loop calls it after each event,
-// so the files of a burst reach the workers at once, not one per turn
-// of the loop.
-func (a *Agent) handOutAll() {
+// handOut hands files to the workers while the work channel has room,
+// without waiting: the loop calls it after each of its turns, so the
+// files of a burst reach the workers at once. When the channel is full
+// the workers are busy, and each hands a file back (a turn of the loop)
+// before it takes the next.
+func (a *Agent) handOut() {
 	for len(a.in.toTake) > 0 {
 		select {
 		case a.in.work <- a.in.toTake[0]:
-			a.handedOut()
+			a.in.toTake[0] = nil
+			a.in.toTake = a.in.toTake[1:]
 		default:
 			return
 		}
@@ -166,7 +151,7 @@ func (a *Agent) takeRequests(ctx context.Context) {
 // stops the agent.
 func (a *Agent) onTaken(ctx context.Context, it *intakeItem) {
 	it.taken = true
-	if !a.admitsInOrder(a.in.waiting) {
+	if !a.admitsInOrder(len(a.in.seen)) {
 		a.admitItem(ctx, it)
 	}
 	for len(a.in.order) > 0 && a.in.order[0].taken {
@@ -182,7 +167,6 @@ func (a *Agent) admitItem(ctx context.Context, it *intakeItem) {
 		return
 	}
 	it.admitted = true
-	a.in.waiting--
 	delete(a.in.seen, it.f.name)
 	if it.t.r != nil {
 		a.admit(ctx, it.t)
@@ -194,10 +178,8 @@ func (a *Agent) admitItem(ctx context.Context, it *intakeItem) {
 // start-up scan's requests are in before the agent says it is ready.
 func (a *Agent) settleIntake(ctx context.Context) {
 	for len(a.in.order) > 0 {
-		work, next := a.handOut()
+		a.handOut()
 		select {
-		case work <- next:
-			a.handedOut()
 		case it := <-a.in.taken:
 			a.onTaken(ctx, it)
 		case <-ctx.Done():

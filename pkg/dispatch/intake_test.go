@@ -80,16 +80,16 @@ func TestIntakeBookkeeping(t *testing.T) {
 	a := &Agent{o: Options{MaxInflight: 1}, runs: map[string]*run{}, in: newIntakeState(), claims: make(chan struct{}, 1)}
 	a.intake([]string{"r1.json", "r2.json", ".r3.json.tmp", "r1.json", "r3.json"})
 	a.intake([]string{"r2.json"}) // a rescan while r2 is on its way in
-	if got := len(a.in.toTake); got != 3 || a.in.waiting != 3 {
-		t.Fatalf("%d files to take, %d waiting; want 3 and 3", got, a.in.waiting)
+	if got := len(a.in.toTake); got != 3 || len(a.in.seen) != 3 {
+		t.Fatalf("%d files to take, %d on their way in; want 3 and 3", got, len(a.in.seen))
 	}
+	a.handOut()
+	a.handOut()
 	var items []*intakeItem
 	for range 3 {
-		_, it := a.handOut()
-		a.handedOut()
-		items = append(items, it)
+		items = append(items, <-a.in.work)
 	}
-	if work, _ := a.handOut(); work != nil {
+	if len(a.in.work) != 0 || len(a.in.toTake) != 0 {
 		t.Fatal("a file is handed out twice")
 	}
 	// In order (3 runs, 1 slot): the last one back admits all three.
@@ -99,8 +99,8 @@ func TestIntakeBookkeeping(t *testing.T) {
 			t.Fatal("r3 was admitted before r1 and r2 were taken")
 		}
 	}
-	if len(a.in.order) != 0 || a.in.waiting != 0 || len(a.in.seen) != 0 {
-		t.Errorf("left behind: order %d, waiting %d, seen %v", len(a.in.order), a.in.waiting, a.in.seen)
+	if len(a.in.order) != 0 || len(a.in.seen) != 0 {
+		t.Errorf("left behind: order %d, seen %v", len(a.in.order), a.in.seen)
 	}
 	a.intake([]string{"r1.json"}) // nothing was taken: a later event tries again
 	if len(a.in.toTake) != 1 {
