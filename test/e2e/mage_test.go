@@ -405,10 +405,15 @@ func (m *mageAPI) trigger(t *testing.T, pipeline string) int {
 // MAGEKUBE_E2E_STALL_AFTER (a Go duration; 0 nudges on every idle poll)
 // tries the nudge itself.
 var stallAfter = func() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("MAGEKUBE_E2E_STALL_AFTER")); err == nil {
-		return d
+	v := os.Getenv("MAGEKUBE_E2E_STALL_AFTER")
+	if v == "" {
+		return time.Minute
 	}
-	return time.Minute
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		panic(fmt.Sprintf("MAGEKUBE_E2E_STALL_AFTER=%q: want a Go duration such as 30s or 0s: %v", v, err))
+	}
+	return d
 }()
 
 // queueWatch is what unstall last saw of a pipeline's runs.
