@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/execconfig"
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/policy"
 	"github.com/magekube/magekube/pkg/server"
@@ -77,7 +78,7 @@ finished runs older than --retention are removed.`,
 			}
 			return server.Run(c.Context, server.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
-				Builder: jobspec.Builder{Settings: g.jobSettings()}, Policy: o.policy,
+				Builder: jobspec.Builder{Settings: g.jobSettings(), Configs: execconfig.NewCache()}, Policy: o.policy,
 				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: log,
 			})
 		},

@@ -23,17 +23,19 @@ func PipelineFile(pipelineUUID string) string {
 }
 
 // Levels reads the project's and the pipeline's metadata.yaml from
-// project (a file system rooted at the project directory) and returns the
-// levels in precedence order: project, pipeline, block (when blockUUID is
-// set), then request. A missing file is an empty level; a malformed one is
-// an error naming the file.
-func Levels(project fs.FS, pipelineUUID, blockUUID string, request map[string]any) ([]Level, error) {
+// project (a file system rooted at the project directory), through cache
+// (nil: read each time), and returns the levels in precedence order:
+// project, pipeline, block (when blockUUID is set), then request. A
+// missing file is an empty level; a malformed one is an error naming the
+// file. The levels' values may be shared with other runs: Resolve copies
+// them before it renders.
+func Levels(project fs.FS, cache *Cache, pipelineUUID, blockUUID string, request map[string]any) ([]Level, error) {
 	var errs []error
-	top, err := readYAML(project, ProjectFile)
+	top, err := cache.read(project, ProjectFile)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	pipe, err := readYAML(project, PipelineFile(pipelineUUID))
+	pipe, err := cache.read(project, PipelineFile(pipelineUUID))
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -205,7 +205,7 @@ blocks:
   executor_config: {namespace: b}
 `)},
 	}
-	levels, err := Levels(fsys, "etl", "load", map[string]any{"job_name_prefix": "r"})
+	levels, err := Levels(fsys, nil, "etl", "load", map[string]any{"job_name_prefix": "r"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestLevelsReportsBadFiles(t *testing.T) {
 		"metadata.yaml":               {Data: []byte("k8s_executor_config:\n  namespace: {{ env_var('X') }}\n")},
 		"pipelines/etl/metadata.yaml": {Data: []byte("executor_config: [1]\n")},
 	}
-	_, err := Levels(fsys, "etl", "", nil)
+	_, err := Levels(fsys, nil, "etl", "", nil)
 	for _, w := range []string{"metadata.yaml: not valid YAML", "templates must be quoted", "pipelines/etl/metadata.yaml: executor_config: expected a map, got a list"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)

@@ -25,6 +25,9 @@ type Builder struct {
 	Settings Settings
 	// ProjectFS opens a request's project_dir; default: the local disk.
 	ProjectFS func(projectDir string) fs.FS
+	// Configs keeps the project's parsed metadata.yaml files between
+	// runs; nil reads them for each run.
+	Configs *execconfig.Cache
 }
 
 // Build reads the project's executor config for req, merges it and builds
@@ -45,7 +48,7 @@ func (b Builder) Resolve(pod *corev1.Pod, req *protocol.Request) (*execconfig.Co
 	if open == nil {
 		open = func(dir string) fs.FS { return protocol.NewSafeDirFS(dir, protocol.MaxConfigBytes) }
 	}
-	levels, err := execconfig.Levels(open(req.ProjectDir), req.PipelineUUID, blockUUID(req), req.ExecutorConfig)
+	levels, err := execconfig.Levels(open(req.ProjectDir), b.Configs, req.PipelineUUID, blockUUID(req), req.ExecutorConfig)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}

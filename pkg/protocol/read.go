@@ -113,3 +113,19 @@ func (s SafeDirFS) ReadFile(name string) ([]byte, error) {
 	}
 	return ReadFileSafe(s.Dir+"/"+name, s.Max)
 }
+
+// Stat implements fs.StatFS the way ReadFile reads: it opens the file
+// (on NFS the open revalidates the file's attributes, as a read's would)
+// without following a symbolic link or blocking on a FIFO, and stats the
+// open file. Anything but a regular file is ErrNotRegular.
+func (s SafeDirFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	f, fi, err := OpenRegular(s.Dir+"/"+name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return fi, nil
+}

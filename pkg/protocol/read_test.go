@@ -69,3 +69,33 @@ func TestReadFileSafe(t *testing.T) {
 		t.Errorf("want a FileTooLargeError, got %v", err)
 	}
 }
+
+// TestSafeDirFSStat: stat, which the config cache calls on every run,
+// neither follows a planted link nor blocks on a planted FIFO.
+func TestSafeDirFSStat(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "metadata.yaml"), []byte("a: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "metadata.yaml"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	fsys := NewSafeDirFS(dir, 1024)
+	if fi, err := fsys.Stat("metadata.yaml"); err != nil || fi.Size() != 5 {
+		t.Errorf("regular file: %v, %v", fi, err)
+	}
+	for name, want := range map[string]string{"fifo": "a FIFO", "link": "a symbolic link", "../x": "invalid argument", "nope": "no such file"} {
+		start := time.Now()
+		_, err := fsys.Stat(name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", name, err, want)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %s", name, d)
+		}
+	}
+}

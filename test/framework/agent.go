@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/magekube/magekube/pkg/dispatch"
+	"github.com/magekube/magekube/pkg/execconfig"
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
@@ -88,6 +89,7 @@ func AgentOptions(l protocol.Layout, c kubernetes.Interface, pod *corev1.Pod, pr
 		Builder: jobspec.Builder{
 			Settings:  jobspec.Settings{AgentContainer: AgentContainer, Instance: instance},
 			ProjectFS: func(string) fs.FS { return os.DirFS(projectDir) },
+			Configs:   execconfig.NewCache(),
 		},
 		Log: slog.New(slog.DiscardHandler),
 	}
