@@ -97,7 +97,7 @@ func (b *bench) floorJobs(n int) ([]*batchv1.Job, error) {
 	jobs := make([]*batchv1.Job, n)
 	for i := range jobs {
 		b.n++
-		req, err := protocol.ParseRequest(fmt.Appendf(nil, `{"apiVersion":"magekube/v1","id":"floor-%d","kind":"block","project_dir":"/p","pipeline_uuid":"bench","block_uuid":"b","block_run_id":%d}`, b.n, b.n))
+		req, err := protocol.ParseRequest(b.request(fmt.Sprintf("floor-%d", b.n), b.n))
 		if err != nil {
 			return nil, err
 		}

@@ -38,7 +38,7 @@ func main() {
 	flag.StringVar(&o.binDir, "bin-dir", os.Getenv("MAGEKUBE_BIN_DIR"), "directory with the cluster binaries and kwok (hack/build-bins.sh)")
 	throughputN := flag.String("throughput", "1000,5000", "runs requested at once for the throughput figures, comma-separated; the JSON's throughput_runs_per_s is the last")
 	peerN := flag.String("peer", "50,500", "block runs at once through Mage's own executor and through magekube, comma-separated; the JSON's peer figures are the last")
-	flag.StringVar(&o.python, "mage-python", os.Getenv("MAGEKUBE_MAGE_PYTHON"), "python of the pinned mage-ai's virtualenv, for the peer section (hack/mage-venv.sh)")
+	flag.StringVar(&o.python, "mage-python", os.Getenv("MAGEKUBE_MAGE_PYTHON"), "python of the pinned mage-ai's virtualenv, for the peer sections and the project the others' runs are of (hack/mage-venv.sh)")
 	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, scale, peer, peer-nodes, runner (default: all; the JSON line then lacks the others)")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
 	flag.IntVar(&o.scale, "scale", 10000, "Jobs tracked at once for the memory and restart figures")
@@ -124,11 +124,21 @@ func run(o options) error {
 	// this process (the same-moment bursts excepted: see useAgent); scale
 	// gets a fresh cluster, so the Jobs the others left do not weigh on
 	// it.
+	// Their runs are of a project the pinned mage-ai makes.
+	var project string
+	if section("dispatch") || section("notice") || section("throughput") || section("scale") {
+		dir, remove, err := mageProject(o.repo, o.python)
+		if err != nil {
+			return err
+		}
+		defer remove()
+		project = dir
+	}
 	var b *bench
 	if section("dispatch") || section("notice") || section("throughput") {
 		var stop func()
 		var err error
-		if b, stop, err = startBench(ctx, binDir, profileDir, "bench", false, interrupted); err != nil {
+		if b, stop, err = startBench(ctx, binDir, profileDir, project, "bench", false, interrupted); err != nil {
 			return err
 		}
 		defer stop()
@@ -162,7 +172,7 @@ func run(o options) error {
 			b.stopAgent()
 			b.stop()
 		}
-		if err := scaleSection(ctx, binDir, profileDir, o.scale, interrupted, rep); err != nil {
+		if err := scaleSection(ctx, binDir, profileDir, project, o.scale, interrupted, rep); err != nil {
 			return err
 		}
 	}

@@ -357,7 +357,7 @@ func unixTime(s float64) time.Time {
 // peerSection compares Mage's executor and magekube on batches of sizes
 // block runs, and on a retried success and a failing block.
 func peerSection(ctx context.Context, binDir, repo, python string, sizes []int, interrupted <-chan os.Signal, rep *report) error {
-	b, stop, err := startBench(ctx, binDir, "", "bench-peer", true, interrupted)
+	b, stop, err := startBench(ctx, binDir, "", "", "bench-peer", true, interrupted)
 	if err != nil {
 		return err
 	}

@@ -194,8 +194,8 @@ func cpuTicks(pid int) int {
 
 // scaleSection: Jobs tracked at once (kept Running), then a restart, on a
 // fresh cluster so the Jobs the other sections left do not weigh on it.
-func scaleSection(ctx context.Context, binDir, profileDir string, n int, interrupted <-chan os.Signal, rep *report) error {
-	sb, stop, err := startBench(ctx, binDir, profileDir, "bench-scale", false, interrupted)
+func scaleSection(ctx context.Context, binDir, profileDir, project string, n int, interrupted <-chan os.Signal, rep *report) error {
+	sb, stop, err := startBench(ctx, binDir, profileDir, project, "bench-scale", false, interrupted)
 	if err != nil {
 		return err
 	}

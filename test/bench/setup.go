@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -26,10 +28,12 @@ import (
 )
 
 type bench struct {
-	client  kubernetes.Interface
-	ns      string
-	pod     *corev1.Pod
-	layout  protocol.Layout
+	client kubernetes.Interface
+	ns     string
+	pod    *corev1.Pod
+	layout protocol.Layout
+	// project is the Mage project the runs are of (mageProject); empty
+	// in the peer section, whose runs come from Mage's own.
 	project string
 	kubecfg string
 	// auditLog is the API server's audit log (the peer section's cluster).
@@ -59,13 +63,13 @@ type bench struct {
 // namespace ns with its run directory, the bench's watch, and the client
 // the agent uses. The returned func (also b.stop, and run on interrupt)
 // stops all of it.
-func startBench(ctx context.Context, binDir, profileDir, ns string, audit bool, interrupted <-chan os.Signal) (*bench, func(), error) {
+func startBench(ctx context.Context, binDir, profileDir, project, ns string, audit bool, interrupted <-chan os.Signal) (*bench, func(), error) {
 	work := filepath.Join(cluster.Root, fmt.Sprintf("%s-%d", ns, os.Getpid()))
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4, Audit: audit})
 	if err != nil {
 		return nil, nil, err
 	}
-	b := &bench{stopAgent: func() {}, profileDir: profileDir, kubecfg: c.Kubeconfig, auditLog: c.AuditLog, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
+	b := &bench{stopAgent: func() {}, profileDir: profileDir, project: project, kubecfg: c.Kubeconfig, auditLog: c.AuditLog, jobSeen: map[string]time.Time{}, jobDone: map[string]bool{}, podOf: map[string]string{}, keyOf: map[string]string{}, running: map[string]chan struct{}{}}
 	var cleanups []func()
 	b.stop = sync.OnceFunc(func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -91,13 +95,6 @@ func startBench(ctx context.Context, binDir, profileDir, ns string, audit bool, 
 	}
 	cfg.QPS, cfg.Burst = 500, 1000 // the bench's own client must not be the bottleneck
 	if b.client, err = kubernetes.NewForConfig(cfg); err != nil {
-		return fail(err)
-	}
-	if b.project, err = os.MkdirTemp("", "magekube-bench-project"); err != nil {
-		return fail(err)
-	}
-	cleanups = append(cleanups, func() { os.RemoveAll(b.project) })
-	if err := framework.Project(b.project, "k8s_executor_config:\n  job_name_prefix: b\n"); err != nil {
 		return fail(err)
 	}
 	if err := b.server(ctx, ns); err != nil {
@@ -255,7 +252,7 @@ func (b *bench) submit(n int) ([]string, []time.Time) {
 	for i := range n {
 		b.n++
 		ids[i] = "r" + strconv.Itoa(b.n)
-		req := framework.Request(ids[i], "b", b.n, "")
+		req := b.request(ids[i], b.n)
 		wg.Go(func() {
 			tmp := filepath.Join(b.layout.Requests(), "."+ids[i]+".tmp")
 			_ = os.WriteFile(tmp, req, 0o644)
@@ -265,4 +262,37 @@ func (b *bench) submit(n int) ([]string, []time.Time) {
 	}
 	wg.Wait()
 	return ids, at
+}
+
+// projectBlocks is how many blocks the bench's pipeline has; runs take
+// them in turn.
+const projectBlocks = 20
+
+// mageProject makes the project the bench's runs are of with the pinned
+// mage-ai (integrations/mage/bench_project.py): its metadata.yaml files
+// as Mage writes them, a pipeline etl of projectBlocks blocks. The
+// returned func removes it.
+func mageProject(repo, python string) (string, func(), error) {
+	if python == "" {
+		return "", nil, errors.New("no -mage-python for the bench's Mage project (hack/bench.sh sets MAGEKUBE_MAGE_PYTHON from hack/mage-venv.sh)")
+	}
+	parent, err := os.MkdirTemp("", "magekube-bench-project")
+	if err != nil {
+		return "", nil, err
+	}
+	remove := func() { os.RemoveAll(parent) }
+	dir := filepath.Join(parent, "project")
+	cmd := exec.Command(python, filepath.Join(repo, "integrations", "mage", "bench_project.py"), "--repo", dir, "--blocks", strconv.Itoa(projectBlocks))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		remove()
+		return "", nil, fmt.Errorf("bench_project.py: %v\n%s", err, out)
+	}
+	return dir, remove, nil
+}
+
+// request is run id's request: block run n of the bench's pipeline, its
+// blocks in turn.
+func (b *bench) request(id string, n int) []byte {
+	return fmt.Appendf(nil, `{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":%q,"pipeline_uuid":"etl","block_uuid":"block_%d","block_run_id":%d}`,
+		id, b.project, n%projectBlocks, n)
 }
