@@ -123,8 +123,7 @@ func run(o options) error {
 	// Dispatch, notice and throughput share one cluster and the agent in
 	// this process (the same-moment bursts excepted: see useAgent); scale
 	// gets a fresh cluster, so the Jobs the others left do not weigh on
-	// it.
-	// Their runs are of a project the pinned mage-ai makes.
+	// it. All four dispatch runs of a project the pinned mage-ai makes.
 	var project string
 	if section("dispatch") || section("notice") || section("throughput") || section("scale") {
 		dir, remove, err := mageProject(o.repo, o.python)

@@ -61,8 +61,8 @@ type bench struct {
 
 // startBench starts a cluster with four kwok nodes, a Mage server pod in
 // namespace ns with its run directory, the bench's watch, and the client
-// the agent uses. The returned func (also b.stop, and run on interrupt)
-// stops all of it.
+// the agent uses; the runs it requests are of project (mageProject). The
+// returned func (also b.stop, and run on interrupt) stops all of it.
 func startBench(ctx context.Context, binDir, profileDir, project, ns string, audit bool, interrupted <-chan os.Signal) (*bench, func(), error) {
 	work := filepath.Join(cluster.Root, fmt.Sprintf("%s-%d", ns, os.Getpid()))
 	c, err := cluster.Start(ctx, cluster.Options{BinDir: binDir, WorkDir: work, FakeNodes: 4, Audit: audit})
