@@ -4,6 +4,7 @@
 package kind
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 	"sigs.k8s.io/yaml"
 )
@@ -188,7 +190,7 @@ func (c *Cluster) LoadImages(archives ...string) error {
 				err = nodeutils.LoadImageArchive(n, f)
 				f.Close()
 				if err != nil {
-					errs <- fmt.Errorf("load %s into %s: %w", filepath.Base(a), n.String(), err)
+					errs <- fmt.Errorf("load %s into %s: %w%s", filepath.Base(a), n.String(), err, commandOutput(err))
 					return
 				}
 			}
@@ -202,6 +204,15 @@ func (c *Cluster) LoadImages(archives ...string) error {
 		}
 	}
 	return first
+}
+
+// commandOutput is what a failed node command printed (for ctr, why an
+// import failed: a full disk, a bad archive), for its error message.
+func commandOutput(err error) string {
+	if re := kindexec.RunErrorForError(err); re != nil && len(bytes.TrimSpace(re.Output)) > 0 {
+		return ": " + string(bytes.TrimSpace(re.Output))
+	}
+	return ""
 }
 
 // SaveImage writes the Docker image tag as a docker-archive tarball at

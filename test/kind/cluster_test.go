@@ -1,12 +1,15 @@
 package kind
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kinderrors "sigs.k8s.io/kind/pkg/errors"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 )
 
 // TestClusterConfig reads hack/kind/cluster.yaml with kind's own types:
@@ -55,5 +58,20 @@ func TestMagePinsMatchLibSh(t *testing.T) {
 		if !strings.Contains(string(data), "\n"+name+"="+want+"\n") {
 			t.Errorf("hack/lib.sh: %s is not %s (test/kind/mageimage.go)", name, want)
 		}
+	}
+}
+
+// TestCommandOutput: a failed image import says what ctr printed, through
+// kind's wrapping, so the log names the cause (a full disk, a bad
+// archive) instead of an exit status.
+func TestCommandOutput(t *testing.T) {
+	t.Parallel()
+	run := &kindexec.RunError{Command: []string{"ctr", "images", "import"}, Output: []byte("ctr: write /var/lib/containerd/x: no space left on device\n"), Inner: errors.New("exit status 1")}
+	err := kinderrors.Wrap(run, "failed to load image")
+	if got, want := commandOutput(err), ": ctr: write /var/lib/containerd/x: no space left on device"; got != want {
+		t.Errorf("commandOutput = %q, want %q", got, want)
+	}
+	if got := commandOutput(errors.New("exit status 1")); got != "" {
+		t.Errorf("no command output: %q", got)
 	}
 }
