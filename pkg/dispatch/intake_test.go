@@ -107,3 +107,27 @@ func TestIntakeBookkeeping(t *testing.T) {
 		t.Error("a file admitted with nothing taken cannot be seen again")
 	}
 }
+
+// TestIntakeAdmitsAtOnce: when every run fits in the free slots, a file
+// handed back is admitted at once, whatever the files seen before it
+// (one take stuck on the disk holds up no other run), and the one still
+// out is admitted once, when it comes back.
+func TestIntakeAdmitsAtOnce(t *testing.T) {
+	t.Parallel()
+	a := &Agent{o: Options{MaxInflight: 100}, runs: map[string]*run{}, in: newIntakeState(), claims: make(chan struct{}, 1)}
+	a.intake([]string{"r1.json", "r2.json", "r3.json"})
+	a.handOut()
+	items := []*intakeItem{<-a.in.work, <-a.in.work, <-a.in.work}
+	a.onTaken(context.Background(), items[2])
+	a.onTaken(context.Background(), items[1])
+	if !items[2].admitted || !items[1].admitted || items[0].admitted {
+		t.Fatalf("admitted r1 %v, r2 %v, r3 %v; want r2 and r3 while r1 is out", items[0].admitted, items[1].admitted, items[2].admitted)
+	}
+	if len(a.in.seen) != 1 || !a.in.seen["r1.json"] {
+		t.Errorf("on their way in: %v, want r1 only", a.in.seen)
+	}
+	a.onTaken(context.Background(), items[0])
+	if !items[0].admitted || len(a.in.order) != 0 || len(a.in.seen) != 0 {
+		t.Errorf("left behind: order %d, seen %v", len(a.in.order), a.in.seen)
+	}
+}
