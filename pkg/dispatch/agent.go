@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +68,7 @@ const watchBuffer = 1024
 type Agent struct {
 	o        Options
 	log      *slog.Logger
+	vol      *volume
 	runs     map[string]*run
 	queue    []string
 	inflight int
@@ -135,13 +136,12 @@ func New(o Options) (*Agent, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	for _, d := range []string{o.Layout.Requests(), o.Layout.Runs()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("prepare %s: %w", d, err)
-		}
+	vol, err := openVolume(o.Layout)
+	if err != nil {
+		return nil, err
 	}
 	return &Agent{
-		o: o, log: o.Log,
+		o: o, log: o.Log, vol: vol,
 		runs: map[string]*run{}, trackers: map[string]*tracker{}, foreign: map[string]string{},
 		dirty: newIDSet(), created: make(chan createResult, 64), synced: make(chan trackerSync, 8), apiBack: make(chan struct{}, 1),
 		beats: make(chan time.Time, 1), claims: make(chan struct{}, 1), in: newIntakeState(),
@@ -161,7 +161,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.watcher = w
 	defer w.Close()
-	a.status = newStatusWriter(a.o.Layout, a.log)
+	defer a.vol.close() // last: the status writer below writes through it
+	a.status = newStatusWriter(a.vol, a.log)
 	defer a.status.close() // after the workers below: every status is written
 	for _, d := range []string{a.o.Layout.Requests(), a.o.Layout.Runs()} {
 		if err := w.Add(d); err != nil {
@@ -176,7 +177,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			t.stop()
 		}
 	}()
-	if err := a.trackOwnNamespace(workCtx); err != nil {
+	if err := a.trackNamespaces(workCtx); err != nil {
 		return err
 	}
 	a.workers.Add(1)
@@ -198,20 +199,33 @@ func (a *Agent) Run(ctx context.Context) error {
 	return a.loop(workCtx)
 }
 
-// trackOwnNamespace starts the tracker of the agent's namespace and waits
-// for its caches: recovery reads them.
-func (a *Agent) trackOwnNamespace(ctx context.Context) error {
-	a.tracker(ctx, a.o.Pod.Namespace)
-	select {
-	case s := <-a.synced:
-		if s.err != nil {
-			return s.err
+// trackNamespaces starts the trackers of the agent's namespace and of
+// every namespace the policy names, and waits for their caches: recovery
+// finds runs' Jobs in them, never through a file. The agent's own
+// namespace must sync; another that cannot (no RBAC there yet) is logged,
+// and its runs are adopted by name when they are dispatched again.
+func (a *Agent) trackNamespaces(ctx context.Context) error {
+	namespaces := []string{a.o.Pod.Namespace}
+	for _, ns := range a.o.Policy.Namespaces {
+		if ns != "*" && ns != a.o.Pod.Namespace && !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
 		}
-		a.onSynced(ctx, s)
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	for _, ns := range namespaces {
+		a.tracker(ctx, ns)
+	}
+	for range namespaces {
+		select {
+		case s := <-a.synced:
+			if s.err != nil && s.ns == a.o.Pod.Namespace {
+				return s.err
+			}
+			a.onSynced(ctx, s)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (a *Agent) loop(ctx context.Context) error {

@@ -210,13 +210,12 @@ func (t *tracker) podsOf(run string) []*corev1.Pod {
 	return out
 }
 
-// jobsByRun is the cache's Jobs (all of the tracker's namespace), by run.
-func (t *tracker) jobsByRun() map[string]*cachedJob {
-	out := map[string]*cachedJob{}
+// addJobsByRun adds the cache's Jobs (all of the tracker's namespace) to
+// out, by run.
+func (t *tracker) addJobsByRun(out map[string]*cachedJob) {
 	for _, obj := range t.jobs.List() {
 		if c, ok := obj.(*cachedJob); ok && c.run != "" {
 			out[c.run] = c
 		}
 	}
-	return out
 }

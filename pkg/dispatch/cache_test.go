@@ -133,7 +133,8 @@ func TestCompactRecordsAreKeyedAndIndexed(t *testing.T) {
 	if p := tr.podsOf("r-1"); len(p) != 1 || p[0].Spec.NodeName != "node-1" {
 		t.Errorf("pods of r-1: %+v", p)
 	}
-	if m := tr.jobsByRun(); len(m) != 1 || m["r-1"] == nil {
+	m := map[string]*cachedJob{}
+	if tr.addJobsByRun(m); len(m) != 1 || m["r-1"] == nil {
 		t.Errorf("jobs by run: %+v", m)
 	}
 }

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"os"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +15,7 @@ func (a *Agent) checkCancel(ctx context.Context, id string) {
 	if !ok || r.stop != nil {
 		return
 	}
-	if _, err := os.Stat(a.o.Layout.RunFile(id, protocol.CancelFile)); err != nil {
+	if !a.vol.runHas(id, protocol.CancelFile) {
 		return
 	}
 	a.log.Info("cancelling run", "run", r.id, "job", r.job)
@@ -32,8 +31,15 @@ func (a *Agent) stop(ctx context.Context, r *run, how Stop) {
 		return
 	}
 	if r.job != "" {
+		// Only the Job this agent created or found by its own labels: the
+		// UID precondition refuses any other Job that has the name now.
 		background := metav1.DeletePropagationBackground
-		err := a.o.Client.BatchV1().Jobs(r.namespace).Delete(ctx, r.job, metav1.DeleteOptions{PropagationPolicy: &background})
+		opts := metav1.DeleteOptions{PropagationPolicy: &background, Preconditions: &metav1.Preconditions{UID: &r.jobUID}}
+		err := a.o.Client.BatchV1().Jobs(r.namespace).Delete(ctx, r.job, opts)
+		if apierrors.IsConflict(err) {
+			a.log.Warn("the run's Job was replaced by another of the same name, which is not deleted", "run", r.id, "job", r.job, "err", err)
+			err = nil
+		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			a.log.Error("delete job", "run", r.id, "job", r.job, "err", err)
 			r.stop = nil // judged again at the next rescan, which tries again

@@ -86,7 +86,7 @@ func (a *Agent) prepare(r *run) prepared {
 	if sc := job.Spec.Template.Spec.SecurityContext; sc != nil {
 		fsGroup = sc.FSGroup
 	}
-	if err := protocol.ShareRunDir(a.o.Layout, r.id, fsGroup); err != nil {
+	if err := a.vol.shareRunDir(r.id, fsGroup); err != nil {
 		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
 	}
 	return prepared{job: job}

@@ -3,8 +3,6 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/magekube/magekube/pkg/protocol"
@@ -30,17 +28,13 @@ func (a *Agent) beat(now time.Time) {
 // writeHeartbeats rewrites the heartbeat file for each beat until ctx
 // ends. A failed write is logged once until one succeeds again.
 func (a *Agent) writeHeartbeats(ctx context.Context) {
-	path := a.o.Layout.Heartbeat()
 	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-a.beats:
-			err := os.MkdirAll(filepath.Dir(path), 0o755)
-			if err == nil {
-				err = protocol.ReplaceFile(path, []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o644)
-			}
+			err := a.vol.agent.WriteFile(protocol.HeartbeatFile, []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o644, false)
 			switch {
 			case err != nil && !failing:
 				a.log.Warn("heartbeat not written; Mage sees the agent as absent once its claim timeout passes", "err", err)

@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/share"
 )
 
 // rejectedDir keeps request files that cannot even name a run, so they
@@ -48,14 +47,10 @@ func (a *Agent) fileEvent(ctx context.Context, ev fsnotify.Event) (string, bool)
 // scanRequests takes in every request file present: the start-up pass and
 // the safety net for events inotify cannot see.
 func (a *Agent) scanRequests() {
-	entries, err := os.ReadDir(a.o.Layout.Requests())
+	names, err := a.vol.requests.Entries()
 	if err != nil {
 		a.log.Error("read requests directory", "err", err)
 		return
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
 	}
 	a.intake(names)
 }
@@ -238,7 +233,7 @@ func (a *Agent) syncClaims(ctx context.Context) {
 				return
 			}
 		}
-		if err := protocol.SyncClaims(a.o.Layout); err != nil {
+		if err := a.vol.runs.Sync(); err != nil {
 			a.log.Warn("sync claims", "err", err)
 		}
 		if ctx.Err() != nil {
@@ -293,20 +288,19 @@ func (c claimedRequest) problem() prepared {
 // take (yet).
 func (a *Agent) claim(f requestFile) (claimedRequest, bool) {
 	name, id := f.name, f.id
-	path := filepath.Join(a.o.Layout.Requests(), name)
 	if err := protocol.ValidateID(id); err != nil {
 		a.reject(name, fmt.Errorf("file name: %w", err))
 		return claimedRequest{}, false
 	}
 	if f.active {
-		if _, err := os.Lstat(path); err != nil {
+		if _, err := a.vol.requests.Lstat(name); err != nil {
 			return claimedRequest{}, false // the claimed file's own event, seen late
 		}
 		a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
 		return claimedRequest{}, false
 	}
 	seen := time.Now()
-	data, young, err := readRequestFile(path)
+	data, young, err := a.readRequestFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return claimedRequest{}, false // taken meanwhile (another agent, or a repeated event)
 	}
@@ -324,15 +318,15 @@ func (a *Agent) claim(f requestFile) (claimedRequest, bool) {
 // claimDir makes the run's directory and moves the request into it;
 // false when another agent has it, or it is a duplicate (then rejected).
 func (a *Agent) claimDir(name, id string) bool {
-	err := protocol.Claim(a.o.Layout, id)
+	err := a.vol.claim(name, id)
 	if errors.Is(err, protocol.ErrClaimed) && a.squatted(id) {
-		err = protocol.Claim(a.o.Layout, id)
+		err = a.vol.claim(name, id)
 	}
 	switch {
 	case errors.Is(err, protocol.ErrClaimed):
 		// Another agent may be between its mkdir and its rename: only a
 		// finished claim makes this file a duplicate.
-		if _, serr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); serr == nil {
+		if a.vol.runHas(id, protocol.RequestFile) {
 			a.reject(name, fmt.Errorf("run %s exists already; a run id is used once", id))
 		}
 		return false
@@ -356,33 +350,18 @@ func (a *Agent) admit(ctx context.Context, t takenRequest) {
 	a.enqueuePrepared(ctx, r, t.prep.job)
 }
 
-// readRequestFile reads a request without following symlinks, refusing
-// anything but a regular file and anything over the size limit. young
-// reports a file modified in the last two seconds.
-func readRequestFile(path string) (data []byte, young bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, false, errors.New("request file is a symbolic link; write a regular file (temp name, then rename)")
-	}
-	if err != nil {
+// readRequestFile reads requests/<name>: a regular file (no link
+// followed, no FIFO blocked on) of at most MaxRequestBytes. young reports
+// a file modified in the last two seconds.
+func (a *Agent) readRequestFile(name string) (data []byte, young bool, err error) {
+	data, fi, err := a.vol.requests.ReadFile(name, protocol.MaxRequestBytes)
+	switch {
+	case errors.Is(err, share.ErrNotRegular):
+		return nil, false, fmt.Errorf("request file: %w; write a regular file (temp name, then rename)", err)
+	case err != nil:
 		return nil, false, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, false, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, false, fmt.Errorf("request file is not a regular file (%s)", fi.Mode().Type())
-	}
-	if fi.Size() > protocol.MaxRequestBytes {
-		return nil, false, fmt.Errorf("request file is %d bytes; the limit is %d", fi.Size(), protocol.MaxRequestBytes)
-	}
-	data, err = io.ReadAll(io.LimitReader(f, protocol.MaxRequestBytes+1))
-	if err == nil && len(data) > protocol.MaxRequestBytes {
-		err = protocol.ErrTooLarge
-	}
-	return data, time.Since(fi.ModTime()) < 2*time.Second, err
+	return data, time.Since(fi.ModTime()) < 2*time.Second, nil
 }
 
 // isIncomplete reports JSON cut short, as a writer mid-write leaves it
@@ -394,12 +373,12 @@ func isIncomplete(data []byte) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// reject moves a request file that names no usable run aside.
+// reject moves a request file that names no usable run aside, into the
+// requests/.rejected directory the agent opened at start (never through a
+// link a writer planted at its name).
 func (a *Agent) reject(name string, why error) {
-	dir := filepath.Join(a.o.Layout.Requests(), rejectedDir)
-	_ = os.MkdirAll(dir, 0o755)
-	err := os.Rename(filepath.Join(a.o.Layout.Requests(), name), filepath.Join(dir, name))
-	a.log.Error("rejected request file", "file", name, "err", why, "moved_to", dir, "move_err", err)
+	err := a.vol.requests.Rename(name, a.vol.rejected, name)
+	a.log.Error("rejected request file", "file", name, "err", why, "moved_to", a.vol.rejected.Path(), "move_err", err)
 }
 
 func (a *Agent) newStatus(id string) protocol.Status {
@@ -412,18 +391,15 @@ func (a *Agent) newStatus(id string) protocol.Status {
 // made for a run id it guessed, to take over that run's files. The
 // request then gets a fresh directory.
 func (a *Agent) squatted(id string) bool {
-	dir := a.o.Layout.RunDir(id)
-	if _, err := os.Lstat(a.o.Layout.RunFile(id, protocol.RequestFile)); err == nil || claimedJustNow(dir) {
+	if a.vol.runHas(id, protocol.RequestFile) || a.claimedJustNow(id) {
 		return false
 	}
-	aside := filepath.Join(a.o.Layout.Runs(), squattedDir)
-	_ = os.MkdirAll(aside, 0o755)
-	to := filepath.Join(aside, fmt.Sprintf("%s.%d", id, time.Now().UnixNano()))
-	if err := os.Rename(dir, to); err != nil {
+	to := fmt.Sprintf("%s.%d", id, time.Now().UnixNano())
+	if err := a.vol.runs.Rename(id, a.vol.squatted, to); err != nil {
 		a.log.Error("run directory made before its request; cannot move it aside", "run", id, "err", err)
 		return false
 	}
-	a.log.Warn("run directory made before its request (by a pod?); moved aside", "run", id, "moved_to", to)
+	a.log.Warn("run directory made before its request (by a pod?); moved aside", "run", id, "moved_to", a.vol.squatted.Path()+"/"+to)
 	return true
 }
 

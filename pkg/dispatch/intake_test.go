@@ -32,12 +32,14 @@ func TestIsIncomplete(t *testing.T) {
 
 // TestClaimSyncer: asking for a claim sync never waits (asks coalesce),
 // and a sync asked for before the agent stops is made on its way out.
-// The runs directory is missing, so the sync's attempt shows as its
+// The runs directory is closed, so the sync's attempt shows as its
 // warning.
 func TestClaimSyncer(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	a := &Agent{o: Options{Layout: protocol.Layout{Root: t.TempDir()}}, log: slog.New(slog.NewTextHandler(&logs, nil)), claims: make(chan struct{}, 1)}
+	v := openTestVolume(t, protocol.Layout{Root: t.TempDir()})
+	v.runs.Close()
+	a := &Agent{vol: v, log: slog.New(slog.NewTextHandler(&logs, nil)), claims: make(chan struct{}, 1)}
 	a.claimsMade()
 	a.claimsMade() // coalesces with the first
 	ctx, cancel := context.WithCancel(context.Background())

@@ -49,13 +49,16 @@ func (a *Agent) adoptOrphans(ctx context.Context) {
 	}
 }
 
-// jobsByRun maps run ids to the Jobs of this agent's instance in its own
-// namespace, from the informer cache: one pass for all runs.
+// jobsByRun maps run ids to the Jobs of this agent's instance in every
+// namespace it tracks, from the informer caches: one pass for all runs.
 func (a *Agent) jobsByRun() map[string]*cachedJob {
-	if t, ok := a.trackers[a.o.Pod.Namespace]; ok {
-		return t.jobsByRun()
+	out := map[string]*cachedJob{}
+	for _, t := range a.trackers {
+		if t.synced {
+			t.addJobsByRun(out)
+		}
 	}
-	return map[string]*cachedJob{}
+	return out
 }
 
 // statusAgrees reports whether a final status on disk agrees with the

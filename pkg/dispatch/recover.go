@@ -4,52 +4,62 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
+// Recovery rebuilds the agent's runs from two sources only: the requests
+// in runs/<id>/request.json (what was asked) and the cluster (the Jobs
+// the informers of this agent's instance hold, selected by the labels the
+// agent set itself). A run's Job and namespace are never taken from a
+// file on the volume, which every Job pod can write. Of status.json one
+// fact is read back: a final phase with no Job left for the run (its TTL
+// passed) means the run is over and is left alone; forging it gives a
+// writer nothing it lacks already (it can delete the request). When the
+// run's Job still exists, the Job decides.
+
 // recoverRuns adopts every unfinished run found in runs/: a claim
-// interrupted before the request moved is completed; a run with a Job is
-// tracked; one without is dispatched again (the Job name is the same, so
-// a Job created just before a crash is adopted, never duplicated).
+// interrupted before the request moved is completed; a run whose Job is
+// in the caches is tracked; one without is dispatched again (the Job name
+// is the same, so a Job created just before a crash is adopted through
+// AlreadyExists, never duplicated).
 func (a *Agent) recoverRuns(ctx context.Context) {
-	entries, err := os.ReadDir(a.o.Layout.Runs())
+	names, err := a.vol.runs.Entries()
 	if err != nil {
 		a.log.Error("read runs directory", "err", err)
 		return
 	}
 	jobs, alive := a.jobsByRun(), map[string]bool{}
-	for _, e := range entries {
-		if !e.IsDir() || protocol.ValidateID(e.Name()) != nil {
+	for _, id := range names {
+		if protocol.ValidateID(id) != nil {
 			continue
 		}
-		a.recoverRun(ctx, e.Name(), jobs, alive)
+		if fi, err := a.vol.runs.Lstat(id); err != nil || !fi.IsDir() {
+			continue // a link or a file: never a run
+		}
+		a.recoverRun(ctx, id, jobs, alive)
 	}
 }
 
-// recoverRun adopts one run found on disk, unless it ended (and its Job
-// agrees) or a live agent tracks it.
+// recoverRun adopts one run found on disk, unless it ended (and its Job,
+// if any is left, agrees) or a live agent tracks it.
 func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*cachedJob, alive map[string]bool) {
 	var st protocol.Status
-	err := protocol.ReadJSON(a.o.Layout.RunFile(id, protocol.StatusFile), &st)
-	if err == nil && st.Phase.Terminal() {
-		cached := jobs[id]
-		if cached == nil {
-			return
-		}
-		job := cached.job()
-		if statusAgrees(st, job) {
-			return
-		}
-		a.log.Warn("status.json disagrees with the run's Job; judging the run again", "run", id, "phase", st.Phase, "job", job.Name)
-		st.Phase, st.Reason, st.Message, st.FinishedAt = protocol.PhaseDispatched, "", "", nil
-		st.Namespace, st.Job = job.Namespace, job.Name
+	err := a.vol.readRunJSON(id, protocol.StatusFile, &st)
+	if err == nil && st.ID != id {
+		err = errors.New("status.json names another run")
 	}
-	if _, rerr := os.Stat(a.o.Layout.RunFile(id, protocol.RequestFile)); errors.Is(err, fs.ErrNotExist) && rerr == nil && claimedJustNow(a.o.Layout.RunDir(id)) {
+	cached := jobs[id]
+	if err == nil && st.Phase.Terminal() {
+		if cached == nil || statusAgrees(st, cached.job()) {
+			return
+		}
+		a.log.Warn("status.json disagrees with the run's Job; judging the run again", "run", id, "phase", st.Phase, "job", cached.Name)
+		st.Phase, st.Reason, st.Message, st.FinishedAt = protocol.PhaseDispatched, "", "", nil
+	}
+	if errors.Is(err, fs.ErrNotExist) && a.vol.runHas(id, protocol.RequestFile) && a.claimedJustNow(id) {
 		// Another agent may be between its claim and its first status:
 		// look again at the next rescan, when its status names it.
 		a.foreign[id] = ""
@@ -66,22 +76,25 @@ func (a *Agent) recoverRun(ctx context.Context, id string, jobs map[string]*cach
 	if adopted {
 		a.log.Info("adopting the run of an agent that is gone", "run", id, "agent", st.Agent)
 	}
-	st.Agent = a.o.Pod.Name
-	a.resume(ctx, id, st, adopted)
+	// Output fields are the agent's to write, never read back.
+	st.Agent, st.Job, st.Namespace = a.o.Pod.Name, "", ""
+	a.resume(ctx, id, st, cached, adopted)
 }
 
-// resume takes up a run found on disk with its status st: its Job is
-// tracked, or it is dispatched again.
-func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, adopted bool) {
-	reqPath := a.o.Layout.RunFile(id, protocol.RequestFile)
-	if _, err := os.Stat(reqPath); errors.Is(err, fs.ErrNotExist) {
-		_ = os.Rename(a.o.Layout.RequestPath(id), reqPath) // finish an interrupted claim
+// resume takes up a run found on disk with its status st: its Job (from
+// the caches) is tracked, or it is dispatched again.
+func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, cached *cachedJob, adopted bool) {
+	if !a.vol.runHas(id, protocol.RequestFile) {
+		_ = a.vol.moveRequest(id+protocol.RequestSuffix, id) // finish an interrupted claim
 	}
 	r := &run{id: id, status: st}
 	a.runs[id] = r
-	data, err := protocol.ReadFileSafe(reqPath, protocol.MaxRequestBytes)
+	data, _, err := a.vol.readRunFile(id, protocol.RequestFile, protocol.MaxRequestBytes)
 	if err == nil {
 		r.req, err = protocol.ParseRequest(data)
+	}
+	if err == nil && r.req.ID != id {
+		err = errors.New("its id does not match the run directory")
 	}
 	a.startTrace(r)
 	if err != nil {
@@ -89,13 +102,13 @@ func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, adopt
 		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonInvalidRequest, "recovered run has no valid request.json: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	a.log.Debug("recovering run", "run", id, "phase", st.Phase, "job", st.Job)
+	a.log.Debug("recovering run", "run", id, "phase", st.Phase, "job", cached != nil)
 	if adopted {
 		a.writeStatus(r) // the run is this agent's now
 	}
-	if st.Job != "" { // created before: track that Job, whatever the config says now
-		a.tracker(ctx, st.Namespace) // judged once its caches are synced
-		r.namespace, r.job = st.Namespace, st.Job
+	if cached != nil { // created before: track that Job, whatever the config says now
+		r.namespace, r.job, r.jobUID = cached.Namespace, cached.Name, cached.UID
+		r.status.Namespace, r.status.Job = cached.Namespace, cached.Name
 		r.keepIdentity()
 		r.pendingSince = time.Now() // a restarted agent gives a waiting run its whole start timeout again
 		r.inflight = true
@@ -105,7 +118,7 @@ func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, adopt
 	} else {
 		a.enqueue(ctx, r) // a Job created just before a crash is adopted through AlreadyExists
 	}
-	if _, err := os.Stat(filepath.Join(a.o.Layout.RunDir(id), protocol.CancelFile)); err == nil {
+	if a.vol.runHas(id, protocol.CancelFile) {
 		a.checkCancel(ctx, id)
 	}
 }
@@ -114,7 +127,9 @@ func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, adopt
 // a claim still under way.
 const claimGrace = 10 * time.Second
 
-func claimedJustNow(dir string) bool {
-	info, err := os.Stat(dir)
-	return err == nil && time.Since(info.ModTime()) < claimGrace
+// claimedJustNow reports whether run id's directory (a real one, not a
+// link) was made or changed within the claim grace.
+func (a *Agent) claimedJustNow(id string) bool {
+	info, err := a.vol.runs.Lstat(id)
+	return err == nil && info.IsDir() && time.Since(info.ModTime()) < claimGrace
 }

@@ -197,7 +197,7 @@ func (a *Agent) watchRun(r *run) {
 
 func (a *Agent) readResult(id string) *protocol.Result {
 	var res protocol.Result
-	if err := protocol.ReadJSON(a.o.Layout.RunFile(id, protocol.ResultFile), &res); err != nil {
+	if err := a.vol.readRunJSON(id, protocol.ResultFile, &res); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			a.log.Warn("result file ignored; the run is judged by its Job and pods", "run", id, "err", err)
 		}

@@ -2,11 +2,10 @@ package dispatch
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/share"
 )
 
 // DefaultRetention keeps finished runs and rejected requests a week.
@@ -24,7 +23,7 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 	tick := time.NewTicker(pruneEvery)
 	defer tick.Stop()
 	for {
-		runs, rejected := prune(a.o.Layout, time.Now(), a.o.Retention)
+		runs, rejected := prune(a.vol, time.Now(), a.o.Retention)
 		if runs+rejected > 0 {
 			a.log.Info("pruned", "runs", runs, "rejected_requests", rejected, "older_than", a.o.Retention)
 		}
@@ -39,30 +38,33 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 // prune removes the run directories whose final status (and every file
 // the run wrote at its top) is older than retention, and the rejected
 // request files and squatted run directories as old. A run whose status
-// is not final is never removed, however old.
-func prune(l protocol.Layout, now time.Time, retention time.Duration) (runs, rejected int) {
+// is not final is never removed, however old. Everything is removed
+// relative to the directories the agent opened, a link never followed.
+func prune(v *volume, now time.Time, retention time.Duration) (runs, rejected int) {
 	cutoff := now.Add(-retention)
-	entries, _ := os.ReadDir(l.Runs())
-	for _, e := range entries {
-		id := e.Name()
-		if !e.IsDir() || protocol.ValidateID(id) != nil {
+	names, _ := v.runs.Entries()
+	for _, id := range names {
+		if protocol.ValidateID(id) != nil {
+			continue
+		}
+		if fi, err := v.runs.Lstat(id); err != nil || !fi.IsDir() {
 			continue
 		}
 		var st protocol.Status
-		if protocol.ReadJSON(l.RunFile(id, protocol.StatusFile), &st) != nil || !st.Phase.Terminal() {
+		if v.readRunJSON(id, protocol.StatusFile, &st) != nil || !st.Phase.Terminal() {
 			continue
 		}
-		if newestUnder(l.RunDir(id)).After(cutoff) {
+		if newestUnder(v, id).After(cutoff) {
 			continue
 		}
-		if os.RemoveAll(l.RunDir(id)) == nil {
+		if v.runs.RemoveAll(id) == nil {
 			runs++
 		}
 	}
-	for _, dir := range []string{filepath.Join(l.Requests(), rejectedDir), filepath.Join(l.Runs(), squattedDir)} {
-		files, _ := os.ReadDir(dir)
-		for _, f := range files {
-			if info, err := f.Info(); err == nil && info.ModTime().Before(cutoff) && os.RemoveAll(filepath.Join(dir, f.Name())) == nil {
+	for _, dir := range []*share.Dir{v.rejected, v.squatted} {
+		files, _ := dir.Entries()
+		for _, name := range files {
+			if info, err := dir.Lstat(name); err == nil && info.ModTime().Before(cutoff) && dir.RemoveAll(name) == nil {
 				rejected++
 			}
 		}
@@ -70,16 +72,21 @@ func prune(l protocol.Layout, now time.Time, retention time.Duration) (runs, rej
 	return runs, rejected
 }
 
-// newestUnder is the latest modification time of dir and the entries
-// directly in it (links are not followed).
-func newestUnder(dir string) time.Time {
+// newestUnder is the latest modification time of run id's directory and
+// the entries directly in it (links are not followed).
+func newestUnder(v *volume, id string) time.Time {
 	newest := time.Time{}
-	if info, err := os.Lstat(dir); err == nil {
+	if info, err := v.runs.Lstat(id); err == nil {
 		newest = info.ModTime()
 	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
+	d, err := v.runDir(id)
+	if err != nil {
+		return newest
+	}
+	defer d.Close()
+	names, _ := d.Entries()
+	for _, name := range names {
+		if info, err := d.Lstat(name); err == nil && info.ModTime().After(newest) {
 			newest = info.ModTime()
 		}
 	}

@@ -49,7 +49,7 @@ func TestPrune(t *testing.T) {
 		_ = os.Chtimes(p, at, at)
 	}
 
-	runs, rejected := prune(l, now, DefaultRetention)
+	runs, rejected := prune(openTestVolume(t, l), now, DefaultRetention)
 	if runs != 1 || rejected != 1 {
 		t.Errorf("pruned %d runs and %d rejected requests, want 1 and 1", runs, rejected)
 	}
@@ -71,9 +71,10 @@ func BenchmarkPrune(b *testing.B) {
 		}
 		_ = protocol.ReplaceJSON(l.RunFile(id, protocol.StatusFile), protocol.Status{ID: id, Phase: protocol.PhaseSucceeded})
 	}
+	v := openTestVolume(b, l)
 	b.ResetTimer()
 	for b.Loop() {
-		if runs, _ := prune(l, time.Now(), DefaultRetention); runs != 0 {
+		if runs, _ := prune(v, time.Now(), DefaultRetention); runs != 0 {
 			b.Fatal("pruned fresh runs")
 		}
 	}

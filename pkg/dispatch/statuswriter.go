@@ -30,7 +30,7 @@ const statusHold = 250 * time.Millisecond
 // state the run was in; a non-final state at most statusHold late, the
 // final one at once).
 type statusWriter struct {
-	layout protocol.Layout
+	vol    *volume
 	log    *slog.Logger
 	seed   maphash.Seed
 	hold   time.Duration
@@ -55,8 +55,8 @@ type pendingStatus struct {
 	ready bool // in ready (a held one may have moved there)
 }
 
-func newStatusWriter(layout protocol.Layout, log *slog.Logger) *statusWriter {
-	w := &statusWriter{layout: layout, log: log, seed: maphash.MakeSeed(), hold: statusHold}
+func newStatusWriter(vol *volume, log *slog.Logger) *statusWriter {
+	w := &statusWriter{vol: vol, log: log, seed: maphash.MakeSeed(), hold: statusHold}
 	for i := range w.shards {
 		s := &w.shards[i]
 		s.pending, s.wake, s.retries = map[string]*pendingStatus{}, make(chan struct{}, 1), map[string]int{}
@@ -178,11 +178,7 @@ func (w *statusWriter) write(s *statusShard, st protocol.Status) {
 	st.UpdatedAt = time.Now().UTC()
 	// Only the final status is worth two fsyncs: a restarted agent
 	// derives every other one again from the Job and the result.
-	write := protocol.ReplaceJSON
-	if st.Phase.Terminal() {
-		write = protocol.WriteJSONAtomic
-	}
-	err := write(w.layout.RunFile(id, protocol.StatusFile), st)
+	err := w.vol.writeRunJSON(id, protocol.StatusFile, st, st.Phase.Terminal())
 	switch {
 	case err != nil && st.Phase.Terminal():
 		w.retryLater(s, st, err)

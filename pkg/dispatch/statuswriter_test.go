@@ -18,7 +18,7 @@ import (
 func TestStatusWriterNewestWins(t *testing.T) {
 	t.Parallel()
 	l := protocol.Layout{Root: t.TempDir()}
-	w := newStatusWriter(l, slog.New(slog.DiscardHandler))
+	w := newStatusWriter(openTestVolume(t, l), slog.New(slog.DiscardHandler))
 	const runs, puts = 20, 50
 	for i := range runs {
 		id := fmt.Sprintf("r%d", i)
@@ -80,7 +80,7 @@ func TestFinalStatusSurvivesAFullVolume(t *testing.T) {
 		}
 		free = func() { _ = os.MkdirAll(l.RunDir("r1"), 0o755) }
 	}
-	w := newStatusWriter(l, slog.New(slog.DiscardHandler))
+	w := newStatusWriter(openTestVolume(t, l), slog.New(slog.DiscardHandler))
 	defer w.close()
 	w.put(protocol.Status{ID: "r1", Phase: protocol.PhaseSucceeded})
 	time.Sleep(300 * time.Millisecond)
@@ -113,7 +113,7 @@ func TestStatusHold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := newStatusWriter(l, slog.New(slog.DiscardHandler))
+	w := newStatusWriter(openTestVolume(t, l), slog.New(slog.DiscardHandler))
 	w.hold = 200 * time.Millisecond
 	start := time.Now()
 	w.put(protocol.Status{ID: "r1", Phase: protocol.PhaseQueued})

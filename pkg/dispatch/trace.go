@@ -3,12 +3,14 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/share"
 	"github.com/magekube/magekube/pkg/telemetry"
 )
 
@@ -62,8 +64,13 @@ func runName(r *run) string {
 }
 
 // maxSpanFiles caps the span files forwarded for one run (the runner
-// writes one).
-const maxSpanFiles = 64
+// writes one per attempt), and maxSpanBytes what they may add up to: a
+// run's spans are read whole before its trace is exported, and every Job
+// pod can write span files.
+const (
+	maxSpanFiles = 64
+	maxSpanBytes = 1 << 20
+)
 
 // exportTrace sends a finished run's trace (the agent's spans and the
 // runner's span files) from a worker, so the loop never waits on it.
@@ -71,34 +78,16 @@ func (a *Agent) exportTrace(ctx context.Context, r *run, res *protocol.Result) {
 	if a.o.Tracer == nil || !r.trace.Sampled {
 		return
 	}
-	marker := a.o.Layout.RunFile(r.id, traceExportedFile)
-	f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	dir, err := a.vol.runDir(r.id)
 	if err != nil {
+		return
+	}
+	defer dir.Close()
+	if dir.Create(traceExportedFile, 0o644) != nil {
 		return // exported before (or the run dir is unusable)
 	}
-	f.Close()
 	data := []telemetry.TracesData{telemetry.RunSpans(a.timelineOf(r, res))}
-	files, _ := filepath.Glob(filepath.Join(a.o.Layout.RunDir(r.id), protocol.SpansDir, "*.json"))
-	if len(files) > maxSpanFiles {
-		a.log.Warn("span files over the limit not forwarded", "run", r.id, "files", len(files), "limit", maxSpanFiles)
-		files = files[:maxSpanFiles]
-	}
-	for _, path := range files {
-		raw, err := protocol.ReadFileSafe(path, protocol.MaxFileBytes)
-		if err != nil {
-			a.log.Warn("span file not forwarded", "run", r.id, "file", path, "err", err)
-			continue
-		}
-		td, err := telemetry.DecodeSpanFile(raw)
-		if err == nil && !inTrace(td, r.trace.TraceID.String()) {
-			err = errors.New("its spans belong to another trace than the run's")
-		}
-		if err != nil {
-			a.log.Warn("span file not forwarded", "run", r.id, "file", path, "err", err)
-			continue
-		}
-		data = append(data, td)
-	}
+	data = append(data, a.spanFiles(r, dir)...)
 	id := r.id
 	a.workers.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exportTimeout)
@@ -207,4 +196,47 @@ func inTrace(td telemetry.TracesData, traceID string) bool {
 		}
 	}
 	return true
+}
+
+// spanFiles reads the run's span files that belong to its trace, within
+// maxSpanFiles and maxSpanBytes in all; the rest is skipped with a warning.
+func (a *Agent) spanFiles(r *run, dir *share.Dir) []telemetry.TracesData {
+	spans, err := dir.Dir(protocol.SpansDir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			a.log.Warn("span files not forwarded", "run", r.id, "err", err)
+		}
+		return nil
+	}
+	defer spans.Close()
+	names, _ := spans.Entries()
+	slices.Sort(names)
+	var out []telemetry.TracesData
+	left, files := int64(maxSpanBytes), 0
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if files++; files > maxSpanFiles || left <= 0 {
+			a.log.Warn("span files over the limit not forwarded", "run", r.id, "files", len(names), "limit_files", maxSpanFiles, "limit_bytes", maxSpanBytes)
+			break
+		}
+		raw, _, err := spans.ReadFile(name, left)
+		if err == nil {
+			left -= int64(len(raw))
+		}
+		var td telemetry.TracesData
+		if err == nil {
+			td, err = telemetry.DecodeSpanFile(raw)
+		}
+		if err == nil && !inTrace(td, r.trace.TraceID.String()) {
+			err = errors.New("its spans belong to another trace than the run's")
+		}
+		if err != nil {
+			a.log.Warn("span file not forwarded", "run", r.id, "file", name, "err", err)
+			continue
+		}
+		out = append(out, td)
+	}
+	return out
 }

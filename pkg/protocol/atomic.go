@@ -98,43 +98,5 @@ func syncDir(dir string) error {
 }
 
 // ErrClaimed means another agent (or an earlier life of this one) already
-// claimed the request.
+// claimed the request: its run directory exists.
 var ErrClaimed = errors.New("request already claimed")
-
-// Claim takes the request with this id for one agent: mkdir runs/<id> is
-// the atomic step (only one mkdir succeeds, also on NFS), then the request
-// file moves into the run directory. ErrClaimed when the run exists.
-// SyncClaims makes a batch of claims durable with one directory sync.
-func Claim(l Layout, id string) error {
-	if err := os.Mkdir(l.RunDir(id), 0o755); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return ErrClaimed
-		}
-		return fmt.Errorf("claim %s: %w", id, err)
-	}
-	if err := os.Rename(l.RequestPath(id), l.RunFile(id, RequestFile)); err != nil {
-		return fmt.Errorf("claim %s: move request: %w", id, err)
-	}
-	return nil
-}
-
-// SyncClaims flushes the claims made so far to disk (the runs directory).
-func SyncClaims(l Layout) error { return syncDir(l.Runs()) }
-
-// ShareRunDir lets the run's Job write its run directory (log,
-// result.json, spans) whatever user it runs as. With an fsGroup, the
-// directory becomes that group's, setgid and group-writable (02775), the
-// way Kubernetes shares a volume with a pod; without one, it is writable
-// by all with the sticky bit (01777), so no other user can remove or
-// replace the agent's status.json in it.
-func ShareRunDir(l Layout, id string, fsGroup *int64) error {
-	dir := l.RunDir(id)
-	if fsGroup != nil {
-		if err := os.Chown(dir, -1, int(*fsGroup)); err == nil {
-			return os.Chmod(dir, 0o775|fs.ModeSetgid)
-		}
-		// Not a member of the group: fall through to the mode that works
-		// for any user.
-	}
-	return os.Chmod(dir, 0o777|fs.ModeSticky)
-}

@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,34 +30,6 @@ func TestWriteFileAtomicFailsCleanly(t *testing.T) {
 	err := WriteFileAtomic(filepath.Join(t.TempDir(), "missing", "x"), nil, 0o644)
 	if err == nil {
 		t.Fatal("want an error for a missing directory")
-	}
-}
-
-func TestClaimOnlyOnce(t *testing.T) {
-	t.Parallel()
-	l := Layout{Root: t.TempDir()}
-	for _, d := range []string{l.Requests(), l.Runs()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(l.RequestPath("r1"), []byte(validBlock), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := Claim(l, "r1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(l.RunFile("r1", RequestFile)); err != nil {
-		t.Errorf("request not moved: %v", err)
-	}
-	if _, err := os.Stat(l.RequestPath("r1")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("request still in requests/: %v", err)
-	}
-	if err := Claim(l, "r1"); !errors.Is(err, ErrClaimed) {
-		t.Errorf("second claim: want ErrClaimed, got %v", err)
-	}
-	if err := SyncClaims(l); err != nil {
-		t.Errorf("sync claims: %v", err)
 	}
 }
 

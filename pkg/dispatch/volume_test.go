@@ -1,0 +1,144 @@
+package dispatch
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/pkg/share"
+)
+
+// openTestVolume opens the agent's directories under l.Root for a test,
+// closed when it ends.
+func openTestVolume(t testing.TB, l protocol.Layout) *volume {
+	t.Helper()
+	v, err := openVolume(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.close)
+	return v
+}
+
+// TestVolumeRefusesLinks: the agent does not start where one of its own
+// directories is a link a writer planted, and says which.
+func TestVolumeRefusesLinks(t *testing.T) {
+	t.Parallel()
+	for _, planted := range []string{"requests", "runs", "agent", "requests/.rejected", "runs/.squatted"} {
+		t.Run(planted, func(t *testing.T) {
+			t.Parallel()
+			l := protocol.Layout{Root: t.TempDir()}
+			victim := filepath.Join(l.Root, "victim")
+			if err := os.MkdirAll(filepath.Join(l.Root, filepath.Dir(planted)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(victim, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(victim, filepath.Join(l.Root, planted)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := openVolume(l)
+			if !errors.Is(err, share.ErrNotDir) || !strings.Contains(err.Error(), planted) {
+				t.Errorf("openVolume: %v; want an error naming %s", err, planted)
+			}
+		})
+	}
+}
+
+// TestShareRunDir: a Job running as another user than the agent writes
+// its run directory, with the pod's fsGroup and without one, and no other
+// user, a member of the group included, replaces the agent's status.json
+// there: the directory is sticky in both modes (03775 with an fsGroup,
+// 01777 without). As root the writer is a real process of uid 4242;
+// elsewhere only the modes are checked.
+func TestShareRunDir(t *testing.T) {
+	group := int64(4343)
+	for name, fsGroup := range map[string]*int64{"fsGroup": &group, "none": nil} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, d := range []string{filepath.Dir(root), root} { // t.TempDir's are 0700
+				if err := os.Chmod(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := openTestVolume(t, protocol.Layout{Root: root})
+			if err := v.runs.Mkdir("r1", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.writeRunJSON("r1", protocol.StatusFile, protocol.Status{ID: "r1"}, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.shareRunDir("r1", fsGroup); err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := v.runs.Lstat("r1")
+			wantMode := fs.ModeSticky | 0o777
+			if fsGroup != nil && os.Geteuid() == 0 {
+				wantMode = fs.ModeSticky | fs.ModeSetgid | 0o775
+			}
+			if got := fi.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetgid); got != wantMode {
+				t.Errorf("mode %v, want %v", got, wantMode)
+			}
+			if os.Geteuid() != 0 {
+				return
+			}
+			cred := &syscall.Credential{Uid: 4242, Gid: 4242}
+			if fsGroup != nil {
+				cred.Groups = []uint32{uint32(*fsGroup)}
+			}
+			asJob := func(script string) ([]byte, error) {
+				cmd := exec.Command("sh", "-c", script)
+				cmd.Dir = "/"
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+				return cmd.CombinedOutput()
+			}
+			dir := filepath.Join(root, protocol.RunsDir, "r1")
+			if out, err := asJob("echo ok > " + filepath.Join(dir, "result.json")); err != nil {
+				t.Fatalf("the Job's user cannot write its run directory: %v %s", err, out)
+			}
+			// The forger's own file, in the run directory itself: a rename
+			// there is what the sticky bit refuses.
+			forged := filepath.Join(dir, "forged")
+			if out, err := asJob("echo forged > " + forged + " && mv -f " + forged + " " + filepath.Join(dir, protocol.StatusFile)); err == nil {
+				t.Errorf("another user replaced status.json: %s", out)
+			}
+			if _, err := os.Stat(forged); err != nil {
+				t.Errorf("the other user could not write its own file, so the check proves nothing: %v", err)
+			}
+			var st protocol.Status
+			if err := v.readRunJSON("r1", protocol.StatusFile, &st); err != nil || st.ID != "r1" {
+				t.Errorf("status after the attempt: %+v %v", st, err)
+			}
+		})
+	}
+}
+
+// TestClaim: the claim moves the request into a new run directory; a
+// second claim of the same id is ErrClaimed.
+func TestClaim(t *testing.T) {
+	t.Parallel()
+	l := protocol.Layout{Root: t.TempDir()}
+	v := openTestVolume(t, l)
+	if err := os.WriteFile(l.RequestPath("r1"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.claim("r1.json", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if !v.runHas("r1", protocol.RequestFile) {
+		t.Error("request not moved")
+	}
+	if _, err := os.Stat(l.RequestPath("r1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("request still in requests/: %v", err)
+	}
+	if err := v.claim("r1.json", "r1"); !errors.Is(err, protocol.ErrClaimed) {
+		t.Errorf("second claim: want ErrClaimed, got %v", err)
+	}
+}
