@@ -26,8 +26,16 @@ func policyFlags(p *policy.Policy) []cli.Flag {
 		&cli.StringSliceFlag{Name: "allow-secret", EnvVars: env("MAGEKUBE_ALLOW_SECRET"), Action: list(&p.Secrets),
 			Usage: "Secrets a run's config may reference that the Mage container does not (\"*\": any)"},
 		&cli.BoolFlag{Name: "allow-security-options", EnvVars: env("MAGEKUBE_ALLOW_SECURITY_OPTIONS"), Destination: &p.SecurityOptions,
-			Usage: "let a run's config run as root, unconfined (seccomp, AppArmor) or with other SELinux options than the Mage container"},
+			Usage: "let a run's config run as root, with a weaker seccomp or AppArmor profile, a writable root file system, other SELinux options, or group ids, fsGroup and sysctls the Mage container lacks"},
 		&cli.BoolFlag{Name: "allow-control-plane", EnvVars: env("MAGEKUBE_ALLOW_CONTROL_PLANE"), Destination: &p.ControlPlane,
 			Usage: "let a run's config tolerate control-plane taints (or every taint)"},
+		&cli.StringSliceFlag{Name: "allow-toleration", EnvVars: env("MAGEKUBE_ALLOW_TOLERATION"), Action: list(&p.Tolerations),
+			Usage: "taint keys a run's config may tolerate that the server pod does not, e.g. nvidia.com/gpu (\"*\": any)"},
+		&cli.StringSliceFlag{Name: "allow-priority-class", EnvVars: env("MAGEKUBE_ALLOW_PRIORITY_CLASS"), Action: list(&p.PriorityClasses),
+			Usage: "priority classes a run's config may use besides the server pod's (\"*\": any)"},
+		&cli.StringSliceFlag{Name: "allow-pull-secret", EnvVars: env("MAGEKUBE_ALLOW_PULL_SECRET"), Action: list(&p.PullSecrets),
+			Usage: "image pull secrets a run's config may add besides the server pod's (\"*\": any)"},
+		&cli.BoolFlag{Name: "allow-subpath-expr", EnvVars: env("MAGEKUBE_ALLOW_SUBPATH_EXPR"), Destination: &p.SubPathExpr,
+			Usage: "let a run's config mount a volume the Mage container mounts whole with a subPathExpr"},
 	}
 }

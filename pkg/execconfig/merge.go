@@ -1,9 +1,9 @@
 package execconfig
 
-// merge deep-merges src over dst and returns dst: maps merge by key, and
+// Merge deep-merges src over dst and returns dst: maps merge by key, and
 // for anything else (scalars, lists) src wins. Mage merges only the top
 // level, which drops a whole pod: section when a block sets one pod: key.
-func merge(dst, src map[string]any) map[string]any {
+func Merge(dst, src map[string]any) map[string]any {
 	if dst == nil {
 		dst = map[string]any{}
 	}
@@ -11,7 +11,7 @@ func merge(dst, src map[string]any) map[string]any {
 		sm, sIsMap := sv.(map[string]any)
 		dm, dIsMap := dst[k].(map[string]any)
 		if sIsMap && dIsMap {
-			dst[k] = merge(dm, sm)
+			dst[k] = Merge(dm, sm)
 			continue
 		}
 		dst[k] = deepCopy(sv)

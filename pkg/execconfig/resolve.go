@@ -40,7 +40,7 @@ func Resolve(levels []Level, vars Vars) (*Config, error) {
 		// that one run reports every problem of the level.
 		errs = append(errs, c.errs...)
 		errs = append(errs, validateLevel(l, values))
-		merged = merge(merged, values)
+		merged = Merge(merged, values)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -41,7 +41,9 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 		block = cc.Command // as in Mage: container_config's command replaces the block's
 	}
 	for _, k := range cfg.ContainerOverlays() {
-		overlay(&c, k)
+		if err := overlay(&c, k); err != nil {
+			return c, err
+		}
 		if block == nil && len(k.Command) > 0 {
 			block = append(append([]string(nil), k.Command...), k.Args...)
 		}
@@ -76,8 +78,9 @@ func mainContainer(server *corev1.Container, cfg *execconfig.Config, req *protoc
 	return c, nil
 }
 
-// overlay applies the config's container fields over c.
-func overlay(c *corev1.Container, k corev1.Container) {
+// overlay applies the config's container fields over c; its security
+// context merges field by field over the inherited one.
+func overlay(c *corev1.Container, k corev1.Container) error {
 	setString(&c.Name, k.Name)
 	setString(&c.Image, k.Image)
 	setString((*string)(&c.ImagePullPolicy), string(k.ImagePullPolicy))
@@ -85,9 +88,9 @@ func overlay(c *corev1.Container, k corev1.Container) {
 	c.Env = mergeEnv(c.Env, k.Env)
 	c.EnvFrom = mergeEnvFrom(c.EnvFrom, k.EnvFrom)
 	c.VolumeMounts = mergeMounts(c.VolumeMounts, k.VolumeMounts)
-	if k.SecurityContext != nil {
-		c.SecurityContext = k.SecurityContext.DeepCopy()
-	}
+	sc, err := overSecurity(c.SecurityContext, k.SecurityContext.DeepCopy())
+	c.SecurityContext = sc
+	return err
 }
 
 // runnerInit copies the runner into the shared emptyDir before the main
@@ -107,28 +110,38 @@ func runnerInit(s Settings, agent *corev1.Container) corev1.Container {
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 		},
+		// PodSecurity "restricted", whatever the pod's own settings: the
+		// runner image's non-root user, RuntimeDefault seccomp, nothing more.
 		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptrTo(true),
+			RunAsUser:                ptrTo(RunnerUser),
 			AllowPrivilegeEscalation: ptrTo(false),
 			ReadOnlyRootFilesystem:   ptrTo(true),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 }
 
 // mergeEnv overlays env by name: a name in over replaces the base entry in
-// place; new names are appended in their order.
+// place (every entry of that name); new names are appended in their
+// order. Linear in both lists.
 func mergeEnv(base, over []corev1.EnvVar) []corev1.EnvVar {
-	out := append([]corev1.EnvVar(nil), base...)
+	out := append(make([]corev1.EnvVar, 0, len(base)+len(over)), base...)
+	at := make(map[string][]int, len(out))
+	for i, e := range out {
+		at[e.Name] = append(at[e.Name], i)
+	}
 	for _, e := range over {
-		replaced := false
-		for i := range out {
-			if out[i].Name == e.Name {
-				out[i], replaced = e, true
-			}
-		}
-		if !replaced {
+		idx, ok := at[e.Name]
+		if !ok {
+			at[e.Name] = []int{len(out)}
 			out = append(out, e)
+			continue
+		}
+		for _, i := range idx {
+			out[i] = e
 		}
 	}
 	return out

@@ -42,7 +42,10 @@ func Job(in Input) (*batchv1.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	pod := podSpec(in.Pod, server, cfg, main, runnerInit(s, agent))
+	pod, err := podSpec(in.Pod, server, cfg, main, runnerInit(s, agent))
+	if err != nil {
+		return nil, err
+	}
 	if err := keepMountedVolumes(&pod, in.Pod.Spec.Volumes, cfgVolumes(cfg)); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // The token split: when the Mage container holds no service-account token,
 // neither does the Job (automountServiceAccountToken: false, whatever the
 // pod or the service account say).
-func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config, main, init corev1.Container) corev1.PodSpec {
+func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config, main, init corev1.Container) (corev1.PodSpec, error) {
 	src := server.Spec
 	spec := corev1.PodSpec{
 		RestartPolicy:                 corev1.RestartPolicyNever,
@@ -42,39 +42,43 @@ func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config,
 	if spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet {
 		spec.DNSPolicy = corev1.DNSClusterFirst // the Job does not share the host network
 	}
-	applyPodSection(&spec, cfg.Pod)
+	if err := applyPodSection(&spec, cfg.Pod); err != nil {
+		return spec, err
+	}
 	setString(&spec.ServiceAccountName, cfg.ServiceAccountName)
 	if !HoldsToken(server, mage) {
 		spec.AutomountServiceAccountToken = ptrTo(false)
 	}
-	return spec
+	return spec, nil
 }
 
-// applyPodSection applies the config's pod: section over the inherited spec.
-func applyPodSection(spec *corev1.PodSpec, p *execconfig.Pod) {
-	if p != nil {
-		setString(&spec.ServiceAccountName, p.ServiceAccountName)
-		if len(p.NodeSelector) > 0 {
-			spec.NodeSelector = copyMap(p.NodeSelector)
-		}
-		if len(p.Tolerations) > 0 {
-			spec.Tolerations = p.Tolerations
-		}
-		if p.Affinity != nil {
-			spec.Affinity = p.Affinity.DeepCopy()
-		}
-		setString(&spec.SchedulerName, p.SchedulerName)
-		setString(&spec.PriorityClassName, p.PriorityClassName)
-		if len(p.ImagePullSecrets) > 0 {
-			spec.ImagePullSecrets = nil
-			for _, name := range p.ImagePullSecrets {
-				spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
-			}
-		}
-		if p.SecurityContext != nil {
-			spec.SecurityContext = p.SecurityContext.DeepCopy()
+// applyPodSection applies the config's pod: section over the inherited
+// spec; its security context merges field by field over the server pod's.
+func applyPodSection(spec *corev1.PodSpec, p *execconfig.Pod) error {
+	if p == nil {
+		return nil
+	}
+	setString(&spec.ServiceAccountName, p.ServiceAccountName)
+	if len(p.NodeSelector) > 0 {
+		spec.NodeSelector = copyMap(p.NodeSelector)
+	}
+	if len(p.Tolerations) > 0 {
+		spec.Tolerations = p.Tolerations
+	}
+	if p.Affinity != nil {
+		spec.Affinity = p.Affinity.DeepCopy()
+	}
+	setString(&spec.SchedulerName, p.SchedulerName)
+	setString(&spec.PriorityClassName, p.PriorityClassName)
+	if len(p.ImagePullSecrets) > 0 {
+		spec.ImagePullSecrets = nil
+		for _, name := range p.ImagePullSecrets {
+			spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
 		}
 	}
+	sc, err := overSecurity(spec.SecurityContext, p.SecurityContext.DeepCopy())
+	spec.SecurityContext = sc
+	return err
 }
 
 func cfgVolumes(cfg *execconfig.Config) []corev1.Volume {

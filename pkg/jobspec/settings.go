@@ -31,6 +31,9 @@ const (
 	RunnerInitName   = "magekube-runner-install"
 	RunnerVolumeName = "magekube-bin"
 	RunnerMountPath  = "/magekube/bin"
+	// RunnerUser is the runner image's user (USER 65532 in its Dockerfile);
+	// the init container runs as it.
+	RunnerUser int64 = 65532
 	// DefaultRunnerPath is where the images keep the runner binary.
 	DefaultRunnerPath = "/usr/local/bin/runner"
 	// DefaultContainerName is Mage's name for the Job's container.

@@ -30,12 +30,15 @@ spec:
     env:
     - {name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: mage-db, key: password}}}
     envFrom: [{secretRef: {name: mage-env}}]
-    securityContext: {allowPrivilegeEscalation: false, capabilities: {add: [NET_BIND_SERVICE]}}
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}}
     volumeMounts:
     - {name: mage-fs, mountPath: /home/src}
     - {name: data, mountPath: /data, readOnly: true}
+    - {name: shared, mountPath: /shared/projects, subPath: projects}
+    - {name: shared, mountPath: /shared/conf, subPath: conf, readOnly: true}
   - name: magekube-agent
     image: magekube/agent:test
+    securityContext: {runAsUser: 65532}
     volumeMounts:
     - {name: mage-fs, mountPath: /home/src}
     - {name: magekube-agent-token, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}
@@ -47,6 +50,7 @@ spec:
   volumes:
   - {name: mage-fs, persistentVolumeClaim: {claimName: mage-fs}}
   - {name: data, hostPath: {path: /srv/data}}
+  - {name: shared, persistentVolumeClaim: {claimName: shared}}
   - {name: magekube-agent-token, projected: {sources: [{serviceAccountToken: {path: token}}]}}
   - {name: agent-config, configMap: {name: magekube-agent}}
   - {name: agent-creds, secret: {secretName: magekube-agent-creds}}
@@ -64,8 +68,10 @@ func TestViolations(t *testing.T) {
 		want   []string
 	}{
 		{"inherited is fine", policy.Policy{}, `{}`, nil},
-		{"resources and a GPU toleration are fine", policy.Policy{},
+		{"resources and an allowed GPU toleration are fine", policy.Policy{Tolerations: []string{"nvidia.com/gpu"}},
 			`{resource_limits: {memory: 1Gi}, pod: {tolerations: [{key: nvidia.com/gpu, operator: Exists}]}}`, nil},
+		{"a narrower form of the server pod's toleration is fine", policy.Policy{},
+			`{pod: {tolerations: [{key: mage, operator: Equal, value: x, effect: NoSchedule}]}}`, nil},
 		{"an emptyDir sharing a server volume's name is the config's own", policy.Policy{},
 			`{pod: {volumes: [{name: agent-config, emptyDir: {}}]}, container: {volume_mounts: [{name: agent-config, mountPath: /c}]}}`, nil},
 		{"new emptyDir and configMap volumes are fine", policy.Policy{},
@@ -128,11 +134,11 @@ func TestViolations(t *testing.T) {
 		{"the Mage container's capability", policy.Policy{},
 			`{container: {security_context: {allowPrivilegeEscalation: false, capabilities: {add: [NET_BIND_SERVICE]}}}}`, nil},
 		{"privilege escalation", policy.Policy{},
-			`{container: {security_context: {capabilities: {add: [NET_BIND_SERVICE]}}}}`, []string{`allowPrivilegeEscalation is not false`}},
+			`{container: {security_context: {allowPrivilegeEscalation: true}}}`, []string{`allowPrivilegeEscalation is not false`}},
 		{"root", policy.Policy{},
 			`{container: {security_context: {runAsUser: 0, allowPrivilegeEscalation: false}}}`, []string{`may run as root`}},
-		{"a pod security context without a user", policy.Policy{},
-			`{pod: {security_context: {fsGroup: 100}}}`, []string{`may run as root`}},
+		{"a pod security context without a user keeps the server pod's", policy.Policy{},
+			`{pod: {security_context: {seLinuxOptions: {level: "s0"}}}}`, []string{`seLinuxOptions differ`}},
 		{"root allowed", policy.Policy{SecurityOptions: true},
 			`{container: {security_context: {runAsUser: 0, allowPrivilegeEscalation: false}}}`, nil},
 		{"unconfined seccomp", policy.Policy{},
@@ -142,11 +148,72 @@ func TestViolations(t *testing.T) {
 		{"SELinux options", policy.Policy{},
 			`{container: {security_context: {allowPrivilegeEscalation: false, seLinuxOptions: {level: "s0:c1"}}}}`, []string{`seLinuxOptions differ`}},
 		{"control-plane toleration", policy.Policy{},
-			`{pod: {tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists}]}}`, []string{`control-plane taint "node-role.kubernetes.io/control-plane"`}},
+			`{pod: {tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists}]}}`, []string{`the taint "node-role.kubernetes.io/control-plane"`}},
 		{"every taint", policy.Policy{},
 			`{pod: {tolerations: [{operator: Exists}]}}`, []string{`a toleration of every taint`}},
 		{"control plane allowed", policy.Policy{ControlPlane: true}, `{pod: {tolerations: [{operator: Exists}]}}`, nil},
 		{"other namespace", policy.Policy{}, `{namespace: other}`, []string{`namespace "other"`}},
+
+		// A config only tightens: the security context merges field by
+		// field, and the result is compared with the Mage container's.
+		{"privileged: false keeps the Mage container's drops and read-only root", policy.Policy{},
+			`{container: {security_context: {privileged: false}}}`, nil},
+		{"a pod user keeps the server pod's seccomp", policy.Policy{},
+			`{pod: {security_context: {runAsUser: 1001, runAsNonRoot: true}}}`, nil},
+		{"a writable root", policy.Policy{},
+			`{container: {security_context: {readOnlyRootFilesystem: false}}}`, []string{`readOnlyRootFilesystem is not true`}},
+		{"fewer dropped capabilities", policy.Policy{},
+			`{container: {security_context: {capabilities: {drop: [NET_RAW]}}}}`, []string{`capabilities.drop lacks ALL`}},
+		{"runAsGroup 0", policy.Policy{},
+			`{pod: {security_context: {runAsGroup: 0}}}`, []string{`runAsGroup 0`}},
+		{"new supplemental groups", policy.Policy{},
+			`{pod: {security_context: {supplementalGroups: [0, 65532]}}}`, []string{`supplementalGroups: 0`, `supplementalGroups: 65532`}},
+		{"the agent's group as fsGroup", policy.Policy{},
+			`{pod: {security_context: {fsGroup: 65532, fsGroupChangePolicy: Always}}}`, []string{`fsGroup: 65532`, `fsGroupChangePolicy: Always`}},
+		{"sysctls", policy.Policy{},
+			`{pod: {security_context: {sysctls: [{name: kernel.shm_rmid_forced, value: "0"}]}}}`, []string{`sysctls: kernel.shm_rmid_forced=0`}},
+		{"a Localhost seccomp profile", policy.Policy{},
+			`{pod: {security_context: {seccompProfile: {type: Localhost, localhostProfile: allow-all.json}}}}`, []string{`seccompProfile Localhost "allow-all.json"`}},
+		{"new group ids allowed", policy.Policy{SecurityOptions: true},
+			`{pod: {security_context: {runAsGroup: 0, supplementalGroups: [0], fsGroup: 0}}}`, nil},
+		{"the agent's user", policy.Policy{SecurityOptions: true},
+			`{container: {security_context: {runAsUser: 65532}}}`, []string{`runAsUser 65532 is the agent container's user`}},
+		{"a main container named like the runner's is checked", policy.Policy{},
+			`{container: {name: magekube-runner-install, security_context: {runAsUser: 0}}}`, []string{`"magekube-runner-install": may run as root`}},
+
+		// Mounts by (volume, subPath prefix, read-only).
+		{"a part of a subPath the Mage container mounts", policy.Policy{},
+			`{container: {volume_mounts: [{name: shared, mountPath: /p, subPath: projects/etl}]}}`, nil},
+		{"the whole volume where the Mage container mounts a subPath", policy.Policy{},
+			`{container: {volume_mounts: [{name: shared, mountPath: /all}]}}`, []string{`subPath "" of volume "shared" is wider`}},
+		{"a sibling subPath through ..", policy.Policy{},
+			`{container: {volume_mounts: [{name: shared, mountPath: /x, subPath: projects/../secrets}]}}`, []string{`is wider`}},
+		{"a read-only subPath mounted read-write", policy.Policy{},
+			`{container: {volume_mounts: [{name: shared, mountPath: /c, subPath: conf}]}}`, []string{`mounts "shared" read-only`}},
+		{"a subPathExpr", policy.Policy{},
+			`{container: {volume_mounts: [{name: mage-fs, mountPath: /e, subPathExpr: "$(POD)"}]}}`, []string{`subPathExpr "$(POD)"`}},
+		{"a subPathExpr allowed", policy.Policy{SubPathExpr: true},
+			`{container: {volume_mounts: [{name: mage-fs, mountPath: /e, subPathExpr: "$(POD)"}]}}`, nil},
+
+		// Scheduling and credentials the server pod lacks.
+		{"a priority class", policy.Policy{},
+			`{pod: {priority_class_name: system-cluster-critical}}`, []string{`--allow-priority-class=system-cluster-critical`}},
+		{"a priority class allowed", policy.Policy{PriorityClasses: []string{"batch"}}, `{pod: {priority_class_name: batch}}`, nil},
+		{"an image pull secret", policy.Policy{},
+			`{pod: {image_pull_secrets: [regcred]}}`, []string{`--allow-pull-secret=regcred`}},
+		{"a pod certificate", policy.Policy{VolumeTypes: []string{"*"}},
+			`{pod: {volumes: [{name: pc, projected: {sources: [{podCertificate: {signerName: x/y, keyType: ED25519, credentialBundlePath: c}}]}}]}, container: {volume_mounts: [{name: pc, mountPath: /pc}]}}`,
+			[]string{`volume "pc": a pod certificate`}},
+		{"tolerations of other tenants' taints", policy.Policy{},
+			`{pod: {tolerations: [{key: node-role.kubernetes.io/etcd, operator: Exists}, {key: CriticalAddonsOnly, operator: Exists}, {key: node.kubernetes.io/unschedulable, operator: Exists}, {key: dedicated, operator: Equal, value: team-b}]}}`,
+			[]string{`"node-role.kubernetes.io/etcd"`, `"CriticalAddonsOnly"`, `"node.kubernetes.io/unschedulable"`, `--allow-toleration=dedicated`}},
+
+		// The run's key.
+		{"the controller-uid label in env", policy.Policy{},
+			`{container: {env: [{name: K, valueFrom: {fieldRef: {fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']"}}}]}}`, []string{`env K: metadata.labels['batch.kubernetes.io/controller-uid'] holds the run's key`}},
+		{"every label through the downward API", policy.Policy{},
+			`{pod: {volumes: [{name: info, downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}}]}, container: {volume_mounts: [{name: info, mountPath: /info}]}}`,
+			[]string{`volume "info": downward API metadata.labels holds the run's key`}},
 		{"other namespace allowed", policy.Policy{Namespaces: []string{"other"}}, `{namespace: other}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,4 +282,39 @@ func loadServerPod(t *testing.T) *corev1.Pod {
 		t.Fatal(err)
 	}
 	return pod
+}
+
+// TestConfigOnlyTightens: a config's security context merges over the
+// Mage container's field by field, so setting one field keeps every
+// other restriction (before, it replaced the whole context: the Job got
+// the runtime's default capabilities, a writable root, and no seccomp).
+func TestConfigOnlyTightens(t *testing.T) {
+	t.Parallel()
+	pod := loadServerPod(t)
+	settings := jobspec.Settings{AgentContainer: "magekube-agent", RunnerImage: "r"}
+	req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p", PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1,
+		ExecutorConfig: map[string]any{
+			"container": map[string]any{"security_context": map[string]any{"privileged": false}},
+			"pod":       map[string]any{"security_context": map[string]any{"runAsUser": 1001, "runAsNonRoot": true}},
+		}}
+	job, err := jobspec.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := job.Spec.Template.Spec
+	sc := spec.Containers[0].SecurityContext
+	if sc == nil || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Privileged == nil || *sc.Privileged {
+		t.Errorf("container security context: %+v", sc)
+	}
+	psc := spec.SecurityContext
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		psc.FSGroup == nil || *psc.FSGroup != 1000 || psc.RunAsUser == nil || *psc.RunAsUser != 1001 {
+		t.Errorf("pod security context: %+v", psc)
+	}
+	init := spec.InitContainers[0].SecurityContext
+	if init.RunAsNonRoot == nil || !*init.RunAsNonRoot || init.SeccompProfile == nil || init.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("the runner's init container does not meet PodSecurity restricted: %+v", init)
+	}
 }

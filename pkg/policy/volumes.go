@@ -2,8 +2,11 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
+	"path"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -44,11 +47,61 @@ func (c *check) volumes() {
 	}
 	for _, ct := range c.jobContainers() {
 		for _, m := range ct.VolumeMounts {
-			if same, ok := inheritedAs[m.Name]; ok && mageMounts[same] && !m.ReadOnly {
-				c.deny("container %q volumeMounts %q: the Mage container mounts %q read-only; the Job may not mount it read-write", ct.Name, m.MountPath, same)
+			if same, ok := inheritedAs[m.Name]; ok {
+				c.mount(ct.Name, m, same)
 			}
 		}
 	}
+}
+
+// mount checks a Job mount of the Mage container's volume same against
+// the Mage container's mounts of it, by (volume, subPath prefix,
+// read-only): the Job may mount what the Mage container mounts, or a part
+// of it, read-only where the Mage container's is.
+func (c *check) mount(container string, m corev1.VolumeMount, same string) {
+	var covering []corev1.VolumeMount
+	for _, mm := range c.mage.VolumeMounts {
+		if mm.Name != same {
+			continue
+		}
+		switch {
+		case mm.SubPathExpr != "":
+			if m.SubPathExpr == mm.SubPathExpr && m.SubPath == "" {
+				covering = append(covering, mm)
+			}
+		case m.SubPathExpr != "":
+			if mm.SubPath == "" && c.p.SubPathExpr {
+				covering = append(covering, mm)
+			}
+		case within(m.SubPath, mm.SubPath):
+			covering = append(covering, mm)
+		}
+	}
+	switch {
+	case len(covering) == 0 && m.SubPathExpr != "":
+		c.deny("container %q volumeMounts %q: subPathExpr %q of volume %q, which the Mage container does not mount that way; allow it with --allow-subpath-expr", container, m.MountPath, m.SubPathExpr, same)
+	case len(covering) == 0:
+		c.deny("container %q volumeMounts %q: subPath %q of volume %q is wider than what the Mage container mounts of it (%s)", container, m.MountPath, m.SubPath, same, subPaths(c.mage, same))
+	case !m.ReadOnly && !slices.ContainsFunc(covering, func(mm corev1.VolumeMount) bool { return !mm.ReadOnly }):
+		c.deny("container %q volumeMounts %q: the Mage container mounts %q read-only; the Job may not mount it read-write", container, m.MountPath, same)
+	}
+}
+
+// within reports whether subPath sub lies in subPath dir ("" is the
+// whole volume).
+func within(sub, dir string) bool {
+	sub, dir = path.Clean("/"+sub), path.Clean("/"+dir)
+	return dir == "/" || sub == dir || strings.HasPrefix(sub, dir+"/")
+}
+
+func subPaths(mage *corev1.Container, volume string) string {
+	var out []string
+	for _, m := range mage.VolumeMounts {
+		if m.Name == volume {
+			out = append(out, fmt.Sprintf("subPath %q", m.SubPath+m.SubPathExpr))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // mageVolume finds the server volume the Mage container mounts whose
@@ -92,6 +145,9 @@ func (c *check) newVolume(v corev1.Volume) {
 		for _, s := range v.Projected.Sources {
 			if s.Secret != nil {
 				c.secret("volume "+quote(v.Name), s.Secret.Name)
+			}
+			if s.PodCertificate != nil {
+				c.deny("volume %q: a pod certificate, a credential bound to the pod; Jobs never get Kubernetes credentials", v.Name)
 			}
 		}
 	case kind == "secret":

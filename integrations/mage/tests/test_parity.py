@@ -193,7 +193,8 @@ def agent_job(root, repo, pipeline, command, pod_file):
         json.dump(req, f)
     out = subprocess.run(
         [os.environ["MAGEKUBE_AGENT"], "render", "--pod-file", pod_file,
-         "--allow-service-account", "*", "--allow-namespace", "*", path],
+         "--allow-service-account", "*", "--allow-namespace", "*",
+         "--allow-toleration", "*", "--allow-pull-secret", "*", path],
         capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise AssertionError("agent render failed:\n" + out.stderr)
