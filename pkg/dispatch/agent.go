@@ -69,6 +69,9 @@ type Agent struct {
 	o        Options
 	log      *slog.Logger
 	vol      *volume
+	// keyReachable: a block may read its runner's key (policy.KeyReachable),
+	// so a sealed success counts only once the main container has ended.
+	keyReachable bool
 	runs     map[string]*run
 	queue    []string
 	inflight int
@@ -140,8 +143,12 @@ func New(o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	keyReachable := true // no Mage container found: trust no result early
+	if mage, err := jobspec.MageContainer(o.Pod, o.Builder.Settings.Default()); err == nil {
+		keyReachable = o.Policy.KeyReachable(o.Pod, mage)
+	}
 	return &Agent{
-		o: o, log: o.Log, vol: vol,
+		o: o, log: o.Log, vol: vol, keyReachable: keyReachable,
 		runs: map[string]*run{}, trackers: map[string]*tracker{}, foreign: map[string]string{},
 		dirty: newIDSet(), created: make(chan createResult, 64), synced: make(chan trackerSync, 8), apiBack: make(chan struct{}, 1),
 		beats: make(chan time.Time, 1), claims: make(chan struct{}, 1), in: newIntakeState(),

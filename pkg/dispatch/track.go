@@ -186,7 +186,27 @@ func (a *Agent) observe(r *run) Observation {
 	o.Job = t.job(r.namespace, r.job)
 	o.Pods = t.podsOf(r.id)
 	o.Result = a.sealedResult(r, o.Job)
+	if a.keyReachable && o.Result != nil && o.Result.ExitCode == 0 && !mainEnded(o.Job, o.Pods) {
+		o.Result = nil // judged again when the pod's status shows the container's end
+	}
 	return o
+}
+
+// mainEnded reports whether the main container of one of the run's pods
+// has terminated (the Job's first container is the runner's).
+func mainEnded(job *batchv1.Job, pods []*corev1.Pod) bool {
+	if job == nil || len(job.Spec.Template.Spec.Containers) == 0 {
+		return false
+	}
+	main := job.Spec.Template.Spec.Containers[0].Name
+	for _, p := range pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == main && cs.State.Terminated != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sealedResult is the run's result.json when its own pod wrote it: sealed

@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/share"
 )
@@ -140,5 +143,34 @@ func TestClaim(t *testing.T) {
 	}
 	if err := v.claim("r1.json", "r1"); !errors.Is(err, protocol.ErrClaimed) {
 		t.Errorf("second claim: want ErrClaimed, got %v", err)
+	}
+}
+
+// TestMainEnded: where a block may read its runner's key, a sealed
+// success waits for the pod's status to show the main container's end.
+func TestMainEnded(t *testing.T) {
+	t.Parallel()
+	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main"}}}}}}
+	pod := func(name string, terminated bool) *corev1.Pod {
+		st := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+		if terminated {
+			st = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{}}
+		}
+		return &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: name, State: st}}}}
+	}
+	for name, tc := range map[string]struct {
+		job  *batchv1.Job
+		pods []*corev1.Pod
+		want bool
+	}{
+		"running":             {job, []*corev1.Pod{pod("main", false)}, false},
+		"ended":               {job, []*corev1.Pod{pod("main", false), pod("main", true)}, true},
+		"another container":   {job, []*corev1.Pod{pod("sidecar", true)}, false},
+		"no Job in the cache": {nil, []*corev1.Pod{pod("main", true)}, false},
+		"no pod":              {job, nil, false},
+	} {
+		if got := mainEnded(tc.job, tc.pods); got != tc.want {
+			t.Errorf("%s: %v, want %v", name, got, tc.want)
+		}
 	}
 }

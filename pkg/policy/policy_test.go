@@ -318,3 +318,22 @@ func TestConfigOnlyTightens(t *testing.T) {
 		t.Errorf("the runner's init container does not meet PodSecurity restricted: %+v", init)
 	}
 }
+
+// TestKeyReachable: a block can read the non-dumpable runner's key only
+// with CAP_SYS_PTRACE or CAP_SYS_ADMIN (or privileged), inherited from the
+// Mage container or granted by --allow-privileged.
+func TestKeyReachable(t *testing.T) {
+	t.Parallel()
+	pod := loadServerPod(t)
+	mage := &pod.Spec.Containers[0]
+	if (policy.Policy{}).KeyReachable(pod, mage) {
+		t.Error("reachable for a Mage container without ptrace")
+	}
+	if !(policy.Policy{Privileged: true}).KeyReachable(pod, mage) {
+		t.Error("not reachable with --allow-privileged")
+	}
+	mage.SecurityContext.Capabilities.Add = append(mage.SecurityContext.Capabilities.Add, "CAP_SYS_PTRACE")
+	if !(policy.Policy{}).KeyReachable(pod, mage) {
+		t.Error("not reachable for a Mage container adding CAP_SYS_PTRACE")
+	}
+}

@@ -253,3 +253,14 @@ func keptCaps(mageDrops, jobDrops []corev1.Capability) []string {
 }
 
 func sameID(a, b *int64) bool { return a != nil && b != nil && *a == *b || a == nil && b == nil }
+
+// KeyReachable reports whether a Job's block may read the runner's
+// memory, and with it the run's key, although the runner is non-dumpable:
+// when the Mage container is privileged or adds CAP_SYS_PTRACE or
+// CAP_SYS_ADMIN (a Job inherits them), or the operator lets configs add
+// capabilities (--allow-privileged). The agent then trusts a sealed
+// success only once the pod's main container has ended.
+func (p Policy) KeyReachable(server *corev1.Pod, mage *corev1.Container) bool {
+	s := effective(server.Spec.SecurityContext, mage.SecurityContext)
+	return p.Privileged || s.privileged || hasCap(s.addCaps, "SYS_PTRACE") || hasCap(s.addCaps, "SYS_ADMIN") || hasCap(s.addCaps, "ALL")
+}

@@ -4,7 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"encoding/json"
 )
 
 // Every Job pod can write the shared volume, so a result.json alone
@@ -17,10 +17,17 @@ import (
 // RunKeyLabel is the pod label holding its Job's UID, the run's key.
 const RunKeyLabel = "batch.kubernetes.io/controller-uid"
 
-// SealResult is the seal of r for run id under key.
+// SealResult is the seal of r for run id under key. It covers every
+// field of r but the seal itself, as r's JSON encoding.
 func SealResult(key, id string, r Result) string {
+	r.Seal = ""
+	data, err := json.Marshal(r)
+	if err != nil { // a Result always encodes
+		return ""
+	}
 	mac := hmac.New(sha256.New, []byte(key))
-	fmt.Fprintf(mac, "magekube/v1 result\n%s\n%d\n%s\n%d\n%s\n", id, r.ExitCode, r.Reason, r.Attempt, r.Pod)
+	mac.Write([]byte("magekube/v1 result\n" + id + "\n"))
+	mac.Write(data)
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
@@ -29,5 +36,7 @@ func ResultSealed(key, id string, r Result) bool {
 	if key == "" || r.Seal == "" {
 		return false
 	}
+	// r went through JSON once (the runner's file): its times carry no
+	// monotonic reading and encode as the runner's did.
 	return hmac.Equal([]byte(r.Seal), []byte(SealResult(key, id, r)))
 }

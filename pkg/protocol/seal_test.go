@@ -3,15 +3,26 @@ package protocol
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 func TestSealResult(t *testing.T) {
 	t.Parallel()
-	r := Result{ExitCode: 0, Reason: "Completed", Attempt: 1, Pod: "p"}
+	start := time.Now()
+	sig := "SIGTERM"
+	r := Result{ExitCode: 0, Reason: "Completed", Attempt: 1, Pod: "p", Message: "done", Signal: &sig,
+		StartedAt: start.UTC(), FinishedAt: start.Add(time.Second).UTC(), DurationSeconds: 1.000123, TraceID: "abc"}
 	r.Seal = SealResult("job-uid", "run-1", r)
 	if !ResultSealed("job-uid", "run-1", r) {
 		t.Fatal("own seal rejected")
 	}
+	// As the agent reads it: through the file's JSON.
+	data, _ := json.Marshal(r)
+	var read Result
+	if err := json.Unmarshal(data, &read); err != nil || !ResultSealed("job-uid", "run-1", read) {
+		t.Fatalf("own seal rejected after a JSON round trip: %v", err)
+	}
+	other := "SIGKILL"
 	for name, tc := range map[string]struct {
 		key, id string
 		change  func(*Result)
@@ -21,6 +32,11 @@ func TestSealResult(t *testing.T) {
 		"other run":       {"job-uid", "run-2", nil},
 		"exit code moved": {"job-uid", "run-1", func(r *Result) { r.ExitCode = 1 }},
 		"reason changed":  {"job-uid", "run-1", func(r *Result) { r.Reason = "OOMKilled" }},
+		"message changed": {"job-uid", "run-1", func(r *Result) { r.Message = "forged" }},
+		"times moved":     {"job-uid", "run-1", func(r *Result) { r.FinishedAt = r.FinishedAt.Add(time.Hour) }},
+		"trace changed":   {"job-uid", "run-1", func(r *Result) { r.TraceID = "def" }},
+		"signal changed":  {"job-uid", "run-1", func(r *Result) { r.Signal = &other }},
+		"duration moved":  {"job-uid", "run-1", func(r *Result) { r.DurationSeconds = 2 }},
 		"no seal":         {"job-uid", "run-1", func(r *Result) { r.Seal = "" }},
 	} {
 		c := r

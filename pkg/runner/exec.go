@@ -65,6 +65,12 @@ func run(ctx context.Context, o Options, rec *recorder) (int, syscall.Signal, st
 	if err := becomeSubreaper(); err != nil && os.Getpid() != 1 {
 		fmt.Fprintf(o.Stderr, "runner: warning: cannot reap orphans: %v\n", err)
 	}
+	if rec.key != "" {
+		if err := protectKey(); err != nil {
+			fmt.Fprintf(o.Stderr, "runner: warning: cannot hide the run's key from the block (%v): the agent judges the run by its pod alone\n", err)
+			rec.key = "" // an unsealed result counts for nothing
+		}
+	}
 	outR, outW, errR, errW, err := pipes()
 	if err != nil {
 		return ExitRunnerError, 0, protocol.ReasonStartError, err.Error()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -410,5 +411,38 @@ func TestAttemptNumbers(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(dir, "attempts"))
 	if err != nil || len(entries) != 9 {
 		t.Errorf("%d attempt directories after 9 pods (%v), want 9", len(entries), err)
+	}
+}
+
+// TestBlockCannotReadKey: the block runs as the runner's user, so without
+// protection it reads the key from the runner's initial environment
+// (/proc/<runner>/environ) and could seal a result of its own. The runner
+// is non-dumpable before the block starts: the read fails. As root the
+// runner runs as uid 4242 (no capabilities), as a Job's non-root user.
+func TestBlockCannotReadKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH"), "MAGEKUBE_RUN_KEY=job-uid-secret", "MAGEKUBE_RUN_ID=run-1"}
+	args := []string{"exec", "--run-dir", dir, "--", "sh", "-c",
+		`cat /proc/$PPID/environ 2>/dev/null | tr '\0' '\n' | grep -c job-uid-secret; cat /proc/$PPID/mem >/dev/null 2>&1 && echo mem-readable; exit 0`}
+	cmd := exec.Command(runnerBin, args...)
+	cmd.Env = env
+	if os.Geteuid() == 0 {
+		for _, d := range []string{filepath.Dir(runnerBin), filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4242}}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("runner: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "0" {
+		t.Errorf("the block read the runner's key or memory; it printed %q", got)
+	}
+	if res := readResult(t, dir); !protocol.ResultSealed("job-uid-secret", "run-1", res) {
+		t.Errorf("the runner's own result is not sealed: %+v", res)
 	}
 }

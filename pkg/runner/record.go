@@ -148,12 +148,12 @@ func (r *recorder) finish(code int, sig syscall.Signal, reason, msg string, end 
 		StartedAt: r.start.UTC(), FinishedAt: end.UTC(), DurationSeconds: end.Sub(r.start).Seconds(),
 		Pod: r.pod, Attempt: r.attempt, TraceID: r.span.TraceID.String(),
 	}
-	if r.key != "" && r.runID != "" {
-		res.Seal = protocol.SealResult(r.key, r.runID, res)
-	}
 	if sig != 0 {
 		name := signalName(sig)
 		res.Signal = &name
+	}
+	if r.key != "" && r.runID != "" {
+		res.Seal = protocol.SealResult(r.key, r.runID, res)
 	}
 	if err := r.writeSpan(res); err != nil {
 		fmt.Fprintf(r.warn, "runner: warning: %v\n", err)
