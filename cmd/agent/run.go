@@ -18,15 +18,17 @@ import (
 )
 
 type runOptions struct {
-	maxInflight int
-	rescan      time.Duration
-	retention   time.Duration
-	startWait   time.Duration
-	listen      string
-	profiling   bool
-	logFormat   string
-	logLevel    string
-	policy      policy.Policy
+	maxInflight    int
+	maxQueued      int
+	maxQueuedBytes int64
+	rescan         time.Duration
+	retention      time.Duration
+	startWait      time.Duration
+	listen         string
+	profiling      bool
+	logFormat      string
+	logLevel       string
+	policy         policy.Policy
 }
 
 func runCommand(g *globalOptions) *cli.Command {
@@ -56,6 +58,10 @@ finished runs older than --retention are removed.`,
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "max-inflight", Value: 100, EnvVars: env("MAGEKUBE_MAX_INFLIGHT"), Destination: &o.maxInflight,
 				Usage: "runs with a live Job at once; more wait as Queued"},
+			&cli.IntFlag{Name: "max-queued", Value: dispatch.DefaultMaxQueued, EnvVars: env("MAGEKUBE_MAX_QUEUED"), Destination: &o.maxQueued,
+				Usage: "runs that may wait as Queued; a run past it fails QueueFull"},
+			&cli.Int64Flag{Name: "max-queued-bytes", Value: dispatch.DefaultMaxQueuedBytes, EnvVars: env("MAGEKUBE_MAX_QUEUED_BYTES"), Destination: &o.maxQueuedBytes,
+				Usage: "bytes of request files the Queued runs may add up to; a run past it fails QueueFull (bounds the agent's memory whatever the requests hold)"},
 			&cli.DurationFlag{Name: "rescan", Value: 30 * time.Second, EnvVars: env("MAGEKUBE_RESCAN"), Destination: &o.rescan,
 				Usage: "safety-net rescan of the request and run directories"},
 			&cli.DurationFlag{Name: "start-timeout", Value: dispatch.DefaultStartTimeout, EnvVars: env("MAGEKUBE_START_TIMEOUT"), Destination: &o.startWait,
@@ -79,7 +85,7 @@ finished runs older than --retention are removed.`,
 			return server.Run(c.Context, server.Config{
 				Dir: g.dir, Kube: g.kube, PodName: g.podName, PodNamespace: g.podNamespace,
 				Builder: jobspec.Builder{Settings: g.jobSettings(), Configs: execconfig.NewCache()}, Policy: o.policy,
-				MaxInflight: o.maxInflight, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: log,
+				MaxInflight: o.maxInflight, MaxQueued: o.maxQueued, MaxQueuedBytes: o.maxQueuedBytes, Rescan: o.rescan, Retention: o.retention, StartTimeout: o.startWait, Listen: o.listen, Profiling: o.profiling, Log: log,
 			})
 		},
 	}

@@ -35,6 +35,12 @@ type Options struct {
 	Pod *corev1.Pod
 	// MaxInflight bounds runs with a live Job; more wait as Queued.
 	MaxInflight int
+	// MaxQueued and MaxQueuedBytes bound the runs waiting for an
+	// in-flight slot, and the bytes of their request files: a run past
+	// either fails QueueFull, naming the cap, so no burst of requests
+	// holds more of the agent's memory than the caps allow.
+	MaxQueued      int
+	MaxQueuedBytes int64
 	// Rescan is the safety-net interval for re-reading the directories
 	// (inotify misses writes made on other nodes of an NFS-like volume).
 	Rescan time.Duration
@@ -75,6 +81,7 @@ type Agent struct {
 	runs     map[string]*run
 	queue    []string
 	inflight int
+	queued   int64 // bytes of the queued runs' request files
 	trackers map[string]*tracker
 	dirty    *idSet
 	created  chan createResult
@@ -109,6 +116,7 @@ type run struct {
 	startTimeout time.Duration
 	pendingSince time.Time
 	queued       bool // waiting in the queue for an in-flight slot
+	reqBytes     int64 // the request file's size, counted while queued
 	inflight     bool // holds an in-flight slot (from dispatch to the end)
 	// config is the run's resolved executor config (a queued run's Job is
 	// built from it).
@@ -132,6 +140,12 @@ func New(o Options) (*Agent, error) {
 	}
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = 100
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = DefaultMaxQueued
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	if o.Rescan <= 0 {
 		o.Rescan = 30 * time.Second

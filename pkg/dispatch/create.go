@@ -41,15 +41,42 @@ func (a *Agent) enqueue(ctx context.Context, r *run) {
 	a.enqueuePrepared(ctx, r, p.job)
 }
 
+// Defaults of the queue's caps: a backfill's worth of runs (a Mage
+// request file is 1-2 KB), and request files whose parsed form (up to ten
+// times a file's size for a hostile one) stays well under the sidecar's
+// 256 MiB.
+const (
+	DefaultMaxQueued            = 10000
+	DefaultMaxQueuedBytes int64 = 16 << 20
+)
+
 // enqueuePrepared dispatches a prepared run, or queues it behind
-// --max-inflight.
+// --max-inflight; past the queue's caps it fails QueueFull.
 func (a *Agent) enqueuePrepared(ctx context.Context, r *run, job *batchv1.Job) {
-	if a.inflight >= a.o.MaxInflight {
-		a.queue = append(a.queue, r.id)
-		r.queued = true
+	if a.inflight < a.o.MaxInflight {
+		a.dispatch(ctx, r, job)
 		return
 	}
-	a.dispatch(ctx, r, job)
+	switch {
+	case len(a.queue) >= a.o.MaxQueued:
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonQueueFull, fmt.Sprintf(
+			"%d runs wait for one of the %d in-flight slots already (--max-queued %d); request it again later, or raise --max-queued or --max-inflight", len(a.queue), a.o.MaxInflight, a.o.MaxQueued))
+		return
+	case a.queued+r.reqBytes > a.o.MaxQueuedBytes:
+		a.finish(ctx, r, protocol.PhaseFailed, protocol.ReasonQueueFull, fmt.Sprintf(
+			"the waiting runs' requests take %d bytes, and this one %d more (--max-queued-bytes %d); request it again later, or raise --max-queued-bytes", a.queued, r.reqBytes, a.o.MaxQueuedBytes))
+		return
+	}
+	r.dropBuildInputs()
+	a.queue = append(a.queue, r.id)
+	a.queued += r.reqBytes
+	r.queued = true
+}
+
+// dequeued takes r's bytes off the queue's count.
+func (a *Agent) dequeued(r *run) {
+	r.queued = false
+	a.queued -= r.reqBytes
 }
 
 // prepared is a run's Job, built and checked, or why it cannot run.
@@ -90,6 +117,17 @@ func (a *Agent) prepare(r *run) prepared {
 		a.log.Warn("run directory not shared with the Job's user; its log and result may not be written", "run", r.id, "err", err)
 	}
 	return prepared{job: job}
+}
+
+// dropBuildInputs drops what the run's resolved config replaced: the
+// request's executor config and env values (a queued run's Job is built
+// from the config, the command, the ids and the variables).
+func (r *run) dropBuildInputs() {
+	if r.req != nil {
+		req := *r.req
+		req.ExecutorConfig, req.Env = nil, nil
+		r.req = &req
+	}
 }
 
 // keepIdentity drops what only building the run's Job needed, once it

@@ -311,7 +311,7 @@ func (a *Agent) claim(f requestFile) (claimedRequest, bool) {
 	if !a.claimDir(name, id) {
 		return claimedRequest{}, false
 	}
-	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}}
+	r := &run{id: id, status: a.newStatus(id), times: timeline{seen: seen, claimed: time.Now()}, reqBytes: int64(len(data))}
 	return claimedRequest{r: r, name: name, req: req, readErr: err, parseErr: perr}, true
 }
 

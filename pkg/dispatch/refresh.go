@@ -138,6 +138,7 @@ func (a *Agent) finish(ctx context.Context, r *run, phase protocol.Phase, reason
 	delete(a.runs, r.id)
 	if r.queued {
 		a.queue = without(a.queue, r.id)
+		a.dequeued(r)
 	}
 	if r.inflight {
 		r.inflight = false
@@ -152,7 +153,7 @@ func (a *Agent) release(ctx context.Context) {
 		id := a.queue[0]
 		a.queue = a.queue[1:]
 		if r, ok := a.runs[id]; ok {
-			r.queued = false
+			a.dequeued(r)
 			a.dispatch(ctx, r, nil)
 		}
 	}

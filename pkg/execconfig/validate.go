@@ -43,11 +43,13 @@ func (c *Config) validate(source, root string) error {
 	}
 	if k := c.Container; k != nil {
 		v.pullPolicy(v.path("container", "image_pull_policy"), k.ImagePullPolicy)
+		v.counts(v.path("container"), map[string]int{"env": len(k.Env), "env_from": len(k.EnvFrom), "volume_mounts": len(k.VolumeMounts)})
 		v.envNames(v.path("container", "env"), k.Env)
 		v.resources(v.path("container", "resources"), k.Resources)
 	}
 	if k := c.ContainerConfig; k != nil {
 		v.pullPolicy(v.path("container_config", "imagePullPolicy"), k.ImagePullPolicy)
+		v.counts(v.path("container_config"), map[string]int{"env": len(k.Env), "envFrom": len(k.EnvFrom), "volumeMounts": len(k.VolumeMounts)})
 		v.envNames(v.path("container_config", "env"), k.Env)
 		v.resources(v.path("container_config", "resources"), &k.Resources)
 		for _, key := range unappliedContainerKeys(k) {
@@ -57,13 +59,14 @@ func (c *Config) validate(source, root string) error {
 	if p := c.Pod; p != nil {
 		v.subdomain(v.path("pod", "service_account_name"), p.ServiceAccountName)
 		v.labels(v.path("pod", "node_selector"), p.NodeSelector)
-		for i, t := range p.Tolerations {
+		v.counts(v.path("pod"), map[string]int{"tolerations": len(p.Tolerations), "volumes": len(p.Volumes), "image_pull_secrets": len(p.ImagePullSecrets)})
+		for i, t := range p.Tolerations[:min(len(p.Tolerations), MaxListLen)] {
 			v.toleration(index(v.path("pod", "tolerations"), i), t)
 		}
-		for i, vol := range p.Volumes {
+		for i, vol := range p.Volumes[:min(len(p.Volumes), MaxListLen)] {
 			v.dnsLabel(child(index(v.path("pod", "volumes"), i), "name"), vol.Name)
 		}
-		for i, s := range p.ImagePullSecrets {
+		for i, s := range p.ImagePullSecrets[:min(len(p.ImagePullSecrets), MaxListLen)] {
 			v.subdomain(index(v.path("pod", "image_pull_secrets"), i), s)
 		}
 	}
@@ -130,7 +133,25 @@ func (v *validator) pullPolicy(path string, p corev1.PullPolicy) {
 	}
 }
 
+// MaxListLen caps each list of a config (env, volumes, mounts,
+// tolerations…): far more than a Job needs, few enough that building and
+// checking a Job stays cheap whatever a config holds.
+const MaxListLen = 1000
+
+// counts fails each list of parent over MaxListLen; its items are then
+// not checked one by one.
+func (v *validator) counts(parent string, lens map[string]int) {
+	for _, name := range sortedKeys(lens) {
+		if n := lens[name]; n > MaxListLen {
+			v.fail(child(parent, name), "has %d entries; the limit is %d", n, MaxListLen)
+		}
+	}
+}
+
 func (v *validator) envNames(path string, env []corev1.EnvVar) {
+	if len(env) > MaxListLen {
+		return // counts said so
+	}
 	for i, e := range env {
 		if e.Name == "" {
 			v.fail(child(index(path, i), "name"), "must not be empty")

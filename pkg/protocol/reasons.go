@@ -14,6 +14,7 @@ const (
 	ReasonJobDeleted     = "JobDeleted"
 	ReasonCancelled      = "Cancelled"
 	ReasonStartTimeout   = "StartTimeout"
+	ReasonQueueFull      = "QueueFull"
 	ReasonCompleted      = "Completed"
 	ReasonError          = "Error"
 
@@ -72,6 +73,7 @@ var reasons = []ReasonInfo{
 	{ReasonJobDeleted, SourceAgent, true, false, "the run's Job was deleted before the run finished"},
 	{ReasonCancelled, SourceAgent, false, false, "cancelled (Mage, `agent cancel`, or a cancel file); the Job was deleted"},
 	{ReasonStartTimeout, SourceAgent, true, false, "the run did not start within its start timeout; the message says what it waited for"},
+	{ReasonQueueFull, SourceAgent, true, false, "the agent's queue of waiting runs was full (--max-queued or --max-queued-bytes); the message names the cap"},
 	{ReasonCompleted, SourceAgent, false, false, "the block command exited 0"},
 	{ReasonError, SourceAgent, true, false, "the block command exited non-zero, or an error the others do not name"},
 	{ReasonTimeout, SourceRunner, true, false, "the runner stopped the command at its timeout"},

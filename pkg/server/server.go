@@ -36,10 +36,13 @@ type Config struct {
 	Builder      jobspec.Builder
 	Policy       policy.Policy
 	MaxInflight  int
-	Rescan       time.Duration
-	Retention    time.Duration
-	StartTimeout time.Duration
-	Listen       string
+	// MaxQueued and MaxQueuedBytes cap the runs waiting for a slot.
+	MaxQueued      int
+	MaxQueuedBytes int64
+	Rescan         time.Duration
+	Retention      time.Duration
+	StartTimeout   time.Duration
+	Listen         string
 	// Profiling serves net/http/pprof at /debug/pprof/ on Listen.
 	Profiling bool
 	Log       *slog.Logger
@@ -80,7 +83,7 @@ func Run(ctx context.Context, c Config) error {
 	defer stopEvents()
 	agent, err := dispatch.New(dispatch.Options{
 		Layout: protocol.Layout{Root: c.Dir}, Builder: c.Builder, Policy: c.Policy, Client: client, Pod: pod,
-		MaxInflight: c.MaxInflight, Rescan: c.Rescan, Retention: c.Retention, StartTimeout: c.StartTimeout, Log: c.Log, APIErrors: outages.Errors(),
+		MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueued, MaxQueuedBytes: c.MaxQueuedBytes, Rescan: c.Rescan, Retention: c.Retention, StartTimeout: c.StartTimeout, Log: c.Log, APIErrors: outages.Errors(),
 		Tracer: tracer, Metrics: metrics, Events: events,
 	})
 	if err != nil {

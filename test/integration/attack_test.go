@@ -179,3 +179,29 @@ func waitStatusOf(t *testing.T, l protocol.Layout, id string, ok func(protocol.S
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestQueueCaps: runs past --max-queued, or whose request would take the
+// queued requests past --max-queued-bytes, fail QueueFull at once with a
+// message naming the cap; runs that fit wait as usual.
+func TestQueueCaps(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	h.opts.MaxInflight, h.opts.MaxQueued, h.opts.MaxQueuedBytes = 1, 2, 64<<10
+	h.start()
+	h.submit("slot", "")
+	h.waitStatus("slot", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
+	big := `,"variables":{"pad":"` + strings.Repeat("x", 60<<10) + `"}`
+	h.submit("q1", "")
+	h.waitStatus("q1", phase(protocol.PhaseQueued, ""))
+	h.submit("big", big)
+	s := h.waitStatusWithin("big", 10*time.Second, phase(protocol.PhaseFailed, protocol.ReasonQueueFull))
+	if !strings.Contains(s.Message, "--max-queued-bytes 65536") {
+		t.Errorf("message %q does not name the cap", s.Message)
+	}
+	h.submit("q2", "")
+	h.waitStatus("q2", phase(protocol.PhaseQueued, ""))
+	h.submit("q3", "")
+	s = h.waitStatusWithin("q3", 10*time.Second, phase(protocol.PhaseFailed, protocol.ReasonQueueFull))
+	if !strings.Contains(s.Message, "--max-queued 2") {
+		t.Errorf("message %q does not name the cap", s.Message)
+	}
+}
