@@ -204,7 +204,7 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 				err = gerr
 				break
 			}
-			if existing.Annotations[jobspec.AnnotationRunID] == id {
+			if ownJob(existing, job, id) {
 				return createResult{id: id, job: existing, adopted: true, at: existing.CreationTimestamp.Time, retries: retries}
 			}
 			return createResult{id: id, reason: protocol.ReasonNameCollision, err: fmt.Errorf(
@@ -231,6 +231,15 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 		}
 		delay = min(delay*2, maxCreateDelay)
 	}
+}
+
+// ownJob reports whether existing, found under the name of want, is the
+// Job this agent's instance made for run id: the labels the agent sets
+// itself (managed-by, instance, run), as its informers select them.
+func ownJob(existing, want *batchv1.Job, id string) bool {
+	l := existing.Labels
+	return l[jobspec.LabelManagedBy] == jobspec.ManagedByValue && l[jobspec.LabelInstance] == want.Labels[jobspec.LabelInstance] &&
+		l[jobspec.LabelRun] == id && existing.Annotations[jobspec.AnnotationRunID] == id
 }
 
 // onCreated records a worker's result: the run is Dispatched, or failed.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/cluster"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // The attacks in this file are what a block can do: every Job pod mounts
@@ -203,5 +204,37 @@ func TestQueueCaps(t *testing.T) {
 	s = h.waitStatusWithin("q3", 10*time.Second, phase(protocol.PhaseFailed, protocol.ReasonQueueFull))
 	if !strings.Contains(s.Message, "--max-queued 2") {
 		t.Errorf("message %q does not name the cap", s.Message)
+	}
+}
+
+// TestForeignJobOfTheRunsNameIsNotAdopted: a Job someone else made under
+// the name a run's Job will have, even with the run's annotation, is a
+// name collision, never adopted (and so never tracked or deleted): only
+// the labels the agent sets itself make a Job the run's.
+func TestForeignJobOfTheRunsNameIsNotAdopted(t *testing.T) {
+	h := newHarness(t, emptyProject(t))
+	req := framework.Request("pre", "load", 4242, "")
+	parsed, err := protocol.ParseRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := h.opts.Builder.Build(h.opts.Pod, parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := want.DeepCopy()
+	foreign.Labels = map[string]string{"app": "not-magekube"}
+	foreign.Spec.Template.Labels = nil
+	foreign.Spec.Suspend = ptr(true)
+	if _, err := env.Client.BatchV1().Jobs(h.ns).Create(t.Context(), foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if _, err := protocol.Submit(h.layout, req); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus("pre", phase(protocol.PhaseFailed, protocol.ReasonNameCollision))
+	if _, err := env.Client.BatchV1().Jobs(h.ns).Get(t.Context(), want.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("the foreign Job: %v", err)
 	}
 }
