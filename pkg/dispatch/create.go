@@ -120,12 +120,13 @@ func (a *Agent) prepare(r *run) prepared {
 }
 
 // dropBuildInputs drops what the run's resolved config replaced: the
-// request's executor config and env values (a queued run's Job is built
-// from the config, the command, the ids and the variables).
+// request's executor config, variables and env values, which only
+// resolving the config reads (a queued run's Job is built from the
+// config, the command and the ids).
 func (r *run) dropBuildInputs() {
 	if r.req != nil {
 		req := *r.req
-		req.ExecutorConfig, req.Env = nil, nil
+		req.ExecutorConfig, req.Variables, req.Env = nil, nil, nil
 		r.req = &req
 	}
 }

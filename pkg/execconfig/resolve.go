@@ -32,6 +32,12 @@ func Resolve(levels []Level, vars Vars) (*Config, error) {
 		if l.Values == nil {
 			continue
 		}
+		// A list over the cap fails the level before anything is copied,
+		// rendered or decoded: each of those costs as much as the list.
+		if long := longLists(l, l.Path, l.Values); len(long) > 0 {
+			errs = append(errs, long...)
+			continue
+		}
 		c := &checker{source: l.Source}
 		values := deepCopy(l.Values).(map[string]any)
 		renderTree(c, l.Path, values, vars)
@@ -55,6 +61,32 @@ func Resolve(levels []Level, vars Vars) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// longLists fails every list in v over MaxListLen, by its path: one walk
+// of the tree, nothing copied.
+func longLists(l Level, path string, v any) []error {
+	var errs []error
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if _, ok := e.(map[string]any); ok || isList(e) {
+				errs = append(errs, longLists(l, child(path, k), e)...)
+			}
+		}
+	case []any:
+		if len(x) > MaxListLen {
+			return []error{&FieldError{Source: l.Source, Path: path, Problem: fmt.Sprintf("has %d entries; the limit is %d", len(x), MaxListLen)}}
+		}
+		for i, e := range x {
+			if _, ok := e.(map[string]any); ok || isList(e) {
+				errs = append(errs, longLists(l, index(path, i), e)...)
+			}
+		}
+	}
+	return errs
+}
+
+func isList(v any) bool { _, ok := v.([]any); return ok }
 
 // validateLevel checks one level's values on their own, so that a problem
 // names the file and the path where it was written.

@@ -81,6 +81,12 @@ resource_limits: {cpu: "1"}`, []string{
 			`given twice, as "nodeSelector" and "node_selector"`}},
 		{"unquoted number in env", `container: {env: [{name: PORT, value: 8080}]}`, []string{
 			`k8s_executor_config.container.env[0].value: expected a string, got number 8080 (quote it)`}},
+		{"lists over the cap", `container: {env: [` + strings.Repeat("{name: A},", 1001) + `]}
+pod: {tolerations: [` + strings.Repeat("{key: a},", 1001) + `], volumes: [{name: a}]}`, []string{
+			`k8s_executor_config.container.env: has 1001 entries; the limit is 1000`,
+			`k8s_executor_config.pod.tolerations: has 1001 entries; the limit is 1000`}},
+		{"lists at the cap are checked as usual", `container: {env: [` + strings.Repeat("{name: A},", 999) + `{name: ""}]}`, []string{
+			`k8s_executor_config.container.env[999].name: must not be empty`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

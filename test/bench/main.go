@@ -39,7 +39,7 @@ func main() {
 	throughputN := flag.String("throughput", "1000,5000", "runs requested at once for the throughput figures, comma-separated; the JSON's throughput_runs_per_s is the last")
 	peerN := flag.String("peer", "50,500", "block runs at once through Mage's own executor and through magekube, comma-separated; the JSON's peer figures are the last")
 	flag.StringVar(&o.python, "mage-python", os.Getenv("MAGEKUBE_MAGE_PYTHON"), "python of the pinned mage-ai's virtualenv, for the peer sections and the project the others' runs are of (hack/mage-venv.sh)")
-	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, scale, peer, peer-nodes, runner (default: all; the JSON line then lacks the others)")
+	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, hostile, scale, peer, peer-nodes, runner (default: all; the JSON line then lacks the others)")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
 	flag.IntVar(&o.scale, "scale", 10000, "Jobs tracked at once for the memory and restart figures")
 	flag.IntVar(&o.peerNodes, "peer-nodes", 4, "block runs through each side on a kind cluster's real nodes, each Job running `mage run` (section peer-nodes; needs Docker: hack/bench.sh starts it)")
@@ -125,7 +125,7 @@ func run(o options) error {
 	// gets a fresh cluster, so the Jobs the others left do not weigh on
 	// it. All four dispatch runs of a project the pinned mage-ai makes.
 	var project string
-	if section("dispatch") || section("notice") || section("throughput") || section("scale") {
+	if section("dispatch") || section("notice") || section("throughput") || section("hostile") || section("scale") {
 		dir, remove, err := mageProject(o.repo, o.python)
 		if err != nil {
 			return err
@@ -134,7 +134,7 @@ func run(o options) error {
 		project = dir
 	}
 	var b *bench
-	if section("dispatch") || section("notice") || section("throughput") {
+	if section("dispatch") || section("notice") || section("throughput") || section("hostile") {
 		var stop func()
 		var err error
 		if b, stop, err = startBench(ctx, binDir, profileDir, project, "bench", false, interrupted); err != nil {
@@ -162,6 +162,12 @@ func run(o options) error {
 	if section("throughput") {
 		progress("throughput")
 		if err := b.throughputSection(o.throughput, rep); err != nil {
+			return err
+		}
+	}
+	if section("hostile") {
+		progress("hostile")
+		if err := b.hostileSection(rep); err != nil {
 			return err
 		}
 	}

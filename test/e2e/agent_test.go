@@ -78,6 +78,22 @@ func TestAgentOutcomes(t *testing.T) {
 // directory on the shared volume. with, when set, adjusts the options.
 func startAgent(t *testing.T, prefix, metadata string, with func(*dispatch.Options)) protocol.Layout {
 	t.Helper()
+	opts := agentOptions(t, prefix, metadata)
+	if with != nil {
+		with(&opts)
+	}
+	stop, err := framework.StartAgent(opts, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stop() })
+	return opts.Layout
+}
+
+// agentOptions makes what startAgent starts an agent on: the namespace,
+// the server pod, the project and the run directory.
+func agentOptions(t *testing.T, prefix, metadata string) dispatch.Options {
+	t.Helper()
 	ns := env.Namespace(t, prefix)
 	shared := sharedDir(t)
 	root := filepath.Join(shared, ns)
@@ -92,20 +108,11 @@ func startAgent(t *testing.T, prefix, metadata string, with func(*dispatch.Optio
 	if err := framework.Project(project, metadata); err != nil {
 		t.Fatal(err)
 	}
-	layout := protocol.Layout{Root: root}
-	opts := framework.AgentOptions(layout, env.Client, pod, project, ns)
+	opts := framework.AgentOptions(protocol.Layout{Root: root}, env.Client, pod, project, ns)
 	opts.Rescan = 5 * time.Second
 	opts.Builder.Settings.JobDir = "/home/src/" + ns
 	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if with != nil {
-		with(&opts)
-	}
-	stop, err := framework.StartAgent(opts, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = stop() })
-	return layout
+	return opts
 }
 
 func waitRun(t *testing.T, l protocol.Layout, id string, ok func(protocol.Status) bool) protocol.Status {

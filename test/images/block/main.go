@@ -3,7 +3,8 @@
 // whose behaviour the flags choose:
 //
 //	block [--print TEXT] [--sleep DUR] [--alloc-mib N] [--write FILE]
-//	      [--fail-first-attempt DIR] [--exit CODE]
+//	      [--fail-first-attempt DIR] [--attack ROOT --victim ID --foreign JOB --foreign-namespace NS]
+//	      [--exit CODE]
 //
 // Installed as /app/run_app.sh it accepts Mage's own `mage run …` command
 // and behaves as BLOCK_BEHAVIOUR (the same flags, space-separated) says.
@@ -48,8 +49,15 @@ func block(args []string) int {
 	write := fs.String("write", "", "create this file")
 	failFirst := fs.String("fail-first-attempt", "", "exit 1 unless DIR/attempted exists (and create it)")
 	code := fs.Int("exit", 0, "exit with this code")
+	attackRoot := fs.String("attack", "", "attack the agent's directory ROOT on the shared volume (attack.go)")
+	victim := fs.String("victim", "", "with --attack: the run attacked")
+	foreign := fs.String("foreign", "", "with --attack: a Job magekube never made")
+	foreignNS := fs.String("foreign-namespace", "", "with --attack: its namespace")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *attackRoot != "" {
+		attack(*attackRoot, *victim, *foreign, *foreignNS)
 	}
 	if *text != "" {
 		fmt.Println(*text)
