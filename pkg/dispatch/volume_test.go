@@ -1,8 +1,11 @@
 package dispatch
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/pkg/share"
+	"github.com/magekube/magekube/pkg/telemetry"
 )
 
 // openTestVolume opens the agent's directories under l.Root for a test,
@@ -172,5 +176,52 @@ func TestMainEnded(t *testing.T) {
 		if got := mainEnded(tc.job, tc.pods); got != tc.want {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
 		}
+	}
+}
+
+// TestSpanFilesBounded: a run's span files are read within maxSpanFiles
+// files and maxSpanBytes in all, whatever a pod writes in its spans/.
+func TestSpanFilesBounded(t *testing.T) {
+	t.Parallel()
+	l := protocol.Layout{Root: t.TempDir()}
+	v := openTestVolume(t, l)
+	trace := telemetry.NewTraceID()
+	spanFile := func(pad int) []byte {
+		span := telemetry.Span{TraceID: trace.String(), SpanID: telemetry.NewSpanID().String(), Name: "s",
+			Attributes: []telemetry.KeyValue{telemetry.String("pad", strings.Repeat("x", pad))}}
+		data, err := json.Marshal(telemetry.SpanFile("t", nil, span))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	a := &Agent{vol: v, log: slog.New(slog.DiscardHandler)}
+	for name, tc := range map[string]struct {
+		files, pad, want int
+	}{
+		"many small":  {100, 10, maxSpanFiles},
+		"a few large": {8, 300 << 10, 3}, // 3 × 300 KiB fit in 1 MiB; the 4th is refused unread
+	} {
+		if err := v.runs.Mkdir(name, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(l.Runs(), name, protocol.SpansDir)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range tc.files {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("s%03d.json", i)), spanFile(tc.pad), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, err := v.runDir(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &run{id: name, trace: telemetry.SpanContext{TraceID: trace}}
+		if got := len(a.spanFiles(r, d)); got != tc.want {
+			t.Errorf("%s: %d span files read, want %d", name, got, tc.want)
+		}
+		d.Close()
 	}
 }
