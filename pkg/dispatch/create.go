@@ -192,6 +192,7 @@ const maxCreateDelay = 5 * time.Second
 // made for this run (an earlier life of the agent) and refuses any other.
 func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) createResult {
 	jobs := o.Client.BatchV1().Jobs(job.Namespace)
+	start := time.Now()
 	delay := 200 * time.Millisecond
 	var retries []telemetry.TimedEvent
 	for attempt := 1; ; attempt++ {
@@ -211,11 +212,10 @@ func createJob(ctx context.Context, o Options, id string, job *batchv1.Job) crea
 			return createResult{id: id, reason: protocol.ReasonNameCollision, err: fmt.Errorf(
 				"job %s/%s already exists for run %q (Mage's name depends only on the cluster uuid, prefix and run id); delete it or change job_name_prefix",
 				job.Namespace, job.Name, existing.Annotations[jobspec.AnnotationRunID])}
-		case apierrors.IsForbidden(err):
-			return createResult{id: id, reason: protocol.ReasonForbidden, err: fmt.Errorf(
-				"create jobs in namespace %s is forbidden for the agent's service account: %v (grant it with deploy/manifests RBAC: jobs create/get/list/watch/delete)", job.Namespace, err)}
-		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			return createResult{id: id, reason: protocol.ReasonInvalidConfig, err: fmt.Errorf("the API server rejected job %s/%s: %v", job.Namespace, job.Name, err)}
+		case apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			if res, retry := refusedCreate(id, job, err, time.Since(start)); !retry {
+				return res
+			}
 		case ctx.Err() != nil:
 			return createResult{id: id, reason: protocol.ReasonError, err: ctx.Err()}
 		}
@@ -241,6 +241,24 @@ func ownJob(existing, want *batchv1.Job, id string) bool {
 	l := existing.Labels
 	return l[jobspec.LabelManagedBy] == jobspec.ManagedByValue && l[jobspec.LabelInstance] == want.Labels[jobspec.LabelInstance] &&
 		l[jobspec.LabelRun] == id && existing.Annotations[jobspec.AnnotationRunID] == id
+}
+
+// refusedCreate sorts the API server's refusal of a Job create: a quota
+// that may free up is retried (retry) for up to quotaWait; a quota of
+// zero, a webhook or a policy fails the run with the API's message;
+// any other 403 is the agent's RBAC, any other 400/422 the config's.
+func refusedCreate(id string, job *batchv1.Job, err error, waited time.Duration) (res createResult, retry bool) {
+	reason, canPass := classify(err.Error())
+	switch {
+	case reason == protocol.ReasonQuotaExceeded && canPass && waited < quotaWait:
+		return createResult{}, true
+	case reason != protocol.ReasonFailedCreate:
+		return createResult{id: id, reason: reason, err: fmt.Errorf("the API server refused job %s/%s: %v", job.Namespace, job.Name, err)}, false
+	case apierrors.IsForbidden(err):
+		return createResult{id: id, reason: protocol.ReasonForbidden, err: fmt.Errorf(
+			"create jobs in namespace %s is forbidden for the agent's service account: %v (grant it with deploy/manifests RBAC: jobs create/get/list/watch/delete)", job.Namespace, err)}, false
+	}
+	return createResult{id: id, reason: protocol.ReasonInvalidConfig, err: fmt.Errorf("the API server rejected job %s/%s: %v", job.Namespace, job.Name, err)}, false
 }
 
 // onCreated records a worker's result: the run is Dispatched, or failed.

@@ -17,6 +17,9 @@ type Observation struct {
 	Job    *batchv1.Job
 	Pods   []*corev1.Pod
 	Result *protocol.Result
+	// Refusal is the API server's latest refusal of the Job's pods, when
+	// none exists (refusal.go).
+	Refusal *Refusal
 }
 
 // Verdict is Judge's decision: the run's status, and what to do with it.
@@ -74,6 +77,11 @@ func judgeObserved(o Observation) Verdict {
 		}
 	}
 	if pod == nil {
+		if o.Refusal != nil {
+			v.Phase = protocol.PhasePending
+			v.Reason, _ = classify(o.Refusal.Message)
+			v.Message = "the API server refused the Job's pod: " + o.Refusal.Message
+		}
 		return v
 	}
 	return progress(v, pod)

@@ -22,7 +22,10 @@ type tracker struct {
 	// jobs and pods hold compact records (cache.go); pods are indexed by
 	// run id, so a run's pods are found without a scan.
 	jobs, pods cache.Indexer
-	cancel     context.CancelFunc
+	// refusals holds the FailedCreate Events on the namespace's Jobs
+	// (refusal.go), indexed by Job UID.
+	refusals cache.Indexer
+	cancel   context.CancelFunc
 	done       chan struct{}
 	// synced: the caches hold the namespace's Jobs and pods. Until then
 	// the namespace's runs are not judged, and creates wait in waiting.
@@ -85,23 +88,33 @@ func (a *Agent) startTracker(ctx context.Context, ns string) (*tracker, []cache.
 		cache.SharedIndexInformerOptions{})
 	pods := cache.NewSharedIndexInformerWithOptions(podsListWatch(a.o.Client, ns, selector), &corev1.Pod{},
 		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{runIndex: byRun}})
+	refusals := cache.NewSharedIndexInformerWithOptions(refusalsListWatch(a.o.Client, ns), &corev1.Event{},
+		cache.SharedIndexInformerOptions{Indexers: cache.Indexers{jobUIDIndex: byJobUID}})
 	tctx, cancel := context.WithCancel(ctx)
-	t := &tracker{jobs: jobs.GetIndexer(), pods: pods.GetIndexer(), cancel: cancel, done: make(chan struct{})}
+	t := &tracker{jobs: jobs.GetIndexer(), pods: pods.GetIndexer(), refusals: refusals.GetIndexer(), cancel: cancel, done: make(chan struct{})}
 	handler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.onObject,
 		UpdateFunc: func(_, obj any) { a.onObject(obj) },
 		DeleteFunc: a.onObject,
 	}
+	onRefusal := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { a.onRefusal(t, obj) },
+		UpdateFunc: func(_, obj any) { a.onRefusal(t, obj) },
+	}
 	var errs []error
 	var running sync.WaitGroup
-	for _, inf := range []cache.SharedIndexInformer{jobs, pods} {
-		errs = append(errs, inf.SetTransform(compact))
-		_, err := inf.AddEventHandler(handler)
+	for _, s := range []struct {
+		inf       cache.SharedIndexInformer
+		transform cache.TransformFunc
+		handler   cache.ResourceEventHandler
+	}{{jobs, compact, handler}, {pods, compact, handler}, {refusals, compactRefusal, onRefusal}} {
+		errs = append(errs, s.inf.SetTransform(s.transform))
+		_, err := s.inf.AddEventHandler(s.handler)
 		errs = append(errs, err)
-		running.Go(func() { inf.Run(tctx.Done()) })
+		running.Go(func() { s.inf.Run(tctx.Done()) })
 	}
 	go func() { running.Wait(); close(t.done) }()
-	return t, []cache.InformerSynced{jobs.HasSynced, pods.HasSynced}, errors.Join(errs...)
+	return t, []cache.InformerSynced{jobs.HasSynced, pods.HasSynced, refusals.HasSynced}, errors.Join(errs...)
 }
 
 // waitSynced waits for the informers' caches, at most syncTimeout.
@@ -109,7 +122,7 @@ func waitSynced(ctx context.Context, synced []cache.InformerSynced, ns string) e
 	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
-		return fmt.Errorf("watch jobs and pods in namespace %s did not sync within %s: check the agent's RBAC (list and watch jobs and pods in %s)", ns, syncTimeout, ns)
+		return fmt.Errorf("watch jobs, pods and events in namespace %s did not sync within %s: check the agent's RBAC (list and watch jobs, pods and events in %s)", ns, syncTimeout, ns)
 	}
 	return nil
 }
@@ -185,6 +198,9 @@ func (a *Agent) observe(r *run) Observation {
 	}
 	o.Job = t.job(r.namespace, r.job)
 	o.Pods = t.podsOf(r.id)
+	if o.Job != nil && len(o.Pods) == 0 {
+		o.Refusal = t.refusalOf(o.Job.UID)
+	}
 	o.Result = a.sealedResult(r, o.Job)
 	if a.keyReachable && o.Result != nil && o.Result.ExitCode == 0 && !mainEnded(o.Job, o.Pods) {
 		o.Result = nil // judged again when the pod's status shows the container's end

@@ -85,11 +85,39 @@ func Judge(f Facts) Verdict {
 		return Verdict{Action: Wait} // the deletion has not shown yet
 	}
 	v := judgeObserved(f.Observation)
+	if f.Refusal != nil && f.Job != nil && len(f.Pods) == 0 {
+		if stop := refused(f); stop != nil {
+			return Verdict{Action: DeleteJob, Stop: stop}
+		}
+	}
 	waiting := v.Phase == protocol.PhasePending || v.Phase == protocol.PhaseDispatched
 	if waiting && f.StartTimeout > 0 && f.Waited >= f.StartTimeout {
 		return startTimeout(f, v)
 	}
 	return v
+}
+
+// refused ends a run whose pods the API server refuses: at once when the
+// refusal cannot pass by itself (PodSecurity, a webhook, a quota of
+// zero), after quotaWait when a quota may free up; nil while it waits.
+func refused(f Facts) *Stop {
+	reason, canPass := classify(f.Refusal.Message)
+	switch {
+	case !canPass:
+	case reason == protocol.ReasonQuotaExceeded && f.Waited >= min(quotaWait, orForever(f.StartTimeout)):
+	default:
+		return nil
+	}
+	return &Stop{Phase: protocol.PhaseFailed, Reason: reason,
+		Message: "the API server refused the Job's pod: " + f.Refusal.Message + "; its Job was deleted"}
+}
+
+// orForever is a timeout, with 0 (none) as the longest.
+func orForever(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return d
 }
 
 // jobGone ends a run whose Job no longer exists: as the agent's Stop

@@ -64,3 +64,51 @@ func TestJudgeDecidesEveryEnd(t *testing.T) {
 		t.Errorf("start timeout stop = %+v, want StartTimeout naming what the run waited for", v.Stop)
 	}
 }
+
+// TestRefusedPods: a Job whose pods the API server refuses is judged by
+// the Job controller's FailedCreate message: a refusal that cannot pass
+// ends the run at once (its Job deleted), a quota that may free up keeps
+// it Pending under QuotaExceeded until quotaWait.
+func TestRefusedPods(t *testing.T) {
+	t.Parallel()
+	const (
+		zeroQuota = `Error creating: pods "j-x" is forbidden: exceeded quota: none, requested: pods=1, used: pods=0, limited: pods=0`
+		fullQuota = `Error creating: pods "j-x" is forbidden: exceeded quota: some, requested: cpu=1, used: cpu=3500m, limited: cpu=4`
+		podSec    = `Error creating: pods "j-x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true`
+		webhook   = `Error creating: admission webhook "policy.example.com" denied the request: no latest tags`
+		timeout   = `Error creating: etcdserver: request timed out`
+	)
+	for _, tc := range []struct {
+		name    string
+		message string
+		waited  time.Duration
+		action  Action
+		reason  string
+	}{
+		{"a quota of zero", zeroQuota, 0, DeleteJob, protocol.ReasonQuotaExceeded},
+		{"a full quota", fullQuota, time.Minute, Update, protocol.ReasonQuotaExceeded},
+		{"a full quota past the wait", fullQuota, quotaWait, DeleteJob, protocol.ReasonQuotaExceeded},
+		{"PodSecurity", podSec, 0, DeleteJob, protocol.ReasonPodSecurityRejected},
+		{"a webhook", webhook, 0, DeleteJob, protocol.ReasonAdmissionRejected},
+		{"a passing error", timeout, time.Minute, Update, protocol.ReasonFailedCreate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := Facts{Created: true, Waited: tc.waited, StartTimeout: DefaultStartTimeout,
+				Observation: Observation{Job: jobWith("", "", 0), Refusal: &Refusal{Message: tc.message}}}
+			v := Judge(f)
+			if v.Action != tc.action {
+				t.Fatalf("action %d, want %d (%+v)", v.Action, tc.action, v)
+			}
+			reason, message := v.Reason, v.Message
+			if v.Stop != nil {
+				reason, message = v.Stop.Reason, v.Stop.Message
+			} else if v.Phase != protocol.PhasePending {
+				t.Errorf("phase %s, want Pending", v.Phase)
+			}
+			if reason != tc.reason || !strings.Contains(message, tc.message) {
+				t.Errorf("%s (%q), want %s with the API's message", reason, message, tc.reason)
+			}
+		})
+	}
+}

@@ -22,6 +22,8 @@ var Required = []authv1.ResourceAttributes{
 	{Group: "", Resource: "pods", Verb: "watch"},
 	{Group: "", Resource: "events", Verb: "create"},
 	{Group: "", Resource: "events", Verb: "patch"},
+	{Group: "", Resource: "events", Verb: "list"},
+	{Group: "", Resource: "events", Verb: "watch"},
 }
 
 // Preflight asks the API server (SelfSubjectAccessReview) whether the

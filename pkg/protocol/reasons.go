@@ -38,6 +38,12 @@ const (
 	ReasonEvicted                    = "Evicted"
 	ReasonDeadlineExceeded           = "DeadlineExceeded"
 	ReasonBackoffLimitExceeded       = "BackoffLimitExceeded"
+	// The API server's refusals of a Job or of its pods (the Job
+	// controller's FailedCreate Events), sorted by the agent.
+	ReasonQuotaExceeded       = "QuotaExceeded"
+	ReasonPodSecurityRejected = "PodSecurityRejected"
+	ReasonAdmissionRejected   = "AdmissionRejected"
+	ReasonFailedCreate        = "FailedCreate"
 )
 
 // Source is who gives a reason.
@@ -93,6 +99,10 @@ var reasons = []ReasonInfo{
 	{ReasonEvicted, SourceKubernetes, true, false, "the kubelet evicted the pod (node pressure)"},
 	{ReasonDeadlineExceeded, SourceKubernetes, true, false, "the Job ran past active_deadline_seconds"},
 	{ReasonBackoffLimitExceeded, SourceKubernetes, true, false, "every attempt failed (backoff_limit)"},
+	{ReasonQuotaExceeded, SourceKubernetes, true, false, "a ResourceQuota refused the Job or its pod (the API's message names it); a quota of zero fails the run at once, one that may free up after 5 minutes or the start timeout, whichever comes first"},
+	{ReasonPodSecurityRejected, SourceKubernetes, true, false, "the namespace's PodSecurity level refused the Job's pod (the API's message says which rule); the run fails at once"},
+	{ReasonAdmissionRejected, SourceKubernetes, true, false, "an admission webhook or policy (LimitRange, ValidatingAdmissionPolicy) refused the Job or its pod; the run fails at once"},
+	{ReasonFailedCreate, SourceKubernetes, true, false, "the Job controller could not create the pod, for a reason that may pass (the API's message); the start timeout applies"},
 }
 
 // Reasons lists every reason, the agent's first.
