@@ -16,7 +16,7 @@ func logsCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 	var follow bool
 	return &cli.Command{
 		Name:      "logs",
-		Usage:     "print a run's log (<dir>/runs/<id>/log); -f follows it until the run ends",
+		Usage:     "print a run's log (<dir>/runs/<id>/log); -f follows it until the run ends and exits with its outcome",
 		ArgsUsage: "ID",
 		Description: `The log is the block's stdout and stderr as the runner wrote them on the
 shared volume, so it needs no access to the Kubernetes API (kubectl logs
@@ -32,10 +32,17 @@ shows the same from the Job's pod while the pod exists).`,
 				return err
 			}
 			l := protocol.Layout{Root: g.dir}
+			if err := checkRoot(l); err != nil {
+				return err
+			}
 			if _, err := os.Stat(l.RunDir(id)); err != nil {
+				if _, queued := queuedStatus(l, id); queued {
+					return fmt.Errorf("run %s is not claimed by an agent yet: no log", id)
+				}
 				return fmt.Errorf("no run %s under %s: %w", id, l.Runs(), err)
 			}
-			off := copyFrom(l.RunFile(id, protocol.LogFile), 0, stdout)
+			out := terminalSafe(stdout)
+			off := copyFrom(l.RunFile(id, protocol.LogFile), 0, out)
 			for follow {
 				s, err := protocol.ReadStatus(l, id)
 				done := err == nil && s.Phase.Terminal()
@@ -44,9 +51,9 @@ shows the same from the Job's pod while the pod exists).`,
 					return nil
 				case <-time.After(200 * time.Millisecond):
 				}
-				off = copyFrom(l.RunFile(id, protocol.LogFile), off, stdout)
+				off = copyFrom(l.RunFile(id, protocol.LogFile), off, out)
 				if done {
-					return nil
+					return outcome(s)
 				}
 			}
 			return nil

@@ -67,6 +67,10 @@ file contract.`,
 		DefaultCommand:       "run",
 		ExitErrHandler:       func(*cli.Context, error) {}, // main decides exit codes
 		EnableBashCompletion: true,
+		Suggest:              true, // "agent stauts": Did you mean "status"?
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w (agent %s --help lists the flags)", err, c.Command.Name)
+		},
 		Commands: []*cli.Command{
 			runCommand(g),
 			submitCommand(g, stdout),
@@ -78,9 +82,9 @@ file contract.`,
 			{
 				Name:  "version",
 				Usage: "print the agent's version",
-				Action: func(*cli.Context) error {
-					_, err := fmt.Fprintln(stdout, "agent", buildinfo.String())
-					return err
+				Action: func(c *cli.Context) error {
+					cli.ShowVersion(c) // the line --version prints
+					return nil
 				},
 			},
 		},
@@ -121,7 +125,9 @@ func sharedFlags(g *globalOptions, local bool) []cli.Flag {
 		str(cli.StringFlag{Name: "job-dir", EnvVars: env("MAGEKUBE_JOB_DIR"),
 			Usage: "the same root as the Job's container sees it, when the Mage container mounts the volume elsewhere (default: --dir)"}, &g.settings.JobDir),
 		str(cli.StringFlag{Name: "kubeconfig", EnvVars: env("MAGEKUBE_KUBECONFIG", "KUBECONFIG"),
-			Usage: "kubeconfig file for out-of-cluster use (default: in-cluster service account)"}, &g.kube.Kubeconfig),
+			Usage: "kubeconfig file, or files separated by \":\" as KUBECONFIG takes them, for out-of-cluster use (default: in-cluster service account)"}, &g.kube.Kubeconfig),
+		str(cli.StringFlag{Name: "context", EnvVars: env("MAGEKUBE_CONTEXT"),
+			Usage: "the kubeconfig context to use (default: its current context)"}, &g.kube.Context),
 		&cli.Float64Flag{Name: "kube-qps", Value: 20, EnvVars: env("MAGEKUBE_KUBE_QPS"),
 			Usage:  "client-side sustained Kubernetes API requests per second",
 			Action: func(_ *cli.Context, v float64) error { g.kube.QPS = float32(v); return nil }},
@@ -130,7 +136,7 @@ func sharedFlags(g *globalOptions, local bool) []cli.Flag {
 			Action: func(_ *cli.Context, v int) error { g.kube.Burst = v; return nil }},
 		str(cli.StringFlag{Name: "pod-name", EnvVars: env("MAGEKUBE_POD_NAME", "KUBE_POD_NAME"),
 			Usage: "the Mage server pod the Jobs inherit from (downward API metadata.name)"}, &g.podName),
-		str(cli.StringFlag{Name: "pod-namespace", EnvVars: env("MAGEKUBE_POD_NAMESPACE", "KUBE_NAMESPACE"),
+		str(cli.StringFlag{Name: "pod-namespace", Aliases: []string{"n"}, EnvVars: env("MAGEKUBE_POD_NAMESPACE", "KUBE_NAMESPACE"),
 			Usage: "namespace of that pod (downward API metadata.namespace)"}, &g.podNamespace),
 		str(cli.StringFlag{Name: "server-container", EnvVars: env("MAGEKUBE_SERVER_CONTAINER", "MAGE_CONTAINER_NAME"),
 			Usage: "the Mage container in the server pod (default: the first container that is not the agent's)"}, &g.settings.ServerContainer),

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,6 +25,9 @@ func TestFlagsAfterTheSubcommand(t *testing.T) {
 		t.Fatal("want the run dir to be missing first")
 	}
 	mustMkdir(t, l.RunDir(st.ID))
+	for _, d := range []string{l.Requests(), filepath.Join(dirA, protocol.RequestsDir), filepath.Join(dirA, protocol.RunsDir)} {
+		mustMkdir(t, d)
+	}
 	if err := protocol.WriteJSONAtomic(l.RunFile(st.ID, protocol.StatusFile), st); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +84,7 @@ func TestLogsAndStatusOutputs(t *testing.T) {
 	dir := t.TempDir()
 	l := protocol.Layout{Root: dir}
 	mustMkdir(t, l.RunDir("r1"))
+	mustMkdir(t, l.Requests())
 	st := protocol.Status{ID: "r1", Phase: protocol.PhaseFailed, Reason: "OOMKilled", Message: "over 512Mi", Pod: "p-1"}
 	if err := protocol.WriteJSONAtomic(l.RunFile("r1", protocol.StatusFile), st); err != nil {
 		t.Fatal(err)
@@ -92,8 +98,8 @@ func TestLogsAndStatusOutputs(t *testing.T) {
 		err := app.RunContext(context.Background(), flagsFirst(app, append([]string{"agent"}, args...)))
 		return out.String(), err
 	}
-	if out, err := run("logs", "r1", "--dir", dir, "-f"); err != nil || out != "loaded 42 rows\n" {
-		t.Errorf("logs: %q, %v", out, err)
+	if out, err := run("logs", "r1", "--dir", dir, "-f"); !errors.Is(err, exitCode(1)) || out != "loaded 42 rows\n" {
+		t.Errorf("logs -f of a failed run: %q, %v; want its log and exit code 1", out, err)
 	}
 	if out, err := run("status", "--dir", dir, "-o", "wide"); err != nil || !strings.Contains(out, "MESSAGE") || !strings.Contains(out, "over 512Mi") || !strings.Contains(out, "p-1") {
 		t.Errorf("status -o wide: %q, %v", out, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
 
 	"github.com/magekube/magekube/pkg/protocol"
@@ -16,14 +17,16 @@ import (
 
 func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 	var output string
-	var watch bool
+	var watch, noHeaders bool
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show runs: a table of all, or one run's status",
 		ArgsUsage: "[ID]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", EnvVars: env("MAGEKUBE_OUTPUT"), Destination: &output,
-				Usage: "table, wide (namespace, pod, node, attempts, message), json or yaml"},
+				Usage: "table, wide (namespace, pod, node, attempts, message), name, json or yaml"},
+			&cli.BoolFlag{Name: "no-headers", EnvVars: env("MAGEKUBE_NO_HEADERS"), Destination: &noHeaders,
+				Usage: "print tables without their header line"},
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, EnvVars: env("MAGEKUBE_WATCH"), Destination: &watch,
 				Usage: "print again whenever a status changes, until interrupted"},
 		}, commandFlags(g, "dir")...),
@@ -32,6 +35,9 @@ func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 				return fmt.Errorf("status: want at most one run ID, got %d", c.NArg())
 			}
 			l, id := protocol.Layout{Root: g.dir}, c.Args().First()
+			if err := checkRoot(l); err != nil {
+				return err
+			}
 			var last []byte
 			for {
 				runs, err := loadStatuses(l, id)
@@ -43,7 +49,7 @@ func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 					if last != nil {
 						fmt.Fprintln(stdout)
 					}
-					if err := printStatus(stdout, runs, id != "", output); err != nil {
+					if err := printStatus(stdout, runs, id != "", output, noHeaders); err != nil {
 						return err
 					}
 					last = seen
@@ -61,12 +67,13 @@ func statusCommand(g *globalOptions, stdout io.Writer) *cli.Command {
 	}
 }
 
-// loadStatuses is one run's status, or every run's.
+// loadStatuses is one run's status, or every run's (requests no agent
+// claimed yet included, as Queued).
 func loadStatuses(l protocol.Layout, id string) ([]protocol.Status, error) {
 	if id == "" {
-		return protocol.Statuses(l)
+		return allStatuses(l)
 	}
-	s, err := protocol.ReadStatus(l, id)
+	s, err := runStatus(l, id)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +81,7 @@ func loadStatuses(l protocol.Layout, id string) ([]protocol.Status, error) {
 }
 
 // printStatus writes the statuses in the format; one alone as an object.
-func printStatus(w io.Writer, runs []protocol.Status, one bool, format string) error {
+func printStatus(w io.Writer, runs []protocol.Status, one bool, format string, noHeaders bool) error {
 	switch format {
 	case "json":
 		var v any = runs
@@ -96,18 +103,30 @@ func printStatus(w io.Writer, runs []protocol.Status, one bool, format string) e
 		_, err = w.Write(data)
 		return err
 	case "table", "wide":
-		return statusTable(w, runs, format == "wide")
+		return statusTable(w, runs, format == "wide", noHeaders)
+	case "name":
+		for _, s := range runs {
+			if _, err := fmt.Fprintln(w, "run/"+s.ID); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return fmt.Errorf("status: --output %q is not one of table, wide, json, yaml", format)
+	return fmt.Errorf("status: --output %q is not one of table, wide, name, json, yaml", format)
 }
 
-func statusTable(w io.Writer, runs []protocol.Status, wide bool) error {
+// statusTable prints runs as kubectl prints resources: ages like "5m",
+// every cell on one line and free of control characters, whatever a
+// status file (which any pod can write) holds.
+func statusTable(w io.Writer, runs []protocol.Status, wide, noHeaders bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "ID\tPHASE\tREASON\tJOB\tAGE\tDURATION"
 	if wide {
 		header += "\tNAMESPACE\tPOD\tNODE\tATTEMPTS\tMESSAGE"
 	}
-	fmt.Fprintln(tw, header)
+	if !noHeaders {
+		fmt.Fprintln(tw, header)
+	}
 	for _, s := range runs {
 		dur := "-"
 		if s.StartedAt != nil {
@@ -115,11 +134,11 @@ func statusTable(w io.Writer, runs []protocol.Status, wide bool) error {
 			if s.FinishedAt != nil {
 				end = *s.FinishedAt
 			}
-			dur = end.Sub(*s.StartedAt).Round(time.Second).String()
+			dur = duration.HumanDuration(end.Sub(*s.StartedAt))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", s.ID, s.Phase, dash(s.Reason), dash(s.Job), time.Since(s.CreatedAt).Round(time.Second), dur)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s", cell(s.ID), cell(string(s.Phase)), cell(s.Reason), cell(s.Job), duration.HumanDuration(time.Since(s.CreatedAt)), dur)
 		if wide {
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%s", dash(s.Namespace), dash(s.Pod), dash(s.Node), s.Attempts, dash(s.Message))
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%s", cell(s.Namespace), cell(s.Pod), cell(s.Node), s.Attempts, cell(s.Message))
 		}
 		fmt.Fprintln(tw)
 	}

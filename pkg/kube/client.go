@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,9 +17,12 @@ import (
 
 // Options choose the cluster and the client's rate limits.
 type Options struct {
-	// Kubeconfig is a kubeconfig file; empty means in-cluster config, then
-	// $KUBECONFIG and ~/.kube/config.
+	// Kubeconfig is a kubeconfig file, or files joined as KUBECONFIG joins
+	// them (":"); empty means in-cluster config, then $KUBECONFIG and
+	// ~/.kube/config.
 	Kubeconfig string
+	// Context is the kubeconfig context (empty: its current one).
+	Context string
 	// QPS and Burst bound the client's request rate. The agent makes a few
 	// calls per run (create, and on failure a pod list), so the defaults
 	// leave room for bursts of runs without flooding the API server.
@@ -35,14 +39,20 @@ type Options struct {
 func Config(o Options) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
-	if o.Kubeconfig == "" {
+	fromFiles := func() (*rest.Config, error) {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		if o.Kubeconfig != "" {
+			rules.Precedence = filepath.SplitList(o.Kubeconfig)
+		}
+		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
+	}
+	if o.Kubeconfig == "" && o.Context == "" {
 		cfg, err = rest.InClusterConfig()
 		if errors.Is(err, rest.ErrNotInCluster) {
-			rules := clientcmd.NewDefaultClientConfigLoadingRules()
-			cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+			cfg, err = fromFiles()
 		}
 	} else {
-		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		cfg, err = fromFiles()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client config: %w", err)
