@@ -72,31 +72,31 @@ const watchBuffer = 1024
 // One goroutine (Run's loop) owns all run state; informer handlers and
 // create workers only hand it run ids and results.
 type Agent struct {
-	o        Options
-	log      *slog.Logger
-	vol      *volume
+	o   Options
+	log *slog.Logger
+	vol *volume
 	// keyReachable: a block may read its runner's key (policy.KeyReachable),
 	// so a sealed success counts only once the main container has ended.
 	keyReachable bool
-	runs     map[string]*run
-	queue    []string
-	inflight int
-	queued   int64 // bytes of the queued runs' request files
-	trackers map[string]*tracker
-	dirty    *idSet
-	created  chan createResult
-	synced   chan trackerSync
-	status   *statusWriter
-	watcher  *fsnotify.Watcher
-	workers  sync.WaitGroup
-	ready    atomic.Bool
-	probing  atomic.Bool       // an API probe is running (see outage.go)
-	apiBack  chan struct{}     // the probe saw the API server answer again
-	foreign  map[string]string // unfinished runs of other live agents: run → agent pod
-	lastBeat atomic.Int64      // unix nanoseconds of the loop's last beat
-	beats    chan time.Time    // the loop's beats, for the heartbeat writer
-	claims   chan struct{}     // claims made, not yet synced (see syncClaims)
-	in       intakeState       // request files on their way in (the loop's)
+	runs         map[string]*run
+	queue        []string
+	inflight     int
+	queued       int64 // bytes of the queued runs' request files
+	trackers     map[string]*tracker
+	dirty        *idSet
+	created      chan createResult
+	synced       chan trackerSync
+	status       *statusWriter
+	watcher      *fsnotify.Watcher
+	workers      sync.WaitGroup
+	ready        atomic.Bool
+	probing      atomic.Bool       // an API probe is running (see outage.go)
+	apiBack      chan struct{}     // the probe saw the API server answer again
+	foreign      map[string]string // unfinished runs of other live agents: run → agent pod
+	lastBeat     atomic.Int64      // unix nanoseconds of the loop's last beat
+	beats        chan time.Time    // the loop's beats, for the heartbeat writer
+	claims       chan struct{}     // claims made, not yet synced (see syncClaims)
+	in           intakeState       // request files on their way in (the loop's)
 }
 
 // run is the in-memory state of one unfinished run.
@@ -115,9 +115,9 @@ type run struct {
 	// is when its wait to start began (Job created, or this agent's start).
 	startTimeout time.Duration
 	pendingSince time.Time
-	queued       bool // waiting in the queue for an in-flight slot
+	queued       bool  // waiting in the queue for an in-flight slot
 	reqBytes     int64 // the request file's size, counted while queued
-	inflight     bool // holds an in-flight slot (from dispatch to the end)
+	inflight     bool  // holds an in-flight slot (from dispatch to the end)
 	// config is the run's resolved executor config (a queued run's Job is
 	// built from it).
 	config *execconfig.Config

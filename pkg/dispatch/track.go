@@ -26,7 +26,7 @@ type tracker struct {
 	// (refusal.go), indexed by Job UID.
 	refusals cache.Indexer
 	cancel   context.CancelFunc
-	done       chan struct{}
+	done     chan struct{}
 	// synced: the caches hold the namespace's Jobs and pods. Until then
 	// the namespace's runs are not judged, and creates wait in waiting.
 	synced  bool
