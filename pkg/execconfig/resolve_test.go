@@ -345,3 +345,26 @@ func BenchmarkLargestConfig(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(doc))/(1<<20), "MiB/file")
 }
+
+// TestPodFailurePolicyAndPlacement: the two keys as a user writes them in
+// metadata.yaml.
+func TestPodFailurePolicyAndPlacement(t *testing.T) {
+	t.Parallel()
+	cfg, err := Resolve([]Level{{Source: "project", Values: yamlMap(t, `
+pod: {inherit_placement: false}
+job:
+  backoff_limit: 0
+  pod_failure_policy:
+    rules:
+    - action: Ignore
+      onPodConditions: [{type: DisruptionTarget}]`)}}, Vars{Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Pod.InheritPlacement; p == nil || *p {
+		t.Errorf("inherit_placement %v", p)
+	}
+	if r := cfg.Job.PodFailurePolicy.Rules; len(r) != 1 || r[0].Action != "Ignore" || r[0].OnPodConditions[0].Type != "DisruptionTarget" {
+		t.Errorf("pod_failure_policy %+v", cfg.Job.PodFailurePolicy)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -67,6 +68,10 @@ type Pod struct {
 	Volumes            []corev1.Volume            `json:"volumes,omitempty"`
 	ImagePullSecrets   StringList                 `json:"image_pull_secrets,omitempty"`
 	SecurityContext    *corev1.PodSecurityContext `json:"security_context,omitempty"`
+	// InheritPlacement (magekube's): false gives the Job none of the server
+	// pod's node selector, tolerations and affinity, only the config's
+	// (default true: the Job lands where the Mage server may).
+	InheritPlacement *bool `json:"inherit_placement,omitempty"`
 }
 
 // Job is the detailed format's job: section.
@@ -78,6 +83,10 @@ type Job struct {
 	// start (unschedulable, pulling) before it fails as StartTimeout;
 	// default the agent's --start-timeout.
 	StartTimeoutSeconds *int64 `json:"start_timeout_seconds,omitempty"`
+	// PodFailurePolicy is the Job's podFailurePolicy as the API takes it
+	// (e.g. ignore disruptions: a pod evicted from a spot node is retried
+	// without counting against backoff_limit).
+	PodFailurePolicy *batchv1.PodFailurePolicy `json:"pod_failure_policy,omitempty"`
 }
 
 // StringList is one string or a list of strings (Mage takes a single

@@ -104,6 +104,7 @@ func applyJobSection(job *batchv1.Job, j *execconfig.Job) {
 			job.Spec.TTLSecondsAfterFinished = j.TTLSecondsAfterFinished
 		}
 		job.Spec.ActiveDeadlineSeconds = j.ActiveDeadlineSeconds
+		job.Spec.PodFailurePolicy = j.PodFailurePolicy.DeepCopy()
 		if j.StartTimeoutSeconds != nil {
 			job.Annotations[AnnotationStartTimeout] = strconv.FormatInt(*j.StartTimeoutSeconds, 10)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -208,5 +209,33 @@ func TestMageJobDefaults(t *testing.T) {
 	}
 	if got := strings.Join(c.Command[len(c.Command)-4:], " "); got != "python -m job --fast" || c.Command[len(c.Command)-5] != "--" {
 		t.Errorf("command %q ends in %q, want container_config's command and args", c.Command, got)
+	}
+}
+
+// TestPlacementAndPodFailurePolicy: pod.inherit_placement false drops the
+// server pod's node selector, tolerations and affinity (only the
+// config's stay); job.pod_failure_policy passes through, e.g. to retry
+// evicted pods without counting them against backoff_limit.
+func TestPlacementAndPodFailurePolicy(t *testing.T) {
+	t.Parallel()
+	no := false
+	spec := build(t, &execconfig.Config{Pod: &execconfig.Pod{InheritPlacement: &no, Tolerations: []corev1.Toleration{{Key: "spot", Operator: "Exists"}}}})
+	if spec.NodeSelector != nil || spec.Affinity != nil || len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "spot" {
+		t.Errorf("placement: selector %v, affinity %v, tolerations %v", spec.NodeSelector, spec.Affinity, spec.Tolerations)
+	}
+	if spec := build(t, nil); spec.NodeSelector["pool"] != "a" || len(spec.Tolerations) != 1 {
+		t.Errorf("inherited placement lost: %v %v", spec.NodeSelector, spec.Tolerations)
+	}
+	policy := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}}}
+	job, err := Job(Input{Pod: serverPod(), Request: blockReq, Settings: Settings{AgentContainer: "magekube-agent"},
+		Config: &execconfig.Config{Job: &execconfig.Job{PodFailurePolicy: policy}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(policy, job.Spec.PodFailurePolicy); diff != "" {
+		t.Errorf("pod failure policy (-want +got):\n%s", diff)
 	}
 }

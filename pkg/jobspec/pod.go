@@ -58,6 +58,9 @@ func applyPodSection(spec *corev1.PodSpec, p *execconfig.Pod) error {
 	if p == nil {
 		return nil
 	}
+	if p.InheritPlacement != nil && !*p.InheritPlacement {
+		spec.NodeSelector, spec.Tolerations, spec.Affinity = nil, nil, nil
+	}
 	setString(&spec.ServiceAccountName, p.ServiceAccountName)
 	if len(p.NodeSelector) > 0 {
 		spec.NodeSelector = copyMap(p.NodeSelector)
