@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -76,8 +77,19 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := kube.Preflight(ctx, client, pod.Namespace); err != nil {
-		return fmt.Errorf("preflight:\n%w", err)
+	// Every namespace a run may use is checked now, not at its first run:
+	// the agent's own and each one --allow-namespace names ("*" cannot be
+	// checked ahead).
+	namespaces := []string{pod.Namespace}
+	for _, ns := range c.Policy.Namespaces {
+		if ns != "*" && !slices.Contains(namespaces, ns) {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	for _, ns := range namespaces {
+		if err := kube.Preflight(ctx, client, ns); err != nil {
+			return fmt.Errorf("preflight:\n%w", err)
+		}
 	}
 	events, stopEvents := eventRecorder(ctx, client)
 	defer stopEvents()

@@ -3,16 +3,25 @@
 package integration
 
 import (
+	"context"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/magekube/magekube/pkg/kube"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/framework"
 )
 
 // quota gives namespace ns a ResourceQuota of zero for resource.
@@ -72,4 +81,45 @@ func TestRefusedPodsReported(t *testing.T) {
 			t.Errorf("message %q", s.Message)
 		}
 	})
+}
+
+// TestPreflightCoversAllowedNamespaces: an agent allowed another
+// namespace where its Role is not bound stops at start, naming that
+// namespace and the missing permissions, instead of failing its first
+// run there.
+func TestPreflightCoversAllowedNamespaces(t *testing.T) {
+	ns, other := env.Namespace(t, "preflight"), env.Namespace(t, "preflight-other")
+	waitSA(t, ns)
+	var rules []rbacv1.PolicyRule
+	for _, r := range kube.Required {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{r.Group}, Resources: []string{r.Resource}, Verbs: []string{r.Verb}})
+	}
+	grant(t, ns, "agent", rules)
+	pod, err := framework.CreateServerPod(t.Context(), env.Client, framework.PodOptions{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := env.Client.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), "default", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := env.RESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData, InsecureSkipTLSVerify: cfg.Insecure}
+	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "sa"}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, agentBin(t), "--kubeconfig", path, "--context", "sa", "--pod-name", pod.Name, "--pod-namespace", ns,
+		"--dir", t.TempDir(), "run", "--listen", "127.0.0.1:0", "--allow-namespace", other).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "missing permission: create jobs (batch) in namespace "+other) {
+		t.Errorf("agent run: %v\n%s", err, out)
+	}
 }
