@@ -171,3 +171,49 @@ func TestStuckPendingKnowsEveryBlockingReason(t *testing.T) {
 		t.Errorf("alert reasons %v, want %v (protocol.Reasons with Blocks, and Unschedulable)", got, want)
 	}
 }
+
+// TestPrometheusRuleMatchesAlerts: the Prometheus Operator's
+// PrometheusRule holds exactly the groups of alerts.yaml, which promtool
+// checks; the PodMonitor labels its targets as the rules expect.
+func TestPrometheusRuleMatchesAlerts(t *testing.T) {
+	t.Parallel()
+	type relabel struct {
+		TargetLabel string `json:"targetLabel"`
+		Replacement string `json:"replacement"`
+	}
+	var plain struct {
+		Groups any `json:"groups"`
+	}
+	var rule struct {
+		Kind string `json:"kind"`
+		Spec struct {
+			Groups any `json:"groups"`
+		} `json:"spec"`
+	}
+	var monitor struct {
+		Spec struct {
+			PodMetricsEndpoints []struct {
+				Port        string    `json:"port"`
+				Relabelings []relabel `json:"relabelings"`
+			} `json:"podMetricsEndpoints"`
+		} `json:"spec"`
+	}
+	for path, v := range map[string]any{"alerts.yaml": &plain, "prometheus-operator/prometheusrule.yaml": &rule, "prometheus-operator/podmonitor.yaml": &monitor} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(data, v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	a, _ := json.Marshal(plain.Groups)
+	b, _ := json.Marshal(rule.Spec.Groups)
+	if rule.Kind != "PrometheusRule" || string(a) != string(b) {
+		t.Errorf("the PrometheusRule's groups differ from alerts.yaml's")
+	}
+	eps := monitor.Spec.PodMetricsEndpoints
+	if len(eps) != 1 || eps[0].Port != "metrics" || !slices.Contains(eps[0].Relabelings, relabel{TargetLabel: "job", Replacement: "magekube-agent"}) {
+		t.Errorf("the PodMonitor does not scrape port metrics as job magekube-agent: %+v", eps)
+	}
+}
