@@ -3,7 +3,6 @@ package execconfig
 import (
 	"io/fs"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -97,11 +96,7 @@ func identify(fsys fs.FS, name string) (fileID, bool) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return fileID{}, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{fileKey: fileKey{dev: st.Dev, ino: st.Ino}, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, true
+	return statID(fi)
 }
 
 func (c *Cache) get(id fileID) (map[string]any, bool) {

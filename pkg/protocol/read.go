@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
 )
 
 // Caps on what the agent reads from the shared volume, which every Job
@@ -61,8 +60,8 @@ func ReadFileSafe(path string, max int64) ([]byte, error) {
 // open of a file on the shared volume that a pod may have planted goes
 // through it.
 func OpenRegular(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, perm)
-	if errors.Is(err, syscall.ELOOP) {
+	f, err := os.OpenFile(path, flag|openSafe, perm)
+	if isLinkError(err) {
 		return nil, nil, fmt.Errorf("%s: a symbolic link: %w", path, ErrNotRegular)
 	}
 	if err != nil {
