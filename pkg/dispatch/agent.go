@@ -79,6 +79,7 @@ type Agent struct {
 	// so a sealed success counts only once the main container has ended.
 	keyReachable bool
 	runs         map[string]*run
+	live         sync.Map // the ids of runs, for the pruner (off the loop)
 	queue        []string
 	inflight     int
 	queued       int64 // bytes of the queued runs' request files

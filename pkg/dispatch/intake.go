@@ -342,6 +342,7 @@ func (a *Agent) claimDir(name, id string) bool {
 func (a *Agent) admit(ctx context.Context, t takenRequest) {
 	r := t.r
 	a.runs[r.id] = r
+	a.live.Store(r.id, struct{}{})
 	if t.prep.reason != "" {
 		a.finish(ctx, r, protocol.PhaseFailed, t.prep.reason, t.prep.message)
 		return

@@ -89,6 +89,7 @@ func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, cache
 	}
 	r := &run{id: id, status: st}
 	a.runs[id] = r
+	a.live.Store(id, struct{}{})
 	data, _, err := a.vol.readRunFile(id, protocol.RequestFile, protocol.MaxRequestBytes)
 	r.reqBytes = int64(len(data))
 	if err == nil {

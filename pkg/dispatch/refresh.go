@@ -136,6 +136,7 @@ func (a *Agent) finish(ctx context.Context, r *run, phase protocol.Phase, reason
 		_ = a.watcher.Remove(a.o.Layout.RunDir(r.id))
 	}
 	delete(a.runs, r.id)
+	a.live.Delete(r.id)
 	if r.queued {
 		a.queue = without(a.queue, r.id)
 		a.dequeued(r)

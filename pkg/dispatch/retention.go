@@ -23,7 +23,7 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 	tick := time.NewTicker(pruneEvery)
 	defer tick.Stop()
 	for {
-		runs, rejected := prune(a.vol, time.Now(), a.o.Retention)
+		runs, rejected := prune(a.vol, time.Now(), a.o.Retention, func(id string) bool { _, ok := a.live.Load(id); return ok })
 		if runs+rejected > 0 {
 			a.log.Info("pruned", "runs", runs, "rejected_requests", rejected, "older_than", a.o.Retention)
 		}
@@ -38,13 +38,15 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 // prune removes the run directories whose final status (and every file
 // the run wrote at its top) is older than retention, and the rejected
 // request files and squatted run directories as old. A run whose status
-// is not final is never removed, however old. Everything is removed
-// relative to the directories the agent opened, a link never followed.
-func prune(v *volume, now time.Time, retention time.Duration) (runs, rejected int) {
+// is not final, or that the agent tracks (live: whatever its status.json
+// says, since any pod can write it), is never removed, however old.
+// Everything is removed relative to the directories the agent opened, a
+// link never followed.
+func prune(v *volume, now time.Time, retention time.Duration, live func(id string) bool) (runs, rejected int) {
 	cutoff := now.Add(-retention)
 	names, _ := v.runs.Entries()
 	for _, id := range names {
-		if protocol.ValidateID(id) != nil {
+		if protocol.ValidateID(id) != nil || live(id) {
 			continue
 		}
 		if fi, err := v.runs.Lstat(id); err != nil || !fi.IsDir() {

@@ -33,6 +33,7 @@ func TestPrune(t *testing.T) {
 	run("old-running", protocol.PhaseRunning, old)
 	run("new-done", protocol.PhaseFailed, now)
 	run("old-done-fresh-log", protocol.PhaseSucceeded, old)
+	run("old-forged-live", protocol.PhaseSucceeded, old) // a live run whose status a pod forged
 	if err := os.WriteFile(l.RunFile("old-done-fresh-log", protocol.LogFile), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +50,12 @@ func TestPrune(t *testing.T) {
 		_ = os.Chtimes(p, at, at)
 	}
 
-	runs, rejected := prune(openTestVolume(t, l), now, DefaultRetention)
+	live := func(id string) bool { return id == "old-forged-live" }
+	runs, rejected := prune(openTestVolume(t, l), now, DefaultRetention, live)
 	if runs != 1 || rejected != 1 {
 		t.Errorf("pruned %d runs and %d rejected requests, want 1 and 1", runs, rejected)
 	}
-	for id, kept := range map[string]bool{"old-done": false, "old-running": true, "new-done": true, "old-done-fresh-log": true} {
+	for id, kept := range map[string]bool{"old-done": false, "old-running": true, "new-done": true, "old-done-fresh-log": true, "old-forged-live": true} {
 		if _, err := os.Stat(l.RunDir(id)); (err == nil) != kept {
 			t.Errorf("%s: kept %v, want %v", id, err == nil, kept)
 		}
@@ -74,7 +76,7 @@ func BenchmarkPrune(b *testing.B) {
 	v := openTestVolume(b, l)
 	b.ResetTimer()
 	for b.Loop() {
-		if runs, _ := prune(v, time.Now(), DefaultRetention); runs != 0 {
+		if runs, _ := prune(v, time.Now(), DefaultRetention, func(string) bool { return false }); runs != 0 {
 			b.Fatal("pruned fresh runs")
 		}
 	}
