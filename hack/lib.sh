@@ -23,6 +23,9 @@ require() {
 # executor imports the Kubernetes client of its "all" extra, at this pin.
 MAGE_AI_VERSION=0.9.80
 MAGE_KUBERNETES_VERSION=33.1.0
+# OpenTelemetry's Python distro, whose auto-instrumentation installs a
+# sitecustomize beside the trigger's (hack/otel-venv.sh).
+OTEL_DISTRO_VERSION=0.66b2
 
 # with_progress WHAT USUAL CMD...: run CMD, printing every 30 s on stderr
 # how long it has been building WHAT and how long it usually takes on 2

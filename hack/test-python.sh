@@ -3,7 +3,8 @@
 # Mage's own project layout, database, migrations and scheduler entry
 # points. The trigger is installed the way the Mage container installs it,
 # by sitecustomize on PYTHONPATH (Mage's job-queue processes load it too).
-# Then the parity suite: Mage's own Job against agent render's.
+# Then the parity suite: Mage's own Job against agent render's, and the
+# trigger beside OpenTelemetry's auto-instrumentation (its own sitecustomize).
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -11,6 +12,8 @@ if ! command -v python3 >/dev/null; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
 fi
 python=$(hack/mage-venv.sh)
+MAGEKUBE_OTEL_PYTHON=$(hack/otel-venv.sh)
+export MAGEKUBE_OTEL_PYTHON
 # The parity suite compares Mage's Job with agent render's.
 go build -tags "$GO_TAGS" -o "$REPO_ROOT/bin/agent" ./cmd/agent
 export MAGEKUBE_AGENT=$REPO_ROOT/bin/agent
