@@ -32,17 +32,11 @@ def _next_sitecustomize():
 
 
 try:
-    import magekube_mage
+    import magekube_start
 
-    magekube_mage.install()
-except Exception as e:  # never stop the interpreter from starting
-    print("magekube: Mage trigger not installed: %s" % e, file=sys.stderr)
-    try:
-        import magekube_refuse
-
-        magekube_refuse.install(e)
-    except Exception:
-        pass
+    magekube_start.start()
+except Exception:  # never stop the interpreter from starting
+    pass
 try:
     _next_sitecustomize()
 except Exception as e:

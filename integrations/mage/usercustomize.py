@@ -2,17 +2,9 @@
 # sitecustomize (OpenTelemetry's opentelemetry-instrument, ddtrace-run)
 # comes before this directory's on PYTHONPATH, Python never imports ours;
 # this installs the trigger then (installing twice is a no-op).
-import sys
-
 try:
-    import magekube_mage
+    import magekube_start
 
-    magekube_mage.install()
-except Exception as e:  # never stop the interpreter from starting
-    print("magekube: Mage trigger not installed: %s" % e, file=sys.stderr)
-    try:
-        import magekube_refuse
-
-        magekube_refuse.install(e)
-    except Exception:
-        pass
+    magekube_start.start()
+except Exception:  # never stop the interpreter from starting
+    pass

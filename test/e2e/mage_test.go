@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/protocol"
@@ -161,6 +162,40 @@ func TestRealMage(t *testing.T) {
 		}, diag)
 		if status := mage.runStatus(t, run); status != "cancelled" {
 			t.Errorf("Mage's pipeline run: %s, want cancelled", status)
+		}
+	})
+
+	// A ResourceQuota refuses the block's pod: Mage's block run fails at
+	// once with the agent's reason and the API's own message, instead of
+	// waiting for the start timeout. A quota of zero NotBestEffort pods
+	// refuses every new pod with requests (a Job's pod has the runner's);
+	// the pods already running stay.
+	t.Run("quota", func(t *testing.T) {
+		q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "no-new-pods"}, Spec: corev1.ResourceQuotaSpec{
+			Hard:   corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")},
+			Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeNotBestEffort},
+		}}
+		if _, err := env.Client.CoreV1().ResourceQuotas(ns).Create(t.Context(), q, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = env.Client.CoreV1().ResourceQuotas(ns).Delete(context.Background(), q.Name, metav1.DeleteOptions{}) }()
+		waitFor(t, time.Minute, "the quota's status", func() bool {
+			got, err := env.Client.CoreV1().ResourceQuotas(ns).Get(t.Context(), q.Name, metav1.GetOptions{})
+			return err == nil && got.Status.Hard != nil
+		}, diag)
+		start := time.Now()
+		run := mage.trigger(t, "broken")
+		if status := mage.waitRun(t, run, diag); status != "failed" {
+			t.Fatalf("pipeline run under a quota of zero pods: %s, want failed\n%s", status, diag())
+		}
+		t.Logf("Mage's pipeline run failed %s after the trigger", time.Since(start).Round(time.Second))
+		out, err := mage.call(t.Context(), "GET", fmt.Sprintf("pipelines/broken/logs?pipeline_run_id[]=%d", run), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, _ := json.Marshal(out)
+		if !strings.Contains(string(logs), "QuotaExceeded") || !strings.Contains(string(logs), "exceeded quota: no-new-pods") {
+			t.Errorf("Mage's logs of pipeline run %d lack the reason and the API's message: %.3000s", run, logs)
 		}
 	})
 

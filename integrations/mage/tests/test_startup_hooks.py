@@ -37,7 +37,10 @@ print(json.dumps(out))
 @unittest.skipUnless(PYTHON, "MAGEKUBE_OTEL_PYTHON is not set (hack/test-python.sh sets it)")
 class StartupHooks(unittest.TestCase):
     def probe(self, *path):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), OTEL_TRACES_EXPORTER="none",
+        # A fresh interpreter, not in the project the other tests made
+        # (Mage reads MAGE_REPO_PATH's metadata.yaml on import).
+        env = {k: v for k, v in os.environ.items() if k != "MAGE_REPO_PATH"}
+        env.update(PYTHONPATH=os.pathsep.join(path), OTEL_TRACES_EXPORTER="none",
                    OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
         out = subprocess.run([PYTHON, "-c", PROBE], env=env, cwd=WORK, capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -60,7 +63,7 @@ class StartupHooks(unittest.TestCase):
 
     def test_a_trigger_that_cannot_load_says_so(self):
         broken = tempfile.mkdtemp(dir=WORK)
-        for name in ("sitecustomize.py", "usercustomize.py", "magekube_refuse.py"):
+        for name in ("sitecustomize.py", "usercustomize.py", "magekube_start.py"):
             shutil.copy(os.path.join(TRIGGER, name), broken)
         with open(os.path.join(broken, "magekube_mage.py"), "w") as f:
             f.write("raise ImportError('a broken trigger')\n")

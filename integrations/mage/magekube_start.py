@@ -1,5 +1,6 @@
-"""When the trigger cannot load, Mage's `executor_type: k8s` runs would go
-to Mage's own k8s executor. In a pod with the token split (the sidecar's
+"""Installs the trigger at interpreter start (sitecustomize.py and
+usercustomize.py call start()), and when it cannot load says so: Mage's
+`executor_type: k8s` runs would otherwise go to Mage's own k8s executor. In a pod with the token split (the sidecar's
 layout: the Mage container holds no Kubernetes token) that executor cannot
 create a Job, and fails with an API error that names neither magekube nor
 the cause. This replaces its execution with an error that says why;
@@ -15,7 +16,23 @@ MODULES = (
 )
 
 
-def install(cause, token=TOKEN):
+def start():
+    """Install the trigger; if it cannot load, refuse Mage's own k8s
+    executors with a message naming why. Never raises: the interpreter
+    must start whatever happens here."""
+    try:
+        import magekube_mage
+
+        magekube_mage.install()
+    except Exception as e:
+        print("magekube: Mage trigger not installed: %s" % e, file=sys.stderr)
+        try:
+            refuse(e)
+        except Exception:
+            pass
+
+
+def refuse(cause, token=TOKEN):
     """Make Mage's k8s executors fail with a message naming cause, unless
     the Mage container holds a service-account token of its own."""
     if os.path.exists(token) or os.environ.get("MAGEKUBE_DISABLE") == "1":
