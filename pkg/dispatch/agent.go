@@ -116,9 +116,13 @@ type run struct {
 	// is when its wait to start began (Job created, or this agent's start).
 	startTimeout time.Duration
 	pendingSince time.Time
-	queued       bool  // waiting in the queue for an in-flight slot
-	reqBytes     int64 // the request file's size, counted while queued
-	inflight     bool  // holds an in-flight slot (from dispatch to the end)
+	queued       bool // waiting in the queue for an in-flight slot
+	// adoptOnly: the run had started before this agent (its status said
+	// so) but no Job of it is in the caches: its Job is looked up by name,
+	// never created again (adoptJob).
+	adoptOnly bool
+	reqBytes  int64 // the request file's size, counted while queued
+	inflight  bool  // holds an in-flight slot (from dispatch to the end)
 	// config is the run's resolved executor config (a queued run's Job is
 	// built from it).
 	config *execconfig.Config

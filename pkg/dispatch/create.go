@@ -174,8 +174,17 @@ func (a *Agent) dispatch(ctx context.Context, r *run, job *batchv1.Job) {
 // create hands the Job's create to a worker goroutine, which reports to
 // the loop (onCreated).
 func (a *Agent) create(ctx context.Context, id string, job *batchv1.Job) {
+	adoptOnly := false
+	if r, ok := a.runs[id]; ok {
+		adoptOnly = r.adoptOnly
+	}
 	a.workers.Go(func() {
-		res := createJob(ctx, a.o, id, job)
+		var res createResult
+		if adoptOnly {
+			res = adoptJob(ctx, a.o, id, job)
+		} else {
+			res = createJob(ctx, a.o, id, job)
+		}
 		select {
 		case a.created <- res:
 		case <-ctx.Done():
@@ -241,6 +250,24 @@ func ownJob(existing, want *batchv1.Job, id string) bool {
 	l := existing.Labels
 	return l[jobspec.LabelManagedBy] == jobspec.ManagedByValue && l[jobspec.LabelInstance] == want.Labels[jobspec.LabelInstance] &&
 		l[jobspec.LabelRun] == id && existing.Annotations[jobspec.AnnotationRunID] == id
+}
+
+// adoptJob finds the Job of a run that had started before this agent did
+// (adoptOnly): by its name, which the request and config give, and the
+// labels the agent sets. Gone, it is not created again: the block may have
+// run to its end while no agent watched, and its Job's TTL removed it.
+func adoptJob(ctx context.Context, o Options, id string, job *batchv1.Job) createResult {
+	existing, err := o.Client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
+	switch {
+	case err == nil && ownJob(existing, job, id):
+		return createResult{id: id, job: existing, adopted: true, at: existing.CreationTimestamp.Time}
+	case err == nil:
+		return createResult{id: id, reason: protocol.ReasonNameCollision, err: fmt.Errorf("job %s/%s belongs to another run, not %s", job.Namespace, job.Name, id)}
+	case apierrors.IsNotFound(err):
+		return createResult{id: id, reason: protocol.ReasonJobDeleted, err: fmt.Errorf(
+			"job %s/%s of this run is gone (deleted, or removed by its TTL while no agent ran); the run had started, so it is not created again", job.Namespace, job.Name)}
+	}
+	return createResult{id: id, reason: protocol.ReasonError, err: fmt.Errorf("find job %s/%s: %w", job.Namespace, job.Name, err)}
 }
 
 // refusedCreate sorts the API server's refusal of a Job create: a quota

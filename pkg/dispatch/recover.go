@@ -14,11 +14,13 @@ import (
 // in runs/<id>/request.json (what was asked) and the cluster (the Jobs
 // the informers of this agent's instance hold, selected by the labels the
 // agent set itself). A run's Job and namespace are never taken from a
-// file on the volume, which every Job pod can write. Of status.json one
-// fact is read back: a final phase with no Job left for the run (its TTL
-// passed) means the run is over and is left alone; forging it gives a
-// writer nothing it lacks already (it can delete the request). When the
-// run's Job still exists, the Job decides.
+// file on the volume, which every Job pod can write. Of status.json two
+// facts are read back, each of which can only make the agent do less: a
+// final phase with no Job left for the run (its TTL passed) means the run
+// is over and is left alone; a started phase with no Job in the caches
+// means its Job is looked up by name but never created again. Forging
+// either gives a writer nothing it lacks already (it can delete the
+// request). When the run's Job still exists, the Job decides.
 
 // recoverRuns adopts every unfinished run found in runs/: a claim
 // interrupted before the request moved is completed; a run whose Job is
@@ -118,7 +120,11 @@ func (a *Agent) resume(ctx context.Context, id string, st protocol.Status, cache
 		a.watchRun(r)
 		a.dirty.add(id)
 	} else {
-		a.enqueue(ctx, r) // a Job created just before a crash is adopted through AlreadyExists
+		// A Job created just before a crash is adopted through
+		// AlreadyExists. A run whose status says it had started is only
+		// looked up: a status can only make the agent do less.
+		r.adoptOnly = st.Phase == protocol.PhaseDispatched || st.Phase == protocol.PhasePending || st.Phase == protocol.PhaseRunning
+		a.enqueue(ctx, r)
 	}
 	if a.vol.runHas(id, protocol.CancelFile) {
 		a.checkCancel(ctx, id)

@@ -178,7 +178,9 @@ func TestRealMage(t *testing.T) {
 		if _, err := env.Client.CoreV1().ResourceQuotas(ns).Create(t.Context(), q, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		defer func() { _ = env.Client.CoreV1().ResourceQuotas(ns).Delete(context.Background(), q.Name, metav1.DeleteOptions{}) }()
+		defer func() {
+			_ = env.Client.CoreV1().ResourceQuotas(ns).Delete(context.Background(), q.Name, metav1.DeleteOptions{})
+		}()
 		waitFor(t, time.Minute, "the quota's status", func() bool {
 			got, err := env.Client.CoreV1().ResourceQuotas(ns).Get(t.Context(), q.Name, metav1.GetOptions{})
 			return err == nil && got.Status.Hard != nil

@@ -238,3 +238,37 @@ func TestForeignJobOfTheRunsNameIsNotAdopted(t *testing.T) {
 		t.Errorf("the foreign Job: %v", err)
 	}
 }
+
+// TestJobGoneWhileAgentDown: a run's Job removed while no agent ran (its
+// TTL, or someone) is not created again by the next agent: the run had
+// started, so its block may have run; the run ends JobDeleted. A run that
+// was only queued is created as usual.
+func TestJobGoneWhileAgentDown(t *testing.T) {
+	needFakeNodes(t)
+	ns := env.Namespace(t, "gone")
+	pod := fakeServerPod(t, ns)
+	l := protocol.Layout{Root: t.TempDir()}
+	a := newAgentProc(t, pod, l.Root)
+	a.start()
+	ids := submitMany(t, l, "gone", 1, 1)
+	s := waitStatusOf(t, l, ids[0], phase(protocol.PhaseRunning, ""))
+	a.signal(syscall.SIGKILL)
+	background := metav1.DeletePropagationBackground
+	if err := env.Client.BatchV1().Jobs(ns).Delete(t.Context(), s.Job, metav1.DeleteOptions{PropagationPolicy: &background}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Job to be gone", func() bool {
+		_, err := env.Client.BatchV1().Jobs(ns).Get(t.Context(), s.Job, metav1.GetOptions{})
+		return err != nil
+	})
+	a.start()
+	got := waitStatusOf(t, l, ids[0], phase(protocol.PhaseFailed, protocol.ReasonJobDeleted))
+	if !strings.Contains(got.Message, "not created again") {
+		t.Errorf("message %q", got.Message)
+	}
+	time.Sleep(3 * time.Second) // a rescan
+	list, err := env.Client.BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 0 {
+		t.Errorf("Jobs after the restart: %d (%v), want none", len(list.Items), err)
+	}
+}
