@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -276,7 +277,8 @@ func (d *Dir) RemoveAll(name string) error {
 	return nil
 }
 
-// Entries lists the names in d (not . and ..), in no order.
+// Entries lists the names in d (not . and ..), sorted, as os.ReadDir
+// does: the agent takes a batch of requests in their names' order.
 func (d *Dir) Entries() ([]string, error) {
 	fd, err := unix.Openat(d.fd(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -288,6 +290,7 @@ func (d *Dir) Entries() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", d.path, err)
 	}
+	slices.Sort(names)
 	return names, nil
 }
 

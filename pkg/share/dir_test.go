@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -164,5 +165,19 @@ func TestRemoveAllDoesNotFollow(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(root, "run")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("run still there: %v", err)
+	}
+}
+
+// TestEntriesSorted: names come sorted, as os.ReadDir gives them (the
+// agent admits a batch of requests in that order).
+func TestEntriesSorted(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for _, name := range []string{"b", "c", "a", "a0"} {
+		write(t, filepath.Join(root, name), "")
+	}
+	names, err := mustOpen(t, root).Entries()
+	if err != nil || strings.Join(names, ",") != "a,a0,b,c" {
+		t.Errorf("entries %v, %v", names, err)
 	}
 }
