@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +47,8 @@ func TestHostileBlock(t *testing.T) {
 
 	submit := func(id string, n int, command ...string) {
 		t.Helper()
-		req := fmt.Sprintf(`{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":"/home/src/p","pipeline_uuid":"etl","block_uuid":"b","block_run_id":%d,"command":%q}`, id, n, command)
+		cmd, _ := json.Marshal(command)
+		req := fmt.Sprintf(`{"apiVersion":"magekube/v1","id":%q,"kind":"block","project_dir":"/home/src/p","pipeline_uuid":"etl","block_uuid":"b","block_run_id":%d,"command":%s}`, id, n, cmd)
 		if _, err := protocol.Submit(l, []byte(req)); err != nil {
 			t.Fatal(err)
 		}
