@@ -97,7 +97,9 @@ type Agent struct {
 	lastBeat     atomic.Int64      // unix nanoseconds of the loop's last beat
 	beats        chan time.Time    // the loop's beats, for the heartbeat writer
 	claims       chan struct{}     // claims made, not yet synced (see syncClaims)
-	in           intakeState       // request files on their way in (the loop's)
+	// largeIntake lets one intake worker at a time take a large request.
+	largeIntake chan struct{}
+	in          intakeState // request files on their way in (the loop's)
 }
 
 // run is the in-memory state of one unfinished run.
@@ -170,7 +172,7 @@ func New(o Options) (*Agent, error) {
 		o: o, log: o.Log, vol: vol, keyReachable: keyReachable,
 		runs: map[string]*run{}, trackers: map[string]*tracker{}, foreign: map[string]string{},
 		dirty: newIDSet(), created: make(chan createResult, 64), synced: make(chan trackerSync, 8), apiBack: make(chan struct{}, 1),
-		beats: make(chan time.Time, 1), claims: make(chan struct{}, 1), in: newIntakeState(),
+		beats: make(chan time.Time, 1), claims: make(chan struct{}, 1), in: newIntakeState(), largeIntake: make(chan struct{}, 1),
 	}, nil
 }
 

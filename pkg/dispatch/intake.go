@@ -246,6 +246,10 @@ func (a *Agent) syncClaims(ctx context.Context) {
 // when there is nothing to take (yet). It touches no agent state but the
 // files (an intake worker runs it).
 func (a *Agent) take(f requestFile) takenRequest {
+	if fi, err := a.vol.requests.Lstat(f.name); err == nil && fi.Size() > largeRequest {
+		a.largeIntake <- struct{}{} // one large request parsed at a time
+		defer func() { <-a.largeIntake }()
+	}
 	c, ok := a.claim(f)
 	if !ok {
 		return takenRequest{}
@@ -257,9 +261,15 @@ func (a *Agent) take(f requestFile) takenRequest {
 	a.startTrace(c.r)
 	if c.r.req != nil {
 		t.prep = a.prepare(c.r)
+		c.r.dropBuildInputs() // resolved: a run waiting for its turn keeps no variables
 	}
 	return t
 }
+
+// largeRequest is the size past which request files are taken one at a
+// time: a Mage request is 1-2 KB, and a hostile one of 1 MiB costs about
+// 5 MiB once parsed, which eight workers at once would multiply.
+const largeRequest = 64 << 10
 
 // claimedRequest is one request file claimed: its run, and the request or
 // why it cannot be read.

@@ -91,8 +91,9 @@ type agentProcess struct {
 func (p *agentProcess) stop() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
 
 // startAgentProcess starts `agent run` for the bench's server pod and run
-// directory and returns once it is ready.
-func (b *bench) startAgentProcess(maxInflight int) (*agentProcess, error) {
+// directory, with env added to its environment, and returns once it is
+// ready.
+func (b *bench) startAgentProcess(maxInflight int, env ...string) (*agentProcess, error) {
 	bin, err := framework.Binary("github.com/magekube/magekube/cmd/agent")
 	if err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func (b *bench) startAgentProcess(maxInflight int) (*agentProcess, error) {
 		"--instance", "bench", "--kube-qps", "200", "--kube-burst", "400", "run", "--max-inflight", strconv.Itoa(maxInflight), "--listen", "127.0.0.1:0", "--log-format", "json", "--profiling"}
 	start := time.Now()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "MAGEKUBE_AGENT_CONTAINER=magekube-agent")
+	cmd.Env = append(append(os.Environ(), "MAGEKUBE_AGENT_CONTAINER=magekube-agent"), env...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
