@@ -61,12 +61,7 @@ func writeFile(t *testing.T, path, data string) {
 // rejection must not land on that run's status.json. An agent started on
 // the planted link refuses to start, naming it.
 func TestAttackRejectedLink(t *testing.T) {
-	needFakeNodes(t)
-	ns := env.Namespace(t, "attack-link")
-	pod := fakeServerPod(t, ns)
-	l := protocol.Layout{Root: t.TempDir()}
-	a := newAgentProc(t, pod, l.Root)
-	a.start()
+	ns, l, a := runningAgent(t, "attack-link")
 	submitMany(t, l, "victim", 1, 1)
 	if _, err := protocol.Submit(l, []byte(`{"apiVersion":"magekube/v1","id":"status","kind":"block","project_dir":"/p","pipeline_uuid":"etl","block_uuid":"x","block_run_id":9}`)); err != nil {
 		t.Fatal(err)
@@ -244,12 +239,7 @@ func TestForeignJobOfTheRunsNameIsNotAdopted(t *testing.T) {
 // started, so its block may have run; the run ends JobDeleted. A run that
 // was only queued is created as usual.
 func TestJobGoneWhileAgentDown(t *testing.T) {
-	needFakeNodes(t)
-	ns := env.Namespace(t, "gone")
-	pod := fakeServerPod(t, ns)
-	l := protocol.Layout{Root: t.TempDir()}
-	a := newAgentProc(t, pod, l.Root)
-	a.start()
+	ns, l, a := runningAgent(t, "gone")
 	ids := submitMany(t, l, "gone", 1, 1)
 	s := waitStatusOf(t, l, ids[0], phase(protocol.PhaseRunning, ""))
 	a.signal(syscall.SIGKILL)

@@ -209,6 +209,19 @@ func newAgentProc(t *testing.T, pod *corev1.Pod, root string) *agentProc {
 	return a
 }
 
+// runningAgent is an agent process on the kwok nodes of a new namespace
+// (prefix), started and ready: its namespace, run directory and process.
+func runningAgent(t *testing.T, prefix string) (string, protocol.Layout, *agentProc) {
+	t.Helper()
+	needFakeNodes(t)
+	ns := env.Namespace(t, prefix)
+	pod := fakeServerPod(t, ns)
+	l := protocol.Layout{Root: t.TempDir()}
+	a := newAgentProc(t, pod, l.Root)
+	a.start()
+	return ns, l, a
+}
+
 // start starts the agent and waits for /readyz.
 func (a *agentProc) start() {
 	a.t.Helper()
@@ -262,12 +275,7 @@ func (a *agentProc) signal(sig syscall.Signal) {
 // is down 10 of them finish and 5 new requests arrive. The next agent
 // finishes all 25, with one Job each.
 func TestAgentKilledWithRunsInFlight(t *testing.T) {
-	needFakeNodes(t)
-	ns := env.Namespace(t, "kill")
-	pod := fakeServerPod(t, ns)
-	l := protocol.Layout{Root: t.TempDir()}
-	a := newAgentProc(t, pod, l.Root)
-	a.start()
+	ns, l, a := runningAgent(t, "kill")
 	ids := submitMany(t, l, "inflight", 1, 20)
 	waitAll(t, l, ids, time.Minute, phase(protocol.PhaseRunning, ""))
 	a.signal(syscall.SIGKILL)
@@ -298,15 +306,10 @@ func TestAgentKilledWithRunsInFlight(t *testing.T) {
 // flight and requests arriving; the agent rides it out and every run
 // ends once the API server is back, with one Job each.
 func TestAPIServerOutage(t *testing.T) {
-	needFakeNodes(t)
 	if env.Cluster == nil {
 		t.Skip("the API server of a cluster given by kubeconfig cannot be stopped")
 	}
-	ns := env.Namespace(t, "outage")
-	pod := fakeServerPod(t, ns)
-	l := protocol.Layout{Root: t.TempDir()}
-	a := newAgentProc(t, pod, l.Root)
-	a.start()
+	ns, l, a := runningAgent(t, "outage")
 	before := submitMany(t, l, "before", 1, 5)
 	waitAll(t, l, before, time.Minute, phase(protocol.PhaseRunning, ""))
 
