@@ -1,11 +1,12 @@
 package protocol
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/magekube/magekube/pkg/share"
 )
 
 // Caps on what the agent reads from the shared volume, which every Job
@@ -19,18 +20,12 @@ const (
 )
 
 // ErrNotRegular is returned for a symbolic link, FIFO, device or
-// directory where a regular file is expected.
-var ErrNotRegular = errors.New("not a regular file")
+// directory where a regular file is expected (share's, so errors.Is
+// matches either package's).
+var ErrNotRegular = share.ErrNotRegular
 
 // FileTooLargeError is returned for a file over its cap.
-type FileTooLargeError struct {
-	Path      string
-	Size, Max int64
-}
-
-func (e *FileTooLargeError) Error() string {
-	return fmt.Sprintf("%s is %d bytes; the limit is %d", e.Path, e.Size, e.Max)
-}
+type FileTooLargeError = share.TooLargeError
 
 // ReadFileSafe reads path as a regular file of at most max bytes: without
 // following a symbolic link, without blocking on a FIFO or device, and
@@ -69,27 +64,13 @@ func OpenRegular(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s: a %s: %w", path, kind(fi.Mode()), ErrNotRegular)
+		err = fmt.Errorf("%s: a %s: %w", path, share.FileKind(fi.Mode()), ErrNotRegular)
 	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
 	return f, fi, nil
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeDevice != 0, m&fs.ModeCharDevice != 0:
-		return "device"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m.IsDir():
-		return "directory"
-	}
-	return m.Type().String()
 }
 
 // SafeDirFS is os.DirFS for a tree on the shared volume: ReadFile (what

@@ -13,24 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNotRegular is returned for a symbolic link, FIFO, device or
-// directory where a regular file is expected; ErrNotDir for anything but
-// a real directory where a directory is expected (a link to one included).
-var (
-	ErrNotRegular = errors.New("not a regular file")
-	ErrNotDir     = errors.New("not a directory (a symbolic link is never followed)")
-)
-
-// TooLargeError is returned for a file over its cap.
-type TooLargeError struct {
-	Path      string
-	Size, Max int64
-}
-
-func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("%s is %d bytes; the limit is %d", e.Path, e.Size, e.Max)
-}
-
 // Dir is an open directory on the shared volume. Names passed to its
 // methods are single path components: never "", ".", "..", or with a "/".
 // A Dir stays the directory it was opened as, wherever it is moved.
@@ -123,7 +105,7 @@ func (d *Dir) Open(name string, flag int, perm fs.FileMode) (*os.File, fs.FileIn
 	f := os.NewFile(uintptr(fd), d.join(name))
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s: a %s: %w", d.join(name), kind(fi.Mode()), ErrNotRegular)
+		err = fmt.Errorf("%s: a %s: %w", d.join(name), FileKind(fi.Mode()), ErrNotRegular)
 	}
 	if err != nil {
 		f.Close()
@@ -356,18 +338,4 @@ func (fi fileInfo) Mode() fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m.IsDir():
-		return "directory"
-	}
-	return m.Type().String()
 }

@@ -11,19 +11,7 @@ import (
 // The agent runs in a Linux container; elsewhere (`agent render` on a
 // laptop) the package builds, and opening a directory says why it cannot.
 
-var (
-	ErrNotRegular = errors.New("not a regular file")
-	ErrNotDir     = errors.New("not a directory (a symbolic link is never followed)")
-	errPlatform   = errors.New("the agent's access to the shared volume needs Linux")
-)
-
-// TooLargeError is returned for a file over its cap.
-type TooLargeError struct {
-	Path      string
-	Size, Max int64
-}
-
-func (e *TooLargeError) Error() string { return e.Path + " is over its limit" }
+var errPlatform = errors.New("the agent's access to the shared volume needs Linux")
 
 // Dir is an open directory on the shared volume (Linux only).
 type Dir struct{}
