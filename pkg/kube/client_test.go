@@ -28,3 +28,32 @@ func TestUserAgent(t *testing.T) {
 		t.Errorf("user agent %q, want the one given", cfg.UserAgent)
 	}
 }
+
+// TestKubeconfigListAndContext: --kubeconfig takes a list as KUBECONFIG
+// does (files merged, the first's current context wins), and --context
+// picks a context from any of them.
+func TestKubeconfigListAndContext(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, cluster, server string, current bool) string {
+		data := "apiVersion: v1\nkind: Config\nclusters: [{name: " + cluster + ", cluster: {server: " + server + "}}]\n" +
+			"users: [{name: u-" + cluster + ", user: {token: x}}]\ncontexts: [{name: " + cluster + ", context: {cluster: " + cluster + ", user: u-" + cluster + "}}]\n"
+		if current {
+			data += "current-context: " + cluster + "\n"
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	a := write("a", "one", "https://127.0.0.1:6443", true)
+	b := write("b", "two", "https://127.0.0.2:6443", false)
+	list := a + string(os.PathListSeparator) + b
+	for _, tc := range []struct{ context, want string }{{"", "https://127.0.0.1:6443"}, {"two", "https://127.0.0.2:6443"}} {
+		cfg, err := Config(Options{Kubeconfig: list, Context: tc.context})
+		if err != nil || cfg.Host != tc.want {
+			t.Errorf("context %q: host %v (%v), want %s", tc.context, cfg, err, tc.want)
+		}
+	}
+}
