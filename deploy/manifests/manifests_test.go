@@ -285,3 +285,81 @@ func TestImagesArePinned(t *testing.T) {
 		t.Error("no manifest names the agent image")
 	}
 }
+
+// TestRollback: with the rollback component last, the Mage pod is as
+// Mage's own Kubernetes executor needs it: no agent and no agent token,
+// the trigger switched off, KUBE_NAMESPACE set (mage-ai creates its Jobs
+// in "default" without it), the pod's own service account mounted, and a
+// Role with exactly the calls mage-ai's JobManager makes.
+func TestRollback(t *testing.T) {
+	spec := podSpec(t, "examples/rollback", "Deployment", "mage")
+	if spec.ServiceAccountName != "mage-k8s-executor" || spec.AutomountServiceAccountToken == nil || !*spec.AutomountServiceAccountToken {
+		t.Errorf("pod: service account %q, automount %v; want mage-k8s-executor, true", spec.ServiceAccountName, spec.AutomountServiceAccountToken)
+	}
+	for _, c := range spec.Containers {
+		if c.Name == "magekube-agent" {
+			t.Error("the agent container is still in the pod")
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.Name == "magekube-agent-token" {
+			t.Error("the agent's token volume is still in the pod")
+		}
+	}
+	mage := spec.Containers[0]
+	if !hasEnv(mage, "MAGEKUBE_DISABLE", "1") {
+		t.Error("the Mage container lacks MAGEKUBE_DISABLE=1")
+	}
+	namespace := false
+	for _, e := range mage.Env {
+		namespace = namespace || (e.Name == "KUBE_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace")
+	}
+	if !namespace {
+		t.Error("the Mage container lacks KUBE_NAMESPACE from the downward API")
+	}
+
+	granted := map[string]bool{}
+	bound := false
+	for _, r := range build(t, "examples/rollback").Resources() {
+		data, _ := r.AsYAML()
+		switch r.GetKind() {
+		case "Role":
+			if r.GetName() != "mage-k8s-executor" {
+				continue
+			}
+			var role rbacv1.Role
+			if err := yaml.Unmarshal(data, &role); err != nil {
+				t.Fatal(err)
+			}
+			for _, rule := range role.Rules {
+				for _, g := range rule.APIGroups {
+					for _, res := range rule.Resources {
+						for _, v := range rule.Verbs {
+							granted[g+"/"+res+"/"+v] = true
+						}
+					}
+				}
+			}
+		case "RoleBinding":
+			var rb rbacv1.RoleBinding
+			if err := yaml.Unmarshal(data, &rb); err != nil {
+				t.Fatal(err)
+			}
+			bound = bound || (rb.RoleRef.Name == "mage-k8s-executor" && len(rb.Subjects) == 1 && rb.Subjects[0].Name == "mage-k8s-executor" && rb.Subjects[0].Namespace == "mage")
+		}
+	}
+	// mage-ai 0.9.80's JobManager: read_namespaced_pod (its own pod), then
+	// create_namespaced_job, read_namespaced_job and delete_namespaced_job.
+	want := []string{"/pods/get", "batch/jobs/create", "batch/jobs/get", "batch/jobs/delete"}
+	for _, k := range want {
+		if !granted[k] {
+			t.Errorf("the executor's Role lacks %s", k)
+		}
+	}
+	if len(granted) != len(want) {
+		t.Errorf("the executor's Role grants %v, want exactly %v", granted, want)
+	}
+	if !bound {
+		t.Error("no RoleBinding of mage-k8s-executor to its service account in namespace mage")
+	}
+}

@@ -201,6 +201,70 @@ func TestRealMage(t *testing.T) {
 		}
 	})
 
+	// The rollback switch, as docs/operations describes it: the rollback
+	// component listed last and the overlay applied; Mage's own
+	// Kubernetes executor runs the pipeline (its Jobs, its names, no
+	// magekube run); the component removed and the overlay applied again,
+	// magekube runs it.
+	t.Run("rollback", func(t *testing.T) {
+		off := t.TempDir()
+		component, err := filepath.Rel(off, filepath.Join(repo, "deploy/manifests/rollback"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := filepath.Rel(off, overlay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\nresources: [%s]\ncomponents: [%s]\n", ns, base, component)
+		if err := os.WriteFile(filepath.Join(off, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before := len(magekubeRuns(t, shared, "etl"))
+
+		start := time.Now()
+		env.Kubectl(t, ns, "", "apply", "-k", off)
+		rollout(t, ns, "mage", diag)
+		relogin(t, mage, "Mage's API after switching magekube off", diag)
+		t.Logf("switched off in %s", time.Since(start).Round(time.Second))
+		run := mage.trigger(t, "etl")
+		if status := mage.waitRun(t, run, diag); status != "completed" {
+			t.Fatalf("pipeline run etl through Mage's own executor: %s, want completed\n%s", status, diag())
+		}
+		if n := len(magekubeRuns(t, shared, "etl")); n != before {
+			t.Errorf("%d magekube runs for etl after the rollback, want %d: the agent took a run", n, before)
+		}
+		// Mage's own executor names its Jobs <cluster>-data-prep-block-<id>
+		// and deletes them when they end; the Job controller's events stay.
+		evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=SuccessfulCreate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mageJobs := 0
+		for _, e := range evs.Items {
+			if strings.Contains(e.InvolvedObject.Name, "-data-prep-block-") {
+				mageJobs++
+			}
+		}
+		if mageJobs < 3 {
+			t.Errorf("%d pods of Mage's own block Jobs created, want 3 (one per block)", mageJobs)
+		}
+
+		start = time.Now()
+		env.Kubectl(t, ns, "", "apply", "-k", overlay)
+		rollout(t, ns, "mage", diag)
+		relogin(t, mage, "Mage's API after switching magekube on", diag)
+		t.Logf("switched on in %s", time.Since(start).Round(time.Second))
+		checkTokenSplit(t, ns, "app.kubernetes.io/name=mage", true)
+		run = mage.trigger(t, "etl")
+		if status := mage.waitRun(t, run, diag); status != "completed" {
+			t.Fatalf("pipeline run etl after switching magekube on: %s, want completed\n%s", status, diag())
+		}
+		if n := len(magekubeRuns(t, shared, "etl")); n != before+3 {
+			t.Errorf("%d magekube runs for etl, want %d: one Job per block once switched on", n, before+3)
+		}
+	})
+
 	waitFor(t, time.Minute, "a Dispatched event on a Job", func() bool {
 		evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=Dispatched"})
 		return err == nil && len(evs.Items) > 0
@@ -595,4 +659,36 @@ func mageLogLines(ns, selector, container string, keep func(string) bool) ([]str
 		}
 	}
 	return kept, err
+}
+
+// rollout waits until Deployment name runs its newest template alone:
+// every pod of an older one gone.
+func rollout(t *testing.T, ns, name string, diag func() string) {
+	t.Helper()
+	waitFor(t, 5*time.Minute, "Deployment "+name+" to roll out", func() bool {
+		d, err := env.Client.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil || d.Status.ObservedGeneration < d.Generation {
+			return false
+		}
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		if d.Status.UpdatedReplicas != want || d.Status.Replicas != want || d.Status.AvailableReplicas != want {
+			return false
+		}
+		pods, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + name})
+		return err == nil && len(pods.Items) == int(want)
+	}, diag)
+}
+
+// relogin logs in again to a new Mage pod, naming the last error.
+func relogin(t *testing.T, m *mageAPI, what string, diag func() string) {
+	t.Helper()
+	m.cookie = ""
+	var last error
+	waitFor(t, 5*time.Minute, what, func() bool {
+		last = m.login(t.Context())
+		return last == nil
+	}, func() string { return fmt.Sprintf("the last login: %v\n%s", last, diag()) })
 }
