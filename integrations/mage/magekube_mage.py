@@ -21,6 +21,20 @@ process. A retried block run (same block_run_id) is a new attempt,
 ``<id>-a<N>``. A request no agent claims within MAGEKUBE_CLAIM_TIMEOUT
 seconds (default 60) fails with a message saying the agent is absent.
 
+Early scheduling: Mage's scheduler loop ticks every
+SCHEDULER_TRIGGER_INTERVAL seconds (10 by default) and a block run's
+downstream block runs wait for the next tick. When a k8s block run ends
+(Mage has recorded it), the waiting process sends one datagram to the
+scheduler loop's process, whose sleep (``time.sleep`` in Mage's loop
+module, replaced here) ends at once: Mage's own tick runs early, in
+Mage's own scheduler process, so every scheduling decision stays Mage's,
+made one at a time as before. Scheduling from the waiting process
+instead (Mage's ``on_block_complete``) would consult that process's own
+job queue, where the scheduler's queued block runs are absent, and run
+them twice. The same way, an enqueue wakes the job queue's worker pool,
+which otherwise looks for new jobs once a second.
+MAGEKUBE_EARLY_SCHEDULE=0 turns both off.
+
 Standard library only. ``sitecustomize.py`` next to this file installs it
 when the directory is on PYTHONPATH (deploy/manifests/mage-trigger).
 """
@@ -29,7 +43,9 @@ import hashlib
 import json
 import os
 import re
+import socket
 import stat
+import sys
 import threading
 import time
 
@@ -38,7 +54,9 @@ TERMINAL = ("Succeeded", "Failed", "Cancelled")
 BLOCK_MODULE = "mage_ai.data_preparation.executors.k8s_block_executor"
 PIPELINE_MODULE = "mage_ai.data_preparation.executors.k8s_pipeline_executor"
 SCHEDULER_MODULE = "mage_ai.orchestration.pipeline_scheduler_original"
-MODULES = (BLOCK_MODULE, PIPELINE_MODULE, SCHEDULER_MODULE)
+LOOP_MODULE = "mage_ai.orchestration.triggers.loop_time_trigger"
+QUEUE_MODULE = "mage_ai.orchestration.queue.process_queue"
+MODULES = (BLOCK_MODULE, PIPELINE_MODULE, SCHEDULER_MODULE, LOOP_MODULE, QUEUE_MODULE)
 MAX_STATUS_BYTES = 1 << 20
 # Room left in a 63-character id for an attempt suffix "-a<N>".
 BASE_ID_LENGTH = 56
@@ -355,6 +373,14 @@ def block_executor_class(base):
                 req["trigger_name"] = trigger
             run(req, logger=logger)
 
+        def execute(self, *args, **kwargs):
+            # Mage records the block run's end in these callbacks; its
+            # scheduler's next tick may run as soon as they return.
+            for name in ("on_complete", "on_failure"):
+                if kwargs.get(name) is not None:
+                    kwargs[name] = _then_wake(kwargs[name])
+            return super().execute(*args, **kwargs)
+
     K8sBlockExecutor.__qualname__ = K8sBlockExecutor.__name__
     K8sBlockExecutor.__module__ = base.__module__
     return K8sBlockExecutor
@@ -408,9 +434,122 @@ def cancelling_block_runs(original):
     return cancel_block_runs_and_jobs
 
 
+def early_scheduling():
+    """MAGEKUBE_EARLY_SCHEDULE: "0" leaves Mage's scheduler to its tick."""
+    return os.environ.get("MAGEKUBE_EARLY_SCHEDULE", "1") != "0"
+
+
+def wake_address(role="scheduler", pid=None):
+    """A sleeping Mage loop's datagram socket: an abstract Unix socket (no
+    file), one per user and agent directory in the pod's network
+    namespace, so Mage's own processes find it with nothing passed. The
+    scheduler loop has one; a job queue's worker pool has one keyed by
+    the pid of the process whose queue it serves."""
+    key = hashlib.sha256(os.path.abspath(root_dir()).encode()).hexdigest()[:16]
+    name = "\0magekube-%s-%d-%s" % (role, os.getuid(), key)
+    return name if pid is None else "%s-%d" % (name, pid)
+
+
+def _pool_address():
+    return wake_address("pool", os.getppid())
+
+
+def _send_wake(address):
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.setblocking(False)
+            s.sendto(b"1", address)
+        return True
+    except OSError:
+        return False
+
+
+def wake_scheduler():
+    """Ask Mage's scheduler loop to tick now. Nothing listening (another
+    pod's scheduler, early scheduling off there, not Linux) leaves the
+    tick to its interval."""
+    return early_scheduling() and _send_wake(wake_address())
+
+
+def waking_enqueue(enqueue):
+    """Wrap ProcessQueue.enqueue: once the job is in the queue, wake the
+    worker pool this process started."""
+
+    def wrapped(self, *args, **kwargs):
+        try:
+            return enqueue(self, *args, **kwargs)
+        finally:
+            _send_wake(wake_address("pool", os.getpid()))
+
+    wrapped._magekube = True
+    return wrapped
+
+
+def _then_wake(callback):
+    def wrapped(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        finally:
+            wake_scheduler()
+
+    return wrapped
+
+
+class WakingTime:
+    """Mage's scheduler loop module's ``time``: everything the real
+    module has, and a ``sleep`` that a datagram at wake_address() ends
+    early. A wake during a tick ends the next sleep at once (the tick may
+    have read the database before that block run ended)."""
+
+    _magekube = True
+
+    def __init__(self, real, address=wake_address, settle=0.0):
+        self._real = real
+        self._address = address
+        self._settle = settle  # after a wake: let the sender's queue write land
+        self._sock = None
+        self._pid = None
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def _socket(self):
+        if self._pid != os.getpid():  # bound in the process that loops
+            self._pid, self._sock = os.getpid(), None
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                s.bind(self._address())
+                self._sock = s
+            except OSError as e:
+                print("magekube: early scheduling off in process %d (%s): Mage's scheduler ticks at its interval" % (os.getpid(), e), file=sys.stderr)
+        return self._sock
+
+    def sleep(self, seconds):
+        sock = self._socket()
+        if sock is None or seconds <= 0:
+            return self._real.sleep(max(seconds, 0))
+        deadline = self._real.monotonic() + seconds
+        try:
+            sock.settimeout(seconds)
+            sock.recv(16)
+        except (TimeoutError, socket.timeout):
+            return
+        except OSError:
+            return self._real.sleep(max(0, deadline - self._real.monotonic()))
+        sock.setblocking(False)  # one tick for every wake that came meanwhile
+        try:
+            while sock.recv(16):
+                pass
+        except OSError:
+            pass
+        if self._settle:
+            self._real.sleep(self._settle)
+
+
 def patch_module(module):
-    """Replace the executor class of one of Mage's two k8s modules, or
-    wrap the scheduler's cancel path."""
+    """Replace the executor class of one of Mage's two k8s modules, wrap
+    the scheduler's cancel path, or make the scheduler loop's and the job
+    queue's sleeps wakeable."""
     if module.__name__ == BLOCK_MODULE and not getattr(module.K8sBlockExecutor, "_magekube", False):
         module.K8sBlockExecutor = block_executor_class(module.K8sBlockExecutor)
         module.K8sBlockExecutor._magekube = True
@@ -420,6 +559,16 @@ def patch_module(module):
     elif module.__name__ == SCHEDULER_MODULE and hasattr(module, "cancel_block_runs_and_jobs"):
         if not getattr(module.cancel_block_runs_and_jobs, "_magekube", False):
             module.cancel_block_runs_and_jobs = cancelling_block_runs(module.cancel_block_runs_and_jobs)
+    elif module.__name__ == LOOP_MODULE and early_scheduling() and not getattr(getattr(module, "time", None), "_magekube", False):
+        if getattr(module, "time", None) is time:
+            module.time = WakingTime(time)
+    elif module.__name__ == QUEUE_MODULE and early_scheduling() and hasattr(module, "ProcessQueue"):
+        if getattr(module, "time", None) is time:
+            # A multiprocessing queue's put reaches the pipe from a feeder
+            # thread: a wake may come a moment before the job does.
+            module.time = WakingTime(time, _pool_address, settle=0.01)
+        if not getattr(module.ProcessQueue.enqueue, "_magekube", False):
+            module.ProcessQueue.enqueue = waking_enqueue(module.ProcessQueue.enqueue)
 
 
 class _Finder:
