@@ -15,4 +15,6 @@ export MAGEKUBE_BIN_DIR MAGEKUBE_MAGE_PYTHON
 owner="bench-$$" # the peer-nodes section's kind cluster needs Docker
 trap 'hack/docker.sh down "$owner"' EXIT
 hack/docker.sh up "$owner"
+# The pipeline section runs the e2e suite's TestPipelineWallTime with these tags.
+export MAGEKUBE_GO_TAGS=$GO_TAGS
 go run -tags "$GO_TAGS" ./test/bench "$@"

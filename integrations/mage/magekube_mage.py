@@ -32,7 +32,9 @@ made one at a time as before. Scheduling from the waiting process
 instead (Mage's ``on_block_complete``) would consult that process's own
 job queue, where the scheduler's queued block runs are absent, and run
 them twice. The same way, an enqueue wakes the job queue's worker pool,
-which otherwise looks for new jobs once a second.
+which otherwise looks for new jobs once a second; and an enqueue returns
+only once its job is in the queue's pipe, so a pool never finds it empty
+and exits with the job still on its way.
 MAGEKUBE_EARLY_SCHEDULE=0 turns both off.
 
 Standard library only. ``sitecustomize.py`` next to this file installs it
@@ -471,14 +473,42 @@ def wake_scheduler():
     return early_scheduling() and _send_wake(wake_address())
 
 
+def _flushed(q, within=0.2):
+    """Wait until a multiprocessing queue's feeder thread has taken what
+    was put (its private _buffer; a short fixed wait without it)."""
+    buffer = getattr(q, "_buffer", None)
+    if buffer is None:
+        time.sleep(0.02)
+        return
+    deadline = time.monotonic() + within
+    while buffer and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.002)  # the feeder's write into the pipe
+
+
 def waking_enqueue(enqueue):
-    """Wrap ProcessQueue.enqueue: once the job is in the queue, wake the
-    worker pool this process started."""
+    """Wrap ProcessQueue.enqueue: the job reaches the queue's pipe before
+    enqueue goes on (Mage starts a worker pool right after its put, and a
+    pool that finds the pipe still empty exits, stranding the job), then
+    the worker pool this process started is woken."""
 
     def wrapped(self, *args, **kwargs):
+        q = getattr(self, "queue", None)
+        put = getattr(q, "put", None)
+        if put is not None:
+            def put_and_flush(obj, *a, **kw):
+                put(obj, *a, **kw)
+                _flushed(q)
+
+            q.put = put_and_flush
         try:
             return enqueue(self, *args, **kwargs)
         finally:
+            if put is not None:
+                try:
+                    del q.put
+                except AttributeError:
+                    pass
             _send_wake(wake_address("pool", os.getpid()))
 
     wrapped._magekube = True
@@ -503,10 +533,9 @@ class WakingTime:
 
     _magekube = True
 
-    def __init__(self, real, address=wake_address, settle=0.0):
+    def __init__(self, real, address=wake_address):
         self._real = real
         self._address = address
-        self._settle = settle  # after a wake: let the sender's queue write land
         self._sock = None
         self._pid = None
 
@@ -542,8 +571,6 @@ class WakingTime:
                 pass
         except OSError:
             pass
-        if self._settle:
-            self._real.sleep(self._settle)
 
 
 def patch_module(module):
@@ -564,9 +591,7 @@ def patch_module(module):
             module.time = WakingTime(time)
     elif module.__name__ == QUEUE_MODULE and early_scheduling() and hasattr(module, "ProcessQueue"):
         if getattr(module, "time", None) is time:
-            # A multiprocessing queue's put reaches the pipe from a feeder
-            # thread: a wake may come a moment before the job does.
-            module.time = WakingTime(time, _pool_address, settle=0.01)
+            module.time = WakingTime(time, _pool_address)
         if not getattr(module.ProcessQueue.enqueue, "_magekube", False):
             module.ProcessQueue.enqueue = waking_enqueue(module.ProcessQueue.enqueue)
 

@@ -26,11 +26,11 @@ import (
 
 // options are the bench's flags.
 type options struct {
-	binDir, profileDir, python string
-	repo                       string // the module root: the Python benches' home
-	throughput, peer           []int
-	scale, peerNodes           int
-	section                    func(string) bool
+	binDir, profileDir, python     string
+	repo                           string // the module root: the Python benches' home
+	throughput, peer               []int
+	scale, peerNodes, pipelineRuns int
+	section                        func(string) bool
 }
 
 func main() {
@@ -39,9 +39,10 @@ func main() {
 	throughputN := flag.String("throughput", "1000,5000", "runs requested at once for the throughput figures, comma-separated; the JSON's throughput_runs_per_s is the last")
 	peerN := flag.String("peer", "50,500", "block runs at once through Mage's own executor and through magekube, comma-separated; the JSON's peer figures are the last")
 	flag.StringVar(&o.python, "mage-python", os.Getenv("MAGEKUBE_MAGE_PYTHON"), "python of the pinned mage-ai's virtualenv, for the peer sections and the project the others' runs are of (hack/mage-venv.sh)")
-	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, hostile, scale, peer, peer-nodes, runner (default: all; the JSON line then lacks the others)")
+	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, hostile, scale, peer, peer-nodes, pipeline, runner (default: all; the JSON line then lacks the others)")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
 	flag.IntVar(&o.scale, "scale", 10000, "Jobs tracked at once for the memory and restart figures")
+	flag.IntVar(&o.pipelineRuns, "pipeline-runs", 2, "runs of each pipeline through each executor in real Mage on kind (section pipeline; needs Docker: hack/bench.sh starts it)")
 	flag.IntVar(&o.peerNodes, "peer-nodes", 4, "block runs through each side on a kind cluster's real nodes, each Job running `mage run` (section peer-nodes; needs Docker: hack/bench.sh starts it)")
 	flag.Parse()
 	var err error
@@ -196,6 +197,12 @@ func run(o options) error {
 			return errors.New("peer-nodes: no -mage-python (hack/bench.sh sets MAGEKUBE_MAGE_PYTHON from hack/mage-venv.sh)")
 		}
 		if err := peerNodesSection(ctx, o.repo, o.python, o.peerNodes, interrupted, rep); err != nil {
+			return err
+		}
+	}
+
+	if section("pipeline") {
+		if err := pipelineSection(o.repo, o.pipelineRuns, rep); err != nil {
 			return err
 		}
 	}

@@ -305,21 +305,32 @@ type block struct{ name, kind, body string }
 // Mage's executor (k8s: through the agent), in Mage's own file layout.
 func writePipeline(t *testing.T, project, pipeline, executor string, blocks []block) {
 	t.Helper()
+	writeDAG(t, project, pipeline, executor, blocks, nil)
+}
+
+// writeDAG writes a pipeline whose blocks' upstream blocks are given
+// (a block absent from upstream follows the block before it).
+func writeDAG(t *testing.T, project, pipeline, executor string, blocks []block, upstream map[string][]string) {
+	t.Helper()
 	var meta strings.Builder
 	fmt.Fprintf(&meta, "uuid: %[1]s\nname: %[1]s\ntype: python\nexecutor_type: %[2]s\nblocks:\n", pipeline, executor)
 	files := map[string]string{}
+	ups, downs := map[string][]string{}, map[string][]string{}
 	for i, b := range blocks {
-		up, down := "[]", "[]"
-		if i > 0 {
-			up = "[" + blocks[i-1].name + "]"
+		up, ok := upstream[b.name]
+		if !ok && i > 0 {
+			up = []string{blocks[i-1].name}
 		}
-		if i < len(blocks)-1 {
-			down = "[" + blocks[i+1].name + "]"
+		ups[b.name] = up
+		for _, u := range ups[b.name] {
+			downs[u] = append(downs[u], b.name)
 		}
-		fmt.Fprintf(&meta, "- {uuid: %[1]s, name: %[1]s, type: %[2]s, language: python, executor_type: %[5]s, upstream_blocks: %[3]s, downstream_blocks: %[4]s}\n",
-			b.name, b.kind, up, down, executor)
+	}
+	for _, b := range blocks {
+		fmt.Fprintf(&meta, "- {uuid: %[1]s, name: %[1]s, type: %[2]s, language: python, executor_type: %[5]s, upstream_blocks: [%[3]s], downstream_blocks: [%[4]s]}\n",
+			b.name, b.kind, strings.Join(ups[b.name], ", "), strings.Join(downs[b.name], ", "), executor)
 		args := "*args, **kwargs"
-		if i > 0 {
+		if len(ups[b.name]) == 1 {
 			args = "data, *args, **kwargs"
 		}
 		files[filepath.Join(b.kind+"s", b.name+".py")] = fmt.Sprintf(`if '%[1]s' not in globals():
@@ -569,8 +580,13 @@ const nudgePipeline = "queue_nudge"
 // a stalled queue (unstall), and returns its status.
 func (m *mageAPI) waitRun(t *testing.T, run int, diag func() string) string {
 	t.Helper()
+	return m.waitRunWithin(t, run, 5*time.Minute, diag)
+}
+
+func (m *mageAPI) waitRunWithin(t *testing.T, run int, within time.Duration, diag func() string) string {
+	t.Helper()
 	var status string
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(within)
 	for { // every second: each poll is a line in Mage's log
 		status = m.runStatus(t, run)
 		if status == "completed" || status == "failed" || status == "cancelled" {
