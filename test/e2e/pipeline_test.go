@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,10 +12,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/test/framework"
 )
@@ -26,9 +32,10 @@ import (
 // and one through Mage's own Kubernetes executor (the rollback
 // component). Each runs a 10-block chain and a 1 → 6 → 1 fan-out,
 // MAGEKUBE_BENCH_PIPELINE_RUNS times each (default 2), one pipeline run
-// at a time, every block a real `mage run` in its Job. The figures are
-// Mage's own: a pipeline run's started_at → completed_at, and each block
-// run's started_at after its upstream block runs' completed_at.
+// at a time, every block a real `mage run` in its Job. The wall time is
+// Mage's own (a pipeline run's started_at → completed_at); a gap is the
+// cluster's: a block's Job created after its upstream blocks' Jobs'
+// containers ended.
 func TestPipelineWallTime(t *testing.T) {
 	out := os.Getenv("MAGEKUBE_BENCH_PIPELINE_OUT")
 	if out == "" {
@@ -107,13 +114,18 @@ func TestPipelineWallTime(t *testing.T) {
 		for _, pipeline := range []string{"chain10", "fanout"} {
 			var walls []float64
 			for i := 0; i < runs; i++ {
-				diag := func() string { return podDiagnostics(t, s.ns) + mageLog(t, s.ns, "app.kubernetes.io/name=mage", "mage") }
+				diag := func() string {
+					return podDiagnostics(t, s.ns) + mageLog(t, s.ns, "app.kubernetes.io/name=mage", "mage")
+				}
 				jobsBefore := jobsCreated(t, s.ns)
+				watch := watchBlocks(t, s.ns)
 				run := m.trigger(t, pipeline)
-				if status := m.waitRunWithin(t, run, 20*time.Minute, diag); status != "completed" {
+				status := m.waitRunWithin(t, run, 20*time.Minute, diag)
+				watch.stop()
+				if status != "completed" {
 					t.Fatalf("%s: pipeline run %s %d: %s\n%s", label, pipeline, run, status, diag())
 				}
-				wall, gaps := m.pipelineTimes(t, run, pipeline, map[string]map[string][]string{"fanout": upstream}[pipeline])
+				wall, gaps := m.pipelineTimes(t, run, watch, map[string]map[string][]string{"fanout": upstream}[pipeline])
 				jobs := jobsCreated(t, s.ns) - jobsBefore
 				walls = append(walls, wall.Seconds())
 				var sum time.Duration
@@ -167,11 +179,62 @@ func jobsCreated(t *testing.T, ns string) int {
 	return len(jobs)
 }
 
-// pipelineTimes: Mage's own timestamps of a completed pipeline run: its
-// wall time, and for each block run with upstream block runs the time
-// from the last of them completing to its start (upstream nil: a chain in
-// the order the block runs started).
-func (m *mageAPI) pipelineTimes(t *testing.T, run int, pipeline string, upstream map[string][]string) (time.Duration, []time.Duration) {
+// blockWatch records, while a pipeline runs, when each Job was created
+// and when its pod's container ended (both executors name a block run's
+// Job <cluster>-data-prep-block-<block run id>, and Mage's own deletes it
+// once it ends: a watch sees it before that).
+type blockWatch struct {
+	mu      sync.Mutex
+	created map[string]time.Time // Job name
+	ended   map[string]time.Time // Job name: its pod's first container's end
+	stop    func()
+}
+
+func watchBlocks(t *testing.T, ns string) *blockWatch {
+	t.Helper()
+	w := &blockWatch{created: map[string]time.Time{}, ended: map[string]time.Time{}}
+	ctx, cancel := context.WithCancel(t.Context())
+	factory := informers.NewSharedInformerFactoryWithOptions(env.Client, 0, informers.WithNamespace(ns))
+	jobs, pods := factory.Batch().V1().Jobs().Informer(), factory.Core().V1().Pods().Informer()
+	onJob := func(obj any) {
+		if j, ok := obj.(*batchv1.Job); ok {
+			w.mu.Lock()
+			w.created[j.Name] = j.CreationTimestamp.Time
+			w.mu.Unlock()
+		}
+	}
+	onPod := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok || p.Labels["job-name"] == "" {
+			return
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.State.Terminated != nil && c.Name != "magekube-runner" {
+				w.mu.Lock()
+				w.ended[p.Labels["job-name"]] = c.State.Terminated.FinishedAt.Time
+				w.mu.Unlock()
+			}
+		}
+	}
+	_, _ = jobs.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onJob})
+	_, _ = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, obj any) { onPod(obj) }})
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	w.stop = func() {
+		time.Sleep(2 * time.Second) // the last pod's final update
+		cancel()
+		factory.Shutdown()
+	}
+	return w
+}
+
+// pipelineTimes: a completed pipeline run's wall time (Mage's own
+// started_at → completed_at) and, for each block run with upstream block
+// runs, its Job's creation after the last of their Jobs' containers ended
+// (upstream nil: a chain, in the order the Jobs were created). Mage's
+// block-run completed_at cannot serve: `mage run` in the Job writes it,
+// and the executor writes it again when it returns.
+func (m *mageAPI) pipelineTimes(t *testing.T, run int, w *blockWatch, upstream map[string][]string) (time.Duration, []time.Duration) {
 	t.Helper()
 	out, err := m.call(t.Context(), "GET", fmt.Sprintf("pipeline_runs/%d", run), nil)
 	if err != nil {
@@ -183,19 +246,32 @@ func (m *mageAPI) pipelineTimes(t *testing.T, run int, pipeline string, upstream
 	if err != nil {
 		t.Fatal(err)
 	}
-	type times struct{ start, end time.Time }
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	type times struct{ created, ended time.Time }
 	blocks := map[string]times{}
 	list, _ := out["block_runs"].([]any)
 	for _, item := range list {
 		b, _ := item.(map[string]any)
-		blocks[fmt.Sprint(b["block_uuid"])] = times{mageTime(t, b["started_at"]), mageTime(t, b["completed_at"])}
+		id := fmt.Sprint(b["id"])
+		if f, ok := b["id"].(float64); ok {
+			id = strconv.Itoa(int(f))
+		}
+		for job := range w.created {
+			if strings.HasSuffix(job, "-block-"+id) || strings.Contains(job, "-block-"+id+"-") {
+				blocks[fmt.Sprint(b["block_uuid"])] = times{w.created[job], w.ended[job]}
+			}
+		}
 	}
-	if upstream == nil { // a chain: each block follows the one that started before it
+	if len(blocks) != len(list) {
+		t.Fatalf("Jobs seen for %d of the %d block runs of pipeline run %d: %v", len(blocks), len(list), run, w.created)
+	}
+	if upstream == nil {
 		names := make([]string, 0, len(blocks))
 		for n := range blocks {
 			names = append(names, n)
 		}
-		sort.Slice(names, func(i, j int) bool { return blocks[names[i]].start.Before(blocks[names[j]].start) })
+		sort.Slice(names, func(i, j int) bool { return blocks[names[i]].created.Before(blocks[names[j]].created) })
 		upstream = map[string][]string{}
 		for i := 1; i < len(names); i++ {
 			upstream[names[i]] = []string{names[i-1]}
@@ -205,11 +281,14 @@ func (m *mageAPI) pipelineTimes(t *testing.T, run int, pipeline string, upstream
 	for name, ups := range upstream {
 		var last time.Time
 		for _, u := range ups {
-			if blocks[u].end.After(last) {
-				last = blocks[u].end
+			if blocks[u].ended.IsZero() {
+				t.Fatalf("no end seen for the Job of block %s", u)
+			}
+			if blocks[u].ended.After(last) {
+				last = blocks[u].ended
 			}
 		}
-		gaps = append(gaps, blocks[name].start.Sub(last))
+		gaps = append(gaps, blocks[name].created.Sub(last))
 	}
 	return completed.Sub(started), gaps
 }

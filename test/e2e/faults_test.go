@@ -1,0 +1,224 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/framework"
+)
+
+// TestMageFaults injects faults while real Mage (make demo's stack, with
+// PostgreSQL) runs a pipeline of six k8s blocks, a chain and a fan-out
+// (seed → three parts of 10 s each → merge → report), with the three
+// parts in flight, then compares three views: Mage's block runs (its
+// API), the agent's status.json files and the Jobs in the cluster. Each
+// block run must have executed once (one run, attempt 1, one Job), every
+// run be final, no Job be left running, and Mage's pipeline run be
+// completed. The time from the fault to the pipeline's completion is
+// logged for the README's table.
+func TestMageFaults(t *testing.T) {
+	if env.MageImage == "" {
+		t.Skip("no Mage server image: the cluster was not made by framework.SetupKind")
+	}
+	ns := env.Namespace(t, "faults")
+	shared := projectVolume(t, ns)
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := t.TempDir()
+	if err := framework.KindStack(overlay, repo, ns, shared, env); err != nil {
+		t.Fatal(err)
+	}
+	env.Kubectl(t, ns, "", "apply", "-k", overlay)
+	mage := &mageAPI{ns: ns, name: "mage", shared: shared}
+	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }
+	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return mage.login(t.Context()) == nil }, diag)
+
+	project := filepath.Join(shared, "default_repo")
+	blocks := []block{{"seed", "data_loader", "print('seed')"}}
+	upstream := map[string][]string{}
+	var parts []string
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("part%d", i)
+		blocks = append(blocks, block{name, "transformer", "import time\n    time.sleep(10)\n    print('" + name + "')"})
+		upstream[name] = []string{"seed"}
+		parts = append(parts, name)
+	}
+	blocks = append(blocks, block{"merge", "transformer", "print('merge')"}, block{"report", "data_exporter", "print('report')"})
+	upstream["merge"] = parts
+
+	// run triggers pipeline, waits until its three parts run, injects
+	// the fault, and checks the three views once Mage's run ends.
+	run := func(t *testing.T, pipeline string, fault func(t *testing.T)) {
+		writeDAG(t, project, pipeline, "k8s", blocks, upstream)
+		id := mage.trigger(t, pipeline)
+		waitFor(t, 3*time.Minute, "the three parts of "+pipeline+" to run", func() bool {
+			mage.unstall(t, pipeline)
+			running := 0
+			for _, r := range magekubeRuns(t, shared, pipeline) {
+				if r.Status.Phase == protocol.PhaseRunning && strings.Contains(r.Status.ID, "-part") {
+					running++
+				}
+			}
+			return running == 3
+		}, diag)
+		start := time.Now()
+		fault(t)
+		status := mage.waitRunWithin(t, id, 10*time.Minute, diag)
+		t.Logf("fault → Mage's pipeline run %s: %s", status, time.Since(start).Round(time.Second))
+		if status != "completed" {
+			t.Fatalf("pipeline run %s: %s, want completed\n%s", pipeline, status, diag())
+		}
+		agree(t, ns, shared, pipeline, mage.blockRuns(t, id), len(blocks))
+	}
+
+	// The agent's process is killed; the kubelet restarts its container.
+	t.Run("agent-killed", func(t *testing.T) {
+		run(t, "fault_agent", func(t *testing.T) {
+			pod := magePod(t, ns)
+			restarts := containerRestarts(t, ns, pod, "magekube-agent")
+			node := nodeOf(t, ns, pod)
+			onNode(t, node, fmt.Sprintf(`kill -9 $(crictl inspect --output go-template --template '{{.info.pid}}' $(crictl ps -q --name magekube-agent --label io.kubernetes.pod.name=%s))`, pod))
+			killed := time.Now()
+			waitFor(t, 3*time.Minute, "the agent container to restart", func() bool {
+				return containerRestarts(t, ns, pod, "magekube-agent") > restarts && containerReady(t, ns, pod, "magekube-agent")
+			}, diag)
+			t.Logf("agent killed → its container running again: %s", time.Since(killed).Round(time.Second))
+		})
+	})
+
+	// The API server is down 30 s: its static pod's manifest leaves the
+	// kubelet's directory and comes back.
+	t.Run("apiserver-down", func(t *testing.T) {
+		run(t, "fault_api", func(t *testing.T) {
+			cp := controlPlaneNode(t)
+			onNode(t, cp, "mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml")
+			stopped := time.Now()
+			defer onNode(t, cp, "test -f /etc/kubernetes/manifests/kube-apiserver.yaml || mv /etc/kubernetes/kube-apiserver.yaml /etc/kubernetes/manifests/")
+			time.Sleep(30 * time.Second)
+			onNode(t, cp, "mv /etc/kubernetes/kube-apiserver.yaml /etc/kubernetes/manifests/")
+			waitFor(t, 3*time.Minute, "the API server to answer again", func() bool {
+				_, err := env.Client.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{})
+				return err == nil
+			}, func() string { return "" })
+			t.Logf("API server stopped → answering again: %s", time.Since(stopped).Round(time.Second))
+		})
+	})
+}
+
+// agree compares Mage's block runs of one pipeline run, the agent's runs
+// and the Jobs: each block run executed once, everything final.
+func agree(t *testing.T, ns, shared, pipeline string, blockRuns []mageBlockRun, want int) {
+	t.Helper()
+	if len(blockRuns) != want {
+		t.Errorf("Mage lists %d block runs, want %d", len(blockRuns), want)
+	}
+	for _, b := range blockRuns {
+		if b.Status != "completed" {
+			t.Errorf("Mage's block run %s: %s", b.Block, b.Status)
+		}
+	}
+	runs := magekubeRuns(t, shared, pipeline)
+	if len(runs) != want {
+		t.Errorf("%d magekube runs for %s, want %d (one per block run)", len(runs), pipeline, want)
+	}
+	jobs, err := env.Client.BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Status.Phase != protocol.PhaseSucceeded {
+			t.Errorf("run %s: %s %s %q", r.Status.ID, r.Status.Phase, r.Status.Reason, r.Status.Message)
+		}
+		if r.Status.Attempts > 1 || strings.Contains(r.Status.ID, "-a2") {
+			t.Errorf("run %s: %d attempts, want 1", r.Status.ID, r.Status.Attempts)
+		}
+		n := 0
+		for _, j := range jobs.Items {
+			if j.Labels["magekube.io/run"] == r.Status.ID {
+				n++
+				if j.Status.Active > 0 {
+					t.Errorf("Job %s still running", j.Name)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("run %s: %d Jobs, want 1", r.Status.ID, n)
+		}
+	}
+}
+
+func magePod(t *testing.T, ns string) string {
+	t.Helper()
+	pods, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=mage"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("the Mage pod: %v, %d pods", err, len(pods.Items))
+	}
+	return pods.Items[0].Name
+}
+
+func nodeOf(t *testing.T, ns, pod string) string {
+	t.Helper()
+	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Spec.NodeName
+}
+
+func containerRestarts(t *testing.T, ns, pod, container string) int32 {
+	t.Helper()
+	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
+	if err != nil {
+		return -1
+	}
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == container {
+			return s.RestartCount
+		}
+	}
+	return -1
+}
+
+func containerReady(t *testing.T, ns, pod, container string) bool {
+	t.Helper()
+	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == container {
+			return s.State.Running != nil
+		}
+	}
+	return false
+}
+
+// controlPlaneNode is the kind control plane's node (its container's name).
+func controlPlaneNode(t *testing.T) string {
+	t.Helper()
+	nodes, err := env.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: "node-role.kubernetes.io/control-plane"})
+	if err != nil || len(nodes.Items) != 1 {
+		t.Fatalf("the control-plane node: %v", err)
+	}
+	return nodes.Items[0].Name
+}
+
+// onNode runs a shell command in a kind node's container.
+func onNode(t *testing.T, node, script string) {
+	t.Helper()
+	out, err := exec.Command("docker", "exec", node, "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("on node %s: %s: %v\n%s", node, script, err, out)
+	}
+}
