@@ -83,12 +83,12 @@ func pipelineRows(data []byte, rep *report) error {
 	}
 	var gaps []time.Duration
 	for _, p := range []string{"chain10", "fanout"} {
-		for _, g := range floats("gaps_ms/magekube/" + p) {
+		for _, g := range floats("agent_gaps_ms/magekube/" + p) {
 			gaps = append(gaps, time.Duration(g*float64(time.Millisecond)))
 		}
 	}
 	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
-	rep.add("pipeline_gap_p99_ms", ms(pct(gaps, 99)), "pipeline: a block run's start after its upstream block runs completed, magekube with early scheduling, p99 (ms; target ≤ 1000)")
+	rep.add("pipeline_gap_p99_ms", ms(pct(gaps, 99)), "pipeline, magekube with early scheduling: a block run claimed after its upstream Jobs ended (the agent's status times), p99 (ms; target ≤ 1000)")
 	mage, mk := median(floats("wall_s/mage/chain10")), median(floats("wall_s/magekube/chain10"))
 	if mk > 0 {
 		rep.table = append(rep.table, [2]string{"pipeline chain10: magekube's wall time over Mage's own executor's (target ≤ 1/3)", fmt.Sprintf("%.2f", mk/mage)})

@@ -357,6 +357,9 @@ def %[2]s(%[3]s):
 // magekubeRun is one run of the agent, found by its request.
 type magekubeRun struct {
 	Status protocol.Status
+	// From the request: Mage's pipeline run, block run and block.
+	PipelineRun, BlockRun int
+	Block                 string
 }
 
 // magekubeRuns lists the agent's runs of a pipeline, by their requests.
@@ -367,13 +370,16 @@ func magekubeRuns(t *testing.T, shared, pipeline string) []magekubeRun {
 	var out []magekubeRun
 	for _, e := range entries {
 		var req struct {
-			Pipeline string `json:"pipeline_uuid"`
+			Pipeline    string `json:"pipeline_uuid"`
+			PipelineRun int    `json:"pipeline_run_id"`
+			BlockRun    int    `json:"block_run_id"`
+			Block       string `json:"block_uuid"`
 		}
 		data, err := os.ReadFile(layout.RunFile(e.Name(), protocol.RequestFile))
 		if err != nil || json.Unmarshal(data, &req) != nil || req.Pipeline != pipeline {
 			continue
 		}
-		var r magekubeRun
+		r := magekubeRun{PipelineRun: req.PipelineRun, BlockRun: req.BlockRun, Block: req.Block}
 		if data, err := os.ReadFile(layout.RunFile(e.Name(), protocol.StatusFile)); err == nil && json.Unmarshal(data, &r.Status) == nil {
 			out = append(out, r)
 		}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/magekube/magekube/pkg/protocol"
 	"github.com/magekube/magekube/test/framework"
 )
 
@@ -141,6 +142,13 @@ func TestPipelineWallTime(t *testing.T) {
 					all = append(all, float64(g.Milliseconds()))
 				}
 				results["gaps_ms/"+key] = all
+				if label != "mage" { // the agent's own times, to the millisecond
+					agent, _ := results["agent_gaps_ms/"+key].([]float64)
+					for _, g := range agentGaps(t, m.shared, pipeline, run, map[string]map[string][]string{"fanout": upstream}[pipeline]) {
+						agent = append(agent, float64(g.Milliseconds()))
+					}
+					results["agent_gaps_ms/"+key] = agent
+				}
 			}
 			results["wall_s/"+label+"/"+pipeline] = walls
 		}
@@ -291,6 +299,44 @@ func (m *mageAPI) pipelineTimes(t *testing.T, run int, w *blockWatch, upstream m
 		gaps = append(gaps, blocks[name].created.Sub(last))
 	}
 	return completed.Sub(started), gaps
+}
+
+// agentGaps: for one pipeline run through magekube, each block run's
+// claim by the agent after the last of its upstream block runs' Jobs
+// ended as the agent saw it (status.json's created_at and finished_at,
+// which keep milliseconds; the cluster's timestamps keep seconds).
+func agentGaps(t *testing.T, shared, pipeline string, run int, upstream map[string][]string) []time.Duration {
+	t.Helper()
+	byBlock := map[string]protocol.Status{}
+	for _, r := range magekubeRuns(t, shared, pipeline) {
+		if r.PipelineRun == run {
+			byBlock[r.Block] = r.Status
+		}
+	}
+	if upstream == nil {
+		names := make([]string, 0, len(byBlock))
+		for n := range byBlock {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool { return byBlock[names[i]].CreatedAt.Before(byBlock[names[j]].CreatedAt) })
+		upstream = map[string][]string{}
+		for i := 1; i < len(names); i++ {
+			upstream[names[i]] = []string{names[i-1]}
+		}
+	}
+	var gaps []time.Duration
+	for name, ups := range upstream {
+		var last time.Time
+		for _, u := range ups {
+			if f := byBlock[u].FinishedAt; f != nil && f.After(last) {
+				last = *f
+			}
+		}
+		if !last.IsZero() {
+			gaps = append(gaps, byBlock[name].CreatedAt.Sub(last))
+		}
+	}
+	return gaps
 }
 
 // mageTime parses a timestamp of Mage's API.

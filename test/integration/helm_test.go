@@ -28,16 +28,22 @@ func TestHelmPostRenderer(t *testing.T) {
 	kubectl := func(stdin string, args ...string) string { t.Helper(); return env.Kubectl(t, ns, stdin, args...) }
 	kubectl("", "apply", "-k", filepath.Join(repo, "deploy/helm/prereqs"))
 	for _, tc := range []struct {
-		values          string
+		name, values    string
+		scheduler       string   // the chart's scheduler.name, and the post-renderer's
 		withAgent, none []string // Deployments with the agent, and without
 	}{
-		{"values.yaml", []string{"mageai"}, nil},
-		{"values-standalone.yaml", []string{"mageai-scheduler"}, []string{"mageai-webserver"}},
+		{"values.yaml", "values.yaml", "", []string{"mageai"}, nil},
+		{"values-standalone.yaml", "values-standalone.yaml", "", []string{"mageai-scheduler"}, []string{"mageai-webserver"}},
+		{"renamed-scheduler", "values-standalone.yaml", "etl-scheduler", []string{"etl-scheduler"}, []string{"mageai-webserver"}},
 	} {
-		t.Run(tc.values, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			vals, err := framework.HelmValues(filepath.Join(repo, "deploy/helm", tc.values))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.scheduler != "" {
+				vals["scheduler"] = map[string]any{"name": tc.scheduler}
+				t.Setenv("MAGEKUBE_SCHEDULER_NAME", tc.scheduler)
 			}
 			manifests, err := framework.RenderChart(filepath.Join(repo, framework.MageChart), "mageai", ns, vals,
 				filepath.Join(repo, "deploy/helm/post-render.sh"), env.BinDir)
@@ -55,6 +61,9 @@ func TestHelmPostRenderer(t *testing.T) {
 				}
 				if meta.Kind == "RoleBinding" {
 					t.Errorf("RoleBinding %s left in: the chart's Roles would reach the agent's token", meta.Metadata.Name)
+				}
+				if meta.Kind == "ConfigMap" && meta.Metadata.Name == "magekube-mage" {
+					t.Error("the release has the ConfigMap magekube-mage, which deploy/helm/prereqs owns: helm install would stop on its ownership")
 				}
 				if meta.Kind == "Deployment" {
 					d := &appsv1.Deployment{}
@@ -92,6 +101,35 @@ func TestHelmPostRenderer(t *testing.T) {
 				}
 			}
 			kubectl(manifests, "apply", "--dry-run=server", "-f", "-")
+		})
+	}
+
+	// What fails, fails loudly, naming the fix.
+	for _, tc := range []struct {
+		name, values, scheduler, want string
+	}{
+		{"renamed-scheduler-not-named", "values-standalone.yaml", "etl-scheduler", "--scheduler-name"},
+		{"single-mode-values-with-standalone", "values.yaml", "", "with standaloneScheduler: true use deploy/helm/values-standalone.yaml"}, // the trigger twice
+		{"chart-defaults-without-magekube-values", "", "", "no magekube agent in the release"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := map[string]any{}
+			if tc.values != "" {
+				if vals, err = framework.HelmValues(filepath.Join(repo, "deploy/helm", tc.values)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.name != "chart-defaults-without-magekube-values" {
+				vals["standaloneScheduler"] = true
+			}
+			if tc.scheduler != "" {
+				vals["scheduler"] = map[string]any{"name": tc.scheduler}
+			}
+			_, err := framework.RenderChart(filepath.Join(repo, framework.MageChart), "mageai", ns, vals,
+				filepath.Join(repo, "deploy/helm/post-render.sh"), env.BinDir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("render: %v, want an error saying %q", err, tc.want)
+			}
 		})
 	}
 }
