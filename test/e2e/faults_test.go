@@ -87,8 +87,22 @@ func TestMageFaults(t *testing.T) {
 		run(t, "fault_agent", func(t *testing.T) {
 			pod := magePod(t, ns)
 			restarts := containerRestarts(t, ns, pod, "magekube-agent")
-			node := nodeOf(t, ns, pod)
-			onNode(t, node, fmt.Sprintf(`kill -9 $(crictl inspect --output go-template --template '{{.info.pid}}' $(crictl ps -q --name magekube-agent --label io.kubernetes.pod.name=%s))`, pod))
+			p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The node has no crictl: the agent is the process of the pod's
+			// cgroup (its UID, with underscores under systemd) running
+			// `agent run`.
+			uid := string(p.UID)
+			out := onNode(t, p.Spec.NodeName, fmt.Sprintf(`for p in /proc/[0-9]*; do
+  case "$(tr '\0' ' ' <$p/cmdline 2>/dev/null)" in
+    "/usr/local/bin/agent run"*) grep -qE '%s|%s' $p/cgroup 2>/dev/null && kill -9 ${p#/proc/} && echo killed ${p#/proc/} ;;
+  esac
+done`, uid, strings.ReplaceAll(uid, "-", "_")))
+			if !strings.Contains(out, "killed") {
+				t.Fatalf("no agent process of pod %s on node %s", pod, p.Spec.NodeName)
+			}
 			killed := time.Now()
 			waitFor(t, 3*time.Minute, "the agent container to restart", func() bool {
 				return containerRestarts(t, ns, pod, "magekube-agent") > restarts && containerReady(t, ns, pod, "magekube-agent")
@@ -104,7 +118,9 @@ func TestMageFaults(t *testing.T) {
 			cp := controlPlaneNode(t)
 			onNode(t, cp, "mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml")
 			stopped := time.Now()
-			defer onNode(t, cp, "test -f /etc/kubernetes/manifests/kube-apiserver.yaml || mv /etc/kubernetes/kube-apiserver.yaml /etc/kubernetes/manifests/")
+			defer func() {
+				onNode(t, cp, "test -f /etc/kubernetes/manifests/kube-apiserver.yaml || mv /etc/kubernetes/kube-apiserver.yaml /etc/kubernetes/manifests/")
+			}()
 			time.Sleep(30 * time.Second)
 			onNode(t, cp, "mv /etc/kubernetes/kube-apiserver.yaml /etc/kubernetes/manifests/")
 			waitFor(t, 3*time.Minute, "the API server to answer again", func() bool {
@@ -128,6 +144,25 @@ func agree(t *testing.T, ns, shared, pipeline string, blockRuns []mageBlockRun, 
 			t.Errorf("Mage's block run %s: %s", b.Block, b.Status)
 		}
 	}
+	// Mage's run completes when the blocks' own `mage run` record it; the
+	// Jobs' containers exit, and the agent records them, a moment later.
+	waitFor(t, 2*time.Minute, "every run of "+pipeline+" final and no Job of it running", func() bool {
+		for _, r := range magekubeRuns(t, shared, pipeline) {
+			if !r.Status.Phase.Terminal() {
+				return false
+			}
+		}
+		jobs, err := env.Client.BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, j := range jobs.Items {
+			if j.Status.Active > 0 {
+				return false
+			}
+		}
+		return true
+	}, func() string { return podDiagnostics(t, ns) })
 	runs := magekubeRuns(t, shared, pipeline)
 	if len(runs) != want {
 		t.Errorf("%d magekube runs for %s, want %d (one per block run)", len(runs), pipeline, want)
@@ -215,10 +250,11 @@ func controlPlaneNode(t *testing.T) string {
 }
 
 // onNode runs a shell command in a kind node's container.
-func onNode(t *testing.T, node, script string) {
+func onNode(t *testing.T, node, script string) string {
 	t.Helper()
 	out, err := exec.Command("docker", "exec", node, "sh", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("on node %s: %s: %v\n%s", node, script, err, out)
 	}
+	return string(out)
 }
