@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/protocol"
-	"github.com/magekube/magekube/test/framework"
 )
 
 // TestMageFaults injects faults while real Mage (make demo's stack, with
@@ -29,20 +28,8 @@ func TestMageFaults(t *testing.T) {
 	if env.MageImage == "" {
 		t.Skip("no Mage server image: the cluster was not made by framework.SetupKind")
 	}
-	ns := env.Namespace(t, "faults")
-	shared := projectVolume(t, ns)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay := t.TempDir()
-	if err := framework.KindStack(overlay, repo, ns, shared, env); err != nil {
-		t.Fatal(err)
-	}
-	env.Kubectl(t, ns, "", "apply", "-k", overlay)
-	mage := &mageAPI{ns: ns, name: "mage", shared: shared}
-	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }
-	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return mage.login(t.Context()) == nil }, diag)
+	st := startStack(t, "faults")
+	ns, shared, mage, diag := st.ns, st.shared, st.mage, st.diag
 
 	project := filepath.Join(shared, "default_repo")
 	blocks := []block{{"seed", "data_loader", "print('seed')"}}

@@ -33,21 +33,8 @@ func TestRealMage(t *testing.T) {
 	if env.MageImage == "" {
 		t.Skip("no Mage server image: the cluster was not made by framework.SetupKind")
 	}
-	ns := env.Namespace(t, "mage")
-	shared := projectVolume(t, ns)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay := t.TempDir()
-	if err := framework.KindStack(overlay, repo, ns, shared, env); err != nil {
-		t.Fatal(err)
-	}
-	env.Kubectl(t, ns, "", "apply", "-k", overlay)
-
-	mage := &mageAPI{ns: ns, name: "mage", shared: shared}
-	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }
-	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return mage.login(t.Context()) == nil }, diag)
+	st := startStack(t, "mage")
+	ns, shared, repo, overlay, mage, diag := st.ns, st.shared, st.repo, st.overlay, st.mage, st.diag
 	checkTokenSplit(t, ns, "app.kubernetes.io/name=mage", true)
 
 	// The project `mage start default_repo` created on the shared volume.
@@ -733,4 +720,32 @@ func chainGaps(runs []magekubeRun) string {
 		gaps = append(gaps, sorted[i].Status.CreatedAt.Sub(*prev).Round(10*time.Millisecond).String())
 	}
 	return strings.Join(gaps, ", ")
+}
+
+// stack is make demo's stack (framework.KindStack) in a namespace of its
+// own, applied with `kubectl apply -k` as a user does, Mage's API logged in.
+type stack struct {
+	ns, shared, repo, overlay string
+	mage                      *mageAPI
+	diag                      func() string
+}
+
+func startStack(t *testing.T, prefix string) *stack {
+	t.Helper()
+	s := &stack{ns: env.Namespace(t, prefix), overlay: t.TempDir()}
+	s.shared = projectVolume(t, s.ns)
+	var err error
+	if s.repo, err = filepath.Abs("../.."); err != nil {
+		t.Fatal(err)
+	}
+	if err := framework.KindStack(s.overlay, s.repo, s.ns, s.shared, env); err != nil {
+		t.Fatal(err)
+	}
+	env.Kubectl(t, s.ns, "", "apply", "-k", s.overlay)
+	s.mage = &mageAPI{ns: s.ns, name: "mage", shared: s.shared}
+	s.diag = func() string {
+		return podDiagnostics(t, s.ns) + mageLog(t, s.ns, "app.kubernetes.io/name=mage", "mage")
+	}
+	waitFor(t, 5*time.Minute, "Mage's API to answer a login", func() bool { return s.mage.login(t.Context()) == nil }, s.diag)
+	return s
 }

@@ -275,15 +275,7 @@ func (m *mageAPI) pipelineTimes(t *testing.T, run int, w *blockWatch, upstream m
 		t.Fatalf("Jobs seen for %d of the %d block runs of pipeline run %d: %v", len(blocks), len(list), run, w.created)
 	}
 	if upstream == nil {
-		names := make([]string, 0, len(blocks))
-		for n := range blocks {
-			names = append(names, n)
-		}
-		sort.Slice(names, func(i, j int) bool { return blocks[names[i]].created.Before(blocks[names[j]].created) })
-		upstream = map[string][]string{}
-		for i := 1; i < len(names); i++ {
-			upstream[names[i]] = []string{names[i-1]}
-		}
+		upstream = chainOf(blocks, func(a, b times) bool { return a.created.Before(b.created) })
 	}
 	var gaps []time.Duration
 	for name, ups := range upstream {
@@ -314,15 +306,7 @@ func agentGaps(t *testing.T, shared, pipeline string, run int, upstream map[stri
 		}
 	}
 	if upstream == nil {
-		names := make([]string, 0, len(byBlock))
-		for n := range byBlock {
-			names = append(names, n)
-		}
-		sort.Slice(names, func(i, j int) bool { return byBlock[names[i]].CreatedAt.Before(byBlock[names[j]].CreatedAt) })
-		upstream = map[string][]string{}
-		for i := 1; i < len(names); i++ {
-			upstream[names[i]] = []string{names[i-1]}
-		}
+		upstream = chainOf(byBlock, func(a, b protocol.Status) bool { return a.CreatedAt.Before(b.CreatedAt) })
 	}
 	var gaps []time.Duration
 	for name, ups := range upstream {
@@ -337,6 +321,21 @@ func agentGaps(t *testing.T, shared, pipeline string, run int, upstream map[stri
 		}
 	}
 	return gaps
+}
+
+// chainOf: the blocks of a chain, each one's upstream the block before it
+// in the order before gives.
+func chainOf[T any](blocks map[string]T, before func(a, b T) bool) map[string][]string {
+	names := make([]string, 0, len(blocks))
+	for n := range blocks {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return before(blocks[names[i]], blocks[names[j]]) })
+	upstream := map[string][]string{}
+	for i := 1; i < len(names); i++ {
+		upstream[names[i]] = []string{names[i-1]}
+	}
+	return upstream
 }
 
 // mageTime parses a timestamp of Mage's API.
