@@ -189,15 +189,6 @@ func magePod(t *testing.T, ns string) string {
 	return pods.Items[0].Name
 }
 
-func nodeOf(t *testing.T, ns, pod string) string {
-	t.Helper()
-	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Spec.NodeName
-}
-
 func containerRestarts(t *testing.T, ns, pod, container string) int32 {
 	t.Helper()
 	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
