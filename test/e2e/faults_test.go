@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/magekube/magekube/pkg/protocol"
@@ -73,11 +74,11 @@ func TestMageFaults(t *testing.T) {
 	t.Run("agent-killed", func(t *testing.T) {
 		run(t, "fault_agent", func(t *testing.T) {
 			pod := magePod(t, ns)
-			restarts := containerRestarts(t, ns, pod, "magekube-agent")
 			p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			restarts, _ := agentContainer(p)
 			// The node has no crictl: the agent is the process of the pod's
 			// cgroup (its UID, with underscores under systemd) running
 			// `agent run`.
@@ -92,7 +93,12 @@ done`, uid, strings.ReplaceAll(uid, "-", "_")))
 			}
 			killed := time.Now()
 			waitFor(t, 3*time.Minute, "the agent container to restart", func() bool {
-				return containerRestarts(t, ns, pod, "magekube-agent") > restarts && containerReady(t, ns, pod, "magekube-agent")
+				p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
+				if err != nil {
+					return false
+				}
+				n, running := agentContainer(p)
+				return n > restarts && running
 			}, diag)
 			t.Logf("agent killed → its container running again: %s", time.Since(killed).Round(time.Second))
 		})
@@ -189,32 +195,14 @@ func magePod(t *testing.T, ns string) string {
 	return pods.Items[0].Name
 }
 
-func containerRestarts(t *testing.T, ns, pod, container string) int32 {
-	t.Helper()
-	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
-	if err != nil {
-		return -1
-	}
+// agentContainer: the agent container's restarts, and whether it runs.
+func agentContainer(p *corev1.Pod) (int32, bool) {
 	for _, s := range p.Status.ContainerStatuses {
-		if s.Name == container {
-			return s.RestartCount
+		if s.Name == "magekube-agent" {
+			return s.RestartCount, s.State.Running != nil
 		}
 	}
-	return -1
-}
-
-func containerReady(t *testing.T, ns, pod, container string) bool {
-	t.Helper()
-	p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), pod, metav1.GetOptions{})
-	if err != nil {
-		return false
-	}
-	for _, s := range p.Status.ContainerStatuses {
-		if s.Name == container {
-			return s.State.Running != nil
-		}
-	}
-	return false
+	return -1, false
 }
 
 // controlPlaneNode is the kind control plane's node (its container's name).

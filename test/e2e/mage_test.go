@@ -113,12 +113,8 @@ func TestRealMage(t *testing.T) {
 		// The agent's reason reaches Mage: the block run's log in Mage's
 		// logs API (what its UI shows) carries Mage's usual executor error
 		// with the agent's reason.
-		out, err := mage.call(t.Context(), "GET", fmt.Sprintf("pipelines/broken/logs?pipeline_run_id[]=%d", run), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs, _ := json.Marshal(out)
-		if !strings.Contains(string(logs), "Failed to execute k8s job") || !strings.Contains(string(logs), "BackoffLimitExceeded") {
+		logs := mage.runLogs(t, "broken", run)
+		if !strings.Contains(logs, "Failed to execute k8s job") || !strings.Contains(logs, "BackoffLimitExceeded") {
 			t.Errorf("Mage's logs of pipeline run %d lack the agent's reason: %.3000s", run, logs)
 		}
 		jobLogs := runLogs(t, shared, magekubeRuns(t, shared, "broken"))
@@ -182,12 +178,8 @@ func TestRealMage(t *testing.T) {
 			t.Fatalf("pipeline run under a quota of zero pods: %s, want failed\n%s", status, diag())
 		}
 		t.Logf("Mage's pipeline run failed %s after the trigger", time.Since(start).Round(time.Second))
-		out, err := mage.call(t.Context(), "GET", fmt.Sprintf("pipelines/broken/logs?pipeline_run_id[]=%d", run), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs, _ := json.Marshal(out)
-		if !strings.Contains(string(logs), "QuotaExceeded") || !strings.Contains(string(logs), "exceeded quota: no-new-pods") {
+		logs := mage.runLogs(t, "broken", run)
+		if !strings.Contains(logs, "QuotaExceeded") || !strings.Contains(logs, "exceeded quota: no-new-pods") {
 			t.Errorf("Mage's logs of pipeline run %d lack the reason and the API's message: %.3000s", run, logs)
 		}
 	})
@@ -616,6 +608,18 @@ func (m *mageAPI) blockRuns(t *testing.T, run int) []mageBlockRun {
 		t.Fatalf("Mage lists no block runs for pipeline run %d: %v", run, out)
 	}
 	return runs
+}
+
+// runLogs is what Mage's logs API (what its UI shows) has of a pipeline
+// run, as JSON text.
+func (m *mageAPI) runLogs(t *testing.T, pipeline string, run int) string {
+	t.Helper()
+	out, err := m.call(t.Context(), "GET", fmt.Sprintf("pipelines/%s/logs?pipeline_run_id[]=%d", pipeline, run), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := json.Marshal(out)
+	return string(logs)
 }
 
 func (m *mageAPI) runStatus(t *testing.T, run int) string {
