@@ -31,8 +31,9 @@ Mage's own scheduler process, so every scheduling decision stays Mage's,
 made one at a time as before. Scheduling from the waiting process
 instead (Mage's ``on_block_complete``) would consult that process's own
 job queue, where the scheduler's queued block runs are absent, and run
-them twice. The same way, an enqueue wakes the job queue's worker pool,
-which otherwise looks for new jobs once a second; and an enqueue returns
+them twice. The same way, the scheduler loop wakes the job queue's
+worker pool (which otherwise looks for new jobs once a second) when it
+has enqueued and its tick has ended; and an enqueue returns
 only once its job is in the queue's pipe, so a pool never finds it empty
 and exits with the job still on its way.
 MAGEKUBE_EARLY_SCHEDULE=0 turns both off.
@@ -486,11 +487,28 @@ def _flushed(q, within=0.2):
     time.sleep(0.002)  # the feeder's write into the pipe
 
 
+_pool_wake_pending = False
+
+
+def _wake_pool_if_pending():
+    """Wake the worker pool this process started, if an enqueue asked.
+    The scheduler loop calls it as it goes to sleep, after its tick's
+    clean_up_jobs: Mage's clean-up deletes the entry of a job a worker has
+    taken from the queue but not yet marked (the worker then dies on a
+    KeyError and the block run waits for a later tick), so a worker woken
+    in the middle of a tick would meet that race on every level."""
+    global _pool_wake_pending
+    if _pool_wake_pending:
+        _pool_wake_pending = False
+        _send_wake(wake_address("pool", os.getpid()))
+
+
 def waking_enqueue(enqueue):
     """Wrap ProcessQueue.enqueue: the job reaches the queue's pipe before
     enqueue goes on (Mage starts a worker pool right after its put, and a
-    pool that finds the pipe still empty exits, stranding the job), then
-    the worker pool this process started is woken."""
+    pool that finds the pipe still empty exits, stranding the job); the
+    worker pool this process started is woken when its scheduler loop
+    next sleeps (_wake_pool_if_pending)."""
 
     def wrapped(self, *args, **kwargs):
         q = getattr(self, "queue", None)
@@ -501,6 +519,7 @@ def waking_enqueue(enqueue):
                 _flushed(q)
 
             q.put = put_and_flush
+        global _pool_wake_pending
         try:
             return enqueue(self, *args, **kwargs)
         finally:
@@ -509,7 +528,7 @@ def waking_enqueue(enqueue):
                     del q.put
                 except AttributeError:
                     pass
-            _send_wake(wake_address("pool", os.getpid()))
+            _pool_wake_pending = True
 
     wrapped._magekube = True
     return wrapped
@@ -533,9 +552,10 @@ class WakingTime:
 
     _magekube = True
 
-    def __init__(self, real, address=wake_address):
+    def __init__(self, real, address=wake_address, before=None):
         self._real = real
         self._address = address
+        self._before = before  # called as each sleep begins
         self._sock = None
         self._pid = None
 
@@ -554,6 +574,8 @@ class WakingTime:
         return self._sock
 
     def sleep(self, seconds):
+        if self._before is not None:
+            self._before()
         sock = self._socket()
         if sock is None or seconds <= 0:
             return self._real.sleep(max(seconds, 0))
@@ -588,7 +610,7 @@ def patch_module(module):
             module.cancel_block_runs_and_jobs = cancelling_block_runs(module.cancel_block_runs_and_jobs)
     elif module.__name__ == LOOP_MODULE and early_scheduling() and not getattr(getattr(module, "time", None), "_magekube", False):
         if getattr(module, "time", None) is time:
-            module.time = WakingTime(time)
+            module.time = WakingTime(time, before=_wake_pool_if_pending)
     elif module.__name__ == QUEUE_MODULE and early_scheduling() and hasattr(module, "ProcessQueue"):
         if getattr(module, "time", None) is time:
             module.time = WakingTime(time, _pool_address)
