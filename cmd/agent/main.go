@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -148,6 +149,15 @@ func sharedFlags(g *globalOptions, local bool) []cli.Flag {
 			Usage: "path of the runner binary inside --runner-image"}, &g.settings.RunnerPath),
 		str(cli.StringFlag{Name: "instance", Value: jobspec.DefaultInstance, EnvVars: env("MAGEKUBE_INSTANCE"),
 			Usage: "label value that marks this agent's Jobs (agents sharing one request directory must share it)"}, &g.settings.Instance),
+		&cli.DurationFlag{Name: "node-lost-after", Value: jobspec.DefaultNodeLostAfter, EnvVars: env("MAGEKUBE_NODE_LOST_AFTER"),
+			Usage: "how long a Job's pod waits on a node that stopped reporting (after Kubernetes' 50 s grace) before it is evicted and the run fails as NodeLost; 0 keeps the Mage pod's tolerance (Kubernetes' default: 300 s)",
+			Action: func(_ *cli.Context, v time.Duration) error {
+				if v <= 0 {
+					v = -1
+				}
+				g.settings.NodeLostAfter = v
+				return nil
+			}},
 		str(cli.StringFlag{Name: "cluster-uuid", EnvVars: env("MAGEKUBE_CLUSTER_UUID"),
 			Usage: "first part of Job names (default: the Mage container's MAGE_CLUSTER_UUID, else \"mage\")"}, &g.settings.ClusterUUID),
 	}

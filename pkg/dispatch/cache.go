@@ -44,7 +44,7 @@ type cachedPod struct {
 	node            string
 	phase           corev1.PodPhase
 	reason, message string
-	scheduled       *corev1.PodCondition
+	conditions      []corev1.PodCondition // those Judge reads, untimed
 	containers      []cachedContainer
 }
 
@@ -107,8 +107,11 @@ func compactPod(p *corev1.Pod) *cachedPod {
 	}
 	c.ObjectMeta, c.run = identity(p.ObjectMeta)
 	for _, cond := range p.Status.Conditions {
-		if cond.Type == corev1.PodScheduled {
-			c.scheduled = &corev1.PodCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason, Message: cond.Message}
+		switch cond.Type {
+		case corev1.PodScheduled, corev1.DisruptionTarget:
+			c.conditions = append(c.conditions, corev1.PodCondition{Type: cond.Type, Status: cond.Status, Reason: cond.Reason, Message: cond.Message})
+		case corev1.PodReady:
+			c.conditions = append(c.conditions, corev1.PodCondition{Type: cond.Type, Status: cond.Status})
 		}
 	}
 	for _, s := range p.Status.InitContainerStatuses {
@@ -146,10 +149,7 @@ func (c *cachedJob) job() *batchv1.Job {
 
 // pod is the record as the trimmed pod Judge reads.
 func (c *cachedPod) pod() *corev1.Pod {
-	st := corev1.PodStatus{Phase: c.phase, Reason: c.reason, Message: c.message}
-	if c.scheduled != nil {
-		st.Conditions = []corev1.PodCondition{*c.scheduled}
-	}
+	st := corev1.PodStatus{Phase: c.phase, Reason: c.reason, Message: c.message, Conditions: c.conditions}
 	for _, ct := range c.containers {
 		s := corev1.ContainerStatus{Name: ct.name, State: ct.state, LastTerminationState: ct.last}
 		if ct.init {

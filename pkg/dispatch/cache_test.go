@@ -38,8 +38,10 @@ func fullPod() *corev1.Pod {
 			Labels: map[string]string{jobspec.LabelRun: "r-1", "batch.kubernetes.io/job-name": "mage-x"}},
 		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "mage", Image: "mage:1"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory", PodIP: "10.0.0.1",
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse},
-				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "r", Message: "m", LastTransitionTime: metav1.Unix(1e9, 0)}},
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted", LastTransitionTime: metav1.Unix(1e9, 0)},
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "r", Message: "m", LastTransitionTime: metav1.Unix(1e9, 0)},
+				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByTaintManager", Message: "t", LastTransitionTime: metav1.Unix(1e9, 0)},
+				{Type: corev1.ContainersReady, Status: corev1.ConditionFalse}},
 			InitContainerStatuses: []corev1.ContainerStatus{{Name: "init", Image: "i", State: corev1.ContainerState{
 				Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}}},
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "mage", Image: "mage:1", RestartCount: 1,
@@ -75,7 +77,9 @@ func TestCompactKeepsWhatJudgeReads(t *testing.T) {
 				CreationTimestamp: metav1.Unix(1e9, 0), Labels: run},
 			Spec: corev1.PodSpec{NodeName: "node-1"},
 			Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory",
-				Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "r", Message: "m"}},
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+					{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Reason: "r", Message: "m"},
+					{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByTaintManager", Message: "t"}},
 				InitContainerStatuses: []corev1.ContainerStatus{{Name: "init", State: corev1.ContainerState{
 					Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}}},
 				ContainerStatuses: []corev1.ContainerStatus{{Name: "mage",

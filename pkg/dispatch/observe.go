@@ -67,12 +67,15 @@ func judgeObserved(o Observation) Verdict {
 		return v
 	}
 	if o.Job != nil {
-		if c := condition(o.Job, batchv1.JobComplete); c != nil {
+		// The interim conditions are as final as the terminal ones, which
+		// the Job controller adds only once every pod is gone: a pod on a
+		// lost node can keep it waiting until the node returns.
+		if c := condition(o.Job, batchv1.JobComplete, batchv1.JobSuccessCriteriaMet); c != nil {
 			code := 0
 			v.Phase, v.Reason, v.ExitCode = protocol.PhaseSucceeded, protocol.ReasonCompleted, &code
 			return v
 		}
-		if c := condition(o.Job, batchv1.JobFailed); c != nil {
+		if c := condition(o.Job, batchv1.JobFailed, batchv1.JobFailureTarget); c != nil {
 			return failed(v, c, pod, o.Result)
 		}
 	}
@@ -108,6 +111,10 @@ func failed(v Verdict, c *batchv1.JobCondition, pod *corev1.Pod, r *protocol.Res
 	}
 	if pod.Status.Reason == protocol.ReasonEvicted {
 		v.Reason, v.Message = protocol.ReasonEvicted, joinMessage(pod.Status.Message, c.Message)
+		return v
+	}
+	if reason, msg, ok := disrupted(pod); ok {
+		v.Reason, v.Message = reason, joinMessage(msg, c.Message)
 		return v
 	}
 	if t := terminated(pod); t != nil {
@@ -156,15 +163,48 @@ func progress(v Verdict, pod *corev1.Pod) Verdict {
 	return v
 }
 
-func condition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
-	for i := range job.Status.Conditions {
-		c := &job.Status.Conditions[i]
-		if c.Type == t && c.Status == corev1.ConditionTrue {
-			return c
+// condition is the first of the Job's true conditions of the types, in
+// their order.
+func condition(job *batchv1.Job, types ...batchv1.JobConditionType) *batchv1.JobCondition {
+	for _, t := range types {
+		for i := range job.Status.Conditions {
+			c := &job.Status.Conditions[i]
+			if c.Type == t && c.Status == corev1.ConditionTrue {
+				return c
+			}
 		}
 	}
 	return nil
 }
+
+// disrupted explains a pod Kubernetes deleted (its DisruptionTarget
+// condition): NodeLost when the taint manager evicted it from a node
+// that stopped reporting (the node controller had marked the pod not
+// ready and no container ended), Evicted with Kubernetes' words
+// otherwise (a drain, preemption, another NoExecute taint).
+func disrupted(pod *corev1.Pod) (reason, message string, ok bool) {
+	var target, ready *corev1.PodCondition
+	for i := range pod.Status.Conditions {
+		switch c := &pod.Status.Conditions[i]; c.Type {
+		case corev1.DisruptionTarget:
+			target = c
+		case corev1.PodReady:
+			ready = c
+		}
+	}
+	if target == nil || target.Status != corev1.ConditionTrue {
+		return "", "", false
+	}
+	if target.Reason == taintManagerReason && ready != nil && ready.Status == corev1.ConditionFalse && terminated(pod) == nil {
+		return protocol.ReasonNodeLost, fmt.Sprintf("node %s stopped reporting; Kubernetes evicted pod %s (%s: %s)",
+			pod.Spec.NodeName, pod.Name, target.Reason, target.Message), true
+	}
+	return protocol.ReasonEvicted, fmt.Sprintf("Kubernetes deleted pod %s on node %s (%s: %s)", pod.Name, pod.Spec.NodeName, target.Reason, target.Message), true
+}
+
+// taintManagerReason is the DisruptionTarget reason of a pod evicted for
+// a NoExecute taint it stopped tolerating.
+const taintManagerReason = "DeletionByTaintManager"
 
 // latest is the most recently created pod.
 func latest(pods []*corev1.Pod) *corev1.Pod {

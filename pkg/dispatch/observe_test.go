@@ -89,6 +89,22 @@ func TestJudge(t *testing.T) {
 			Pods: []*corev1.Pod{podAt("p1", 0, exited(137, "OOMKilled"))}}, protocol.PhaseFailed, protocol.ReasonOOMKilled, 137},
 		{"evicted", Observation{Job: jobWith(batchv1.JobFailed, "BackoffLimitExceeded", 1),
 			Pods: []*corev1.Pod{podAt("p1", 0, func(p *corev1.Pod) { p.Status.Phase, p.Status.Reason = corev1.PodFailed, "Evicted" })}}, protocol.PhaseFailed, protocol.ReasonEvicted, -1},
+		{"node lost: the Job's interim failure, the taint manager's deletion of a pod marked not ready", Observation{
+			Job: jobWith(batchv1.JobFailureTarget, "BackoffLimitExceeded", 1),
+			Pods: []*corev1.Pod{podAt("p1", 0, func(p *corev1.Pod) {
+				p.Status.Phase = corev1.PodRunning
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+					{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByTaintManager", Message: "Taint manager: deleting due to NoExecute taint"}}
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+			})}}, protocol.PhaseFailed, protocol.ReasonNodeLost, -1},
+		{"drained: deleted by Kubernetes, the node alive", Observation{
+			Job: jobWith(batchv1.JobFailed, "BackoffLimitExceeded", 1),
+			Pods: []*corev1.Pod{podAt("p1", 0, func(p *corev1.Pod) {
+				p.Status.Phase = corev1.PodFailed
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue},
+					{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting"}}
+			})}}, protocol.PhaseFailed, protocol.ReasonEvicted, -1},
+		{"interim success", Observation{Job: jobWith(batchv1.JobSuccessCriteriaMet, "", 0)}, protocol.PhaseSucceeded, protocol.ReasonCompleted, 0},
 		{"deadline", Observation{Job: jobWith(batchv1.JobFailed, "DeadlineExceeded", 0)}, protocol.PhaseFailed, protocol.ReasonDeadlineExceeded, -1},
 		{"runner saw an OOM kill before the pod status came", Observation{Job: jobWith(batchv1.JobFailed, "BackoffLimitExceeded", 1), Result: &protocol.Result{ExitCode: 137, Reason: "OOMKilled"}},
 			protocol.PhaseFailed, protocol.ReasonOOMKilled, 137},

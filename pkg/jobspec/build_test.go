@@ -182,7 +182,7 @@ func TestJobTemplateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := job.Spec.Template.Spec
-	if len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "batch" || *job.Spec.BackoffLimit != 1 {
+	if tols := userTolerations(spec.Tolerations); len(tols) != 1 || tols[0].Key != "batch" || *job.Spec.BackoffLimit != 1 {
 		t.Errorf("tolerations %v, backoffLimit %d: want the template's tolerations and the project's backoff_limit", spec.Tolerations, *job.Spec.BackoffLimit)
 	}
 

@@ -42,7 +42,7 @@ func Job(in Input) (*batchv1.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	pod, err := podSpec(in.Pod, server, cfg, main, runnerInit(s, agent))
+	pod, err := podSpec(in.Pod, server, cfg, main, runnerInit(s, agent), s.NodeLostAfter)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package jobspec
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
@@ -89,7 +91,7 @@ func TestInheritsTheMageContainerOnly(t *testing.T) {
 	if spec.HostNetwork || spec.NodeName != "" || spec.DNSPolicy != corev1.DNSClusterFirst || len(spec.InitContainers) != 1 || spec.InitContainers[0].Image != "agent:v1" || spec.InitContainers[0].ImagePullPolicy != corev1.PullNever {
 		t.Errorf("pod-level leak or runner init wrong: %+v", spec)
 	}
-	if spec.ServiceAccountName != DefaultServiceAccount || spec.NodeSelector["pool"] != "a" || len(spec.Tolerations) != 1 {
+	if spec.ServiceAccountName != DefaultServiceAccount || spec.NodeSelector["pool"] != "a" || len(userTolerations(spec.Tolerations)) != 1 {
 		t.Errorf("scheduling not inherited: %+v", spec)
 	}
 	wantCmd := "/magekube/bin/runner exec --run-dir /home/src/.magekube/runs/r1 -- /app/run_app.sh mage run /home/src/p etl --block-uuid load --executor-type local_python --block-run-id 5"
@@ -220,10 +222,10 @@ func TestPlacementAndPodFailurePolicy(t *testing.T) {
 	t.Parallel()
 	no := false
 	spec := build(t, &execconfig.Config{Pod: &execconfig.Pod{InheritPlacement: &no, Tolerations: []corev1.Toleration{{Key: "spot", Operator: "Exists"}}}})
-	if spec.NodeSelector != nil || spec.Affinity != nil || len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "spot" {
+	if tols := userTolerations(spec.Tolerations); spec.NodeSelector != nil || spec.Affinity != nil || len(tols) != 1 || tols[0].Key != "spot" {
 		t.Errorf("placement: selector %v, affinity %v, tolerations %v", spec.NodeSelector, spec.Affinity, spec.Tolerations)
 	}
-	if spec := build(t, nil); spec.NodeSelector["pool"] != "a" || len(spec.Tolerations) != 1 {
+	if spec := build(t, nil); spec.NodeSelector["pool"] != "a" || len(userTolerations(spec.Tolerations)) != 1 {
 		t.Errorf("inherited placement lost: %v %v", spec.NodeSelector, spec.Tolerations)
 	}
 	policy := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
@@ -237,5 +239,76 @@ func TestPlacementAndPodFailurePolicy(t *testing.T) {
 	}
 	if diff := cmp.Diff(policy, job.Spec.PodFailurePolicy); diff != "" {
 		t.Errorf("pod failure policy (-want +got):\n%s", diff)
+	}
+}
+
+// userTolerations drops the node-loss tolerations the agent bounds
+// (TestNodeLossBounded).
+func userTolerations(tols []corev1.Toleration) []corev1.Toleration {
+	var out []corev1.Toleration
+	for _, t := range tols {
+		if !slices.Contains(NodeLossTaints, t.Key) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TestNodeLossBounded: a Job's pod tolerates a node that stopped
+// reporting for NodeLostAfter at most, never longer than the server pod:
+// the API server's 300 s default is shortened, a shorter one kept, a
+// missing one added ahead of a toleration of every taint (the taint
+// manager takes the first match); a negative setting keeps them all.
+func TestNodeLossBounded(t *testing.T) {
+	t.Parallel()
+	secs := func(n int64) *int64 { return &n }
+	wildcard := corev1.Toleration{Operator: corev1.TolerationOpExists}
+	for _, c := range []struct {
+		name  string
+		tols  []corev1.Toleration
+		after time.Duration
+		want  []corev1.Toleration
+	}{{
+		name: "admission defaults shortened",
+		tols: []corev1.Toleration{
+			{Key: corev1.TaintNodeNotReady, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(300)},
+			{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(300)},
+		},
+		want: []corev1.Toleration{
+			{Key: corev1.TaintNodeNotReady, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(30)},
+			{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(30)},
+		},
+	}, {
+		name: "shorter kept, forever bounded, missing added first",
+		tols: []corev1.Toleration{
+			wildcard,
+			{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(10)},
+			{Key: corev1.TaintNodeUnreachable, Operator: "Exists"},
+		},
+		after: 20 * time.Second,
+		want: []corev1.Toleration{
+			{Key: corev1.TaintNodeNotReady, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(20)},
+			wildcard,
+			{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(10)},
+			{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(20)},
+		},
+	}, {
+		name:  "switched off",
+		tols:  []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(300)}},
+		after: -1,
+		want:  []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs(300)}},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			pod := loadPod(t)
+			pod.Spec.Tolerations = c.tols
+			b := Builder{Settings: Settings{AgentContainer: "magekube-agent", NodeLostAfter: c.after}}
+			job, err := b.Build(pod, loadRequest(t, "testdata/seed/minimal/request.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, job.Spec.Template.Spec.Tolerations); diff != "" {
+				t.Errorf("tolerations (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -15,7 +16,10 @@ import (
 // The token split: when the Mage container holds no service-account token,
 // neither does the Job (automountServiceAccountToken: false, whatever the
 // pod or the service account say).
-func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config, main, init corev1.Container) (corev1.PodSpec, error) {
+//
+// The pod tolerates a node that stopped reporting for nodeLost at most
+// (boundNodeLoss).
+func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config, main, init corev1.Container, nodeLost time.Duration) (corev1.PodSpec, error) {
 	src := server.Spec
 	spec := corev1.PodSpec{
 		RestartPolicy:                 corev1.RestartPolicyNever,
@@ -46,6 +50,9 @@ func podSpec(server *corev1.Pod, mage *corev1.Container, cfg *execconfig.Config,
 		return spec, err
 	}
 	setString(&spec.ServiceAccountName, cfg.ServiceAccountName)
+	if nodeLost > 0 {
+		spec.Tolerations = boundNodeLoss(spec.Tolerations, int64(nodeLost/time.Second))
+	}
 	if !HoldsToken(server, mage) {
 		spec.AutomountServiceAccountToken = ptrTo(false)
 	}
@@ -82,6 +89,39 @@ func applyPodSection(spec *corev1.PodSpec, p *execconfig.Pod) error {
 	sc, err := overSecurity(spec.SecurityContext, p.SecurityContext.DeepCopy())
 	spec.SecurityContext = sc
 	return err
+}
+
+// NodeLossTaints are the NoExecute taints the node controller puts on a
+// node that stopped reporting (its kubelet, its network, the machine).
+var NodeLossTaints = []string{corev1.TaintNodeUnreachable, corev1.TaintNodeNotReady}
+
+// boundNodeLoss makes the pod tolerate the node-loss taints for seconds
+// at most: a toleration of either for longer (or forever: the API
+// server's admission gives every pod 300 s) is shortened, and one is
+// added where none names the taint, ahead of any toleration of every
+// taint, since the taint manager takes the first that matches. Only
+// ever shorter: what the server pod tolerates for less stays as it is.
+func boundNodeLoss(tols []corev1.Toleration, seconds int64) []corev1.Toleration {
+	out := append([]corev1.Toleration(nil), tols...)
+	var add []corev1.Toleration
+	for _, key := range NodeLossTaints {
+		named := false
+		for i := range out {
+			t := &out[i]
+			if t.Key != key || t.Effect != "" && t.Effect != corev1.TaintEffectNoExecute {
+				continue
+			}
+			named = true
+			if t.TolerationSeconds == nil || *t.TolerationSeconds > seconds {
+				t.Effect = corev1.TaintEffectNoExecute
+				t.TolerationSeconds = ptrTo(seconds)
+			}
+		}
+		if !named {
+			add = append(add, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptrTo(seconds)})
+		}
+	}
+	return append(add, out...)
 }
 
 func cfgVolumes(cfg *execconfig.Config) []corev1.Volume {

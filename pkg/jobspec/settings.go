@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"path"
+	"time"
 
 	"github.com/magekube/magekube/pkg/protocol"
 )
@@ -44,6 +45,11 @@ const (
 	DefaultTTLSeconds int32 = 3600
 	// DefaultInstance labels Jobs of an agent started without --instance.
 	DefaultInstance = "magekube"
+	// DefaultNodeLostAfter is how long a Job's pod stays bound to a node
+	// that stopped reporting (after the node controller's grace period,
+	// 50 s by default) before Kubernetes evicts it and the run fails as
+	// NodeLost. Kubernetes' own default is 300 s.
+	DefaultNodeLostAfter = 30 * time.Second
 )
 
 // Settings are the agent's choices, as opposed to the user's config.
@@ -68,6 +74,10 @@ type Settings struct {
 	TraceParent string
 	// DefaultTTL applies when the config sets no ttl_seconds_after_finished.
 	DefaultTTL int32
+	// NodeLostAfter bounds the Job pod's tolerance of the node-loss taints
+	// (node.kubernetes.io/unreachable and not-ready, NoExecute); zero
+	// means DefaultNodeLostAfter, negative keeps the tolerations inherited.
+	NodeLostAfter time.Duration
 }
 
 // Default fills unset settings with magekube's defaults.
@@ -83,6 +93,9 @@ func (s Settings) Default() Settings {
 	}
 	if s.DefaultTTL == 0 {
 		s.DefaultTTL = DefaultTTLSeconds
+	}
+	if s.NodeLostAfter == 0 {
+		s.NodeLostAfter = DefaultNodeLostAfter
 	}
 	return s
 }

@@ -102,7 +102,7 @@ func (c *check) hostNamespaces() {
 func (c *check) tolerations() {
 	for _, t := range c.spec.Tolerations {
 		if slices.ContainsFunc(c.server.Spec.Tolerations, func(s corev1.Toleration) bool { return covers(s, t) }) ||
-			c.p.ControlPlane && controlPlane(t) || allowed(c.p.Tolerations, t.Key) {
+			c.p.ControlPlane && controlPlane(t) || allowed(c.p.Tolerations, t.Key) || boundedNodeLoss(t) {
 			continue
 		}
 		if t.Key == "" {
@@ -126,6 +126,17 @@ func covers(s, t corev1.Toleration) bool {
 		return false
 	}
 	return s.Operator == corev1.TolerationOpExists || t.Operator != corev1.TolerationOpExists && s.Value == t.Value
+}
+
+// defaultTolerationSeconds is how long the API server's admission
+// (DefaultTolerationSeconds) lets every pod tolerate a lost node.
+const defaultTolerationSeconds = 300
+
+// boundedNodeLoss reports whether t tolerates only a lost node, for no
+// longer than every pod may: the agent bounds the Job's (jobspec).
+func boundedNodeLoss(t corev1.Toleration) bool {
+	return slices.Contains(jobspec.NodeLossTaints, t.Key) && t.Effect == corev1.TaintEffectNoExecute &&
+		t.TolerationSeconds != nil && *t.TolerationSeconds <= defaultTolerationSeconds
 }
 
 var controlPlaneTaints = []string{"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"}

@@ -72,6 +72,8 @@ func TestViolations(t *testing.T) {
 			`{resource_limits: {memory: 1Gi}, pod: {tolerations: [{key: nvidia.com/gpu, operator: Exists}]}}`, nil},
 		{"a narrower form of the server pod's toleration is fine", policy.Policy{},
 			`{pod: {tolerations: [{key: mage, operator: Equal, value: x, effect: NoSchedule}]}}`, nil},
+		{"tolerating a lost node forever is bounded, not refused", policy.Policy{},
+			`{pod: {tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute}]}}`, nil},
 		{"an emptyDir sharing a server volume's name is the config's own", policy.Policy{},
 			`{pod: {volumes: [{name: agent-config, emptyDir: {}}]}, container: {volume_mounts: [{name: agent-config, mountPath: /c}]}}`, nil},
 		{"new emptyDir and configMap volumes are fine", policy.Policy{},

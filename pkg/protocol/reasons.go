@@ -15,6 +15,7 @@ const (
 	ReasonCancelled      = "Cancelled"
 	ReasonStartTimeout   = "StartTimeout"
 	ReasonQueueFull      = "QueueFull"
+	ReasonNodeLost       = "NodeLost"
 	ReasonCompleted      = "Completed"
 	ReasonError          = "Error"
 
@@ -77,6 +78,7 @@ var reasons = []ReasonInfo{
 	{ReasonPolicyDenied, SourceAgent, true, false, "the config asks for more than the Mage container has (namespace, service account, privileges)"},
 	{ReasonNameCollision, SourceAgent, true, false, "a Job of that name exists for another run"},
 	{ReasonJobDeleted, SourceAgent, true, false, "the run's Job was deleted before the run finished"},
+	{ReasonNodeLost, SourceAgent, true, false, "the pod's node stopped reporting; Kubernetes evicted the pod after the agent's --node-lost-after"},
 	{ReasonCancelled, SourceAgent, false, false, "cancelled (Mage, `agent cancel`, or a cancel file); the Job was deleted"},
 	{ReasonStartTimeout, SourceAgent, true, false, "the run did not start within its start timeout; the message says what it waited for"},
 	{ReasonQueueFull, SourceAgent, true, false, "the agent's queue of waiting runs was full (--max-queued or --max-queued-bytes); the message names the cap"},
@@ -96,7 +98,7 @@ var reasons = []ReasonInfo{
 	{ReasonCrashLoopBackOff, SourceKubernetes, true, false, "a container keeps exiting and the kubelet waits before restarting it"},
 	{ReasonContainerCreating, SourceKubernetes, false, false, "scheduled; the kubelet is starting the containers"},
 	{ReasonOOMKilled, SourceKubernetes, true, false, "the container was killed for exceeding its memory limit"},
-	{ReasonEvicted, SourceKubernetes, true, false, "the kubelet evicted the pod (node pressure)"},
+	{ReasonEvicted, SourceKubernetes, true, false, "the kubelet evicted the pod (node pressure), or Kubernetes deleted it (a drain, preemption, a NoExecute taint): the message says which"},
 	{ReasonDeadlineExceeded, SourceKubernetes, true, false, "the Job ran past active_deadline_seconds"},
 	{ReasonBackoffLimitExceeded, SourceKubernetes, true, false, "every attempt failed (backoff_limit)"},
 	{ReasonQuotaExceeded, SourceKubernetes, true, false, "a ResourceQuota refused the Job or its pod (the API's message names it); a quota of zero fails the run at once, one that may free up after 5 minutes or the start timeout, whichever comes first"},
