@@ -18,7 +18,9 @@ the agent's reason). Cancelling a pipeline run in Mage (its
 ``cancel_block_runs_and_jobs``, wrapped here) cancels the Jobs of its
 block runs through ``runs/<id>/cancel``; so does interrupting the waiting
 process. A retried block run (same block_run_id) is a new attempt,
-``<id>-a<N>``. A request no agent claims within MAGEKUBE_CLAIM_TIMEOUT
+``<id>-a<N>``; a block run Mage runs again after a restart takes the
+attempt it finds, still going or ended meanwhile, as Mage's own executor
+takes the Job it finds. A request no agent claims within MAGEKUBE_CLAIM_TIMEOUT
 seconds (default 60) fails with a message saying the agent is absent.
 
 Early scheduling: Mage's scheduler loop ticks every
@@ -168,6 +170,40 @@ def cancel(rid, root=None):
             f.write("cancelled by Mage\n")
 
 
+# RETURNED_FILE in a run's directory: a Mage process has taken the
+# run's final status (and raised or returned it); _returned, the same for
+# this process, which a full volume cannot lose.
+RETURNED_FILE = "mage-returned"
+_returned = set()
+
+
+def mark_returned(rid, root=None):
+    """Record that a Mage process took the run's final status. The run
+    directory is the agent's on a volume every pod can write: it is
+    opened without following links, and a volume that refuses the file
+    (full, read-only) costs only the adoption after a Mage restart."""
+    _returned.add(rid)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        dfd = os.open(os.path.join(root or root_dir(), "runs", rid), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
+    except OSError:
+        return
+    try:
+        os.close(os.open(RETURNED_FILE, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | nofollow, 0o644, dir_fd=dfd))
+    except (OSError, NotImplementedError):
+        pass
+    finally:
+        os.close(dfd)
+
+
+def was_returned(rid, root=None):
+    try:
+        os.lstat(os.path.join(root or root_dir(), "runs", rid, RETURNED_FILE))
+        return True
+    except OSError:
+        return False
+
+
 def cancel_latest(base, root=None):
     """Cancel the newest attempt of a Mage run, if it has not ended."""
     attempt = latest_attempt(base, root)
@@ -240,8 +276,13 @@ def run(request, root=None, logger=None, timeout=None):
     attempt = latest_attempt(base, root)
     rid = attempt_id(base, attempt)
     status = read_status(rid, root) if attempt else None
-    live = attempt and (not status or status.get("phase") not in TERMINAL)
-    if not live:
+    ended = bool(status) and status.get("phase") in TERMINAL
+    # An attempt still going is followed. One that ended with no Mage
+    # process waiting (Mage restarted and runs again the block run it
+    # found running) is taken as it ended, as Mage's own executor takes a
+    # Job it finds. One a Mage process has returned is done: this call is
+    # a retry, a new attempt.
+    if not attempt or ended and (rid in _returned or was_returned(rid, root)):
         attempt += 1
         rid = request["id"] = attempt_id(base, attempt)
         if attempt > 1:
@@ -254,6 +295,7 @@ def run(request, root=None, logger=None, timeout=None):
     except (KeyboardInterrupt, SystemExit):
         cancel(rid, root)
         raise
+    mark_returned(rid, root)
     if status.get("phase") != "Succeeded":
         raise Exception(
             "Failed to execute k8s job %s: %s: %s (magekube run %s)"

@@ -203,6 +203,40 @@ class BlockRuns(unittest.TestCase):
         self.assertLessEqual(len(second["id"]), 63)
         self.assertEqual(fresh(BlockRun, br.id).status, BlockRun.BlockRunStatus.COMPLETED)
 
+    def test_restarted_mage_takes_the_attempt_that_ended_meanwhile(self):
+        """The waiting process dies with the Mage pod while the Job runs
+        (its job-queue process killed, nothing cancelled); the Job ends;
+        the new Mage resets the block run it found running and runs it
+        again (its crashed-run recovery): the trigger takes the ended
+        attempt, no second request, as Mage's own executor takes the Job
+        it finds. Its retry after that is a new attempt."""
+        from mage_ai.orchestration.job_manager import JobType, get_job_manager
+
+        _, run = make_pipeline("restart_pipe", ["load"])
+        br = block_run(run, "load")
+        with Agent(lambda r: "hold") as agent:
+            jobs = get_job_manager()
+            jobs.start()
+            self.addCleanup(jobs.stop)
+            jobs.add_job(JobType.BLOCK_RUN, br.id, scheduler.run_block, run.id, br.id, {}, {})
+            wait_for(lambda: agent.held, timeout=60)
+            jobs.kill_block_run_job(br.id)
+            wait_for(lambda: not jobs.has_block_run_job(br.id))
+            rid = agent.seen[0]["id"]
+            agent.held.pop(rid)
+            agent.status(rid, "Succeeded")
+            fresh(BlockRun, br.id).update(status=BlockRun.BlockRunStatus.INITIAL)
+            self.assertIsNone(run_block(run, br))
+            self.assertEqual([r["id"] for r in agent.seen], [rid], "the ended attempt was run again")
+            self.assertEqual(fresh(BlockRun, br.id).status, BlockRun.BlockRunStatus.COMPLETED)
+            self.assertTrue(magekube_mage.was_returned(rid))
+            self.assertFalse(os.path.exists(os.path.join(ROOT, "runs", rid, "cancel")))
+
+            agent.outcome = lambda r: "Succeeded"
+            fresh(BlockRun, br.id).update(status=BlockRun.BlockRunStatus.INITIAL)  # Mage's retry
+            self.assertIsNone(run_block(run, br))
+            self.assertEqual([r["id"] for r in agent.seen], [rid, rid + "-a2"])
+
     def test_no_agent_fails_within_claim_timeout(self):
         _, run = make_pipeline("lonely_pipe", ["load"])
         br = block_run(run, "load")
