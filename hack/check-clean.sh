@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a cluster, the demo or a test left anything behind: cluster
 # processes, node bridges or network namespaces, mounts or directories
-# under /tmp/magekube-clusters, memory cgroups of the runner's tests, kind
+# under /tmp/magekube-clusters or the e2e project volume, memory cgroups of the runner's tests, kind
 # node containers and their shared directories, the demo's port-forwards,
 # and a dockerd the scripts started.
 set -o errexit -o nounset -o pipefail
@@ -12,7 +12,7 @@ links=$(ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^mk/ {print $2}' || true
 [[ -n $links ]] && left+=("network devices: $links")
 netns=$(ip netns list 2>/dev/null | awk '$1 ~ /^mk.*-node-/ {print $1}' || true)
 [[ -n $netns ]] && left+=("network namespaces: $netns")
-mounts=$(grep ' /tmp/magekube-clusters' /proc/mounts || true)
+mounts=$(grep -E ' /tmp/(magekube-clusters|magekube-kind-)' /proc/mounts || true)
 [[ -n $mounts ]] && left+=("mounts:"$'\n'"$mounts")
 dirs=$(ls -A /tmp/magekube-clusters 2>/dev/null || true)
 [[ -n $dirs ]] && left+=("under /tmp/magekube-clusters: $dirs")

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -736,6 +737,14 @@ type stack struct {
 
 func startStack(t *testing.T, prefix string) *stack {
 	t.Helper()
+	return startStackWith(t, prefix, false)
+}
+
+// startStackWith starts the stack with Mage's own executor instead
+// (rollback: the rollback component, as docs/operations switches it)
+// and the kustomize patches given (entries of the overlay's patches).
+func startStackWith(t *testing.T, prefix string, rollback bool, patches ...string) *stack {
+	t.Helper()
 	s := &stack{ns: env.Namespace(t, prefix), overlay: t.TempDir()}
 	s.shared = projectVolume(t, s.ns)
 	var err error
@@ -745,7 +754,27 @@ func startStack(t *testing.T, prefix string) *stack {
 	if err := framework.KindStack(s.overlay, s.repo, s.ns, s.shared, env); err != nil {
 		t.Fatal(err)
 	}
-	env.Kubectl(t, s.ns, "", "apply", "-k", s.overlay)
+	if len(patches) > 0 {
+		f, err := os.OpenFile(filepath.Join(s.overlay, "kustomization.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString("\n" + strings.Join(patches, "\n") + "\n")
+		if err := errors.Join(err, f.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := s.overlay
+	if rollback {
+		dir = t.TempDir()
+		component, _ := filepath.Rel(dir, filepath.Join(s.repo, "deploy/manifests/rollback"))
+		base, _ := filepath.Rel(dir, s.overlay)
+		k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\nresources: [%s]\ncomponents: [%s]\n", s.ns, base, component)
+		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Kubectl(t, s.ns, "", "apply", "-k", dir)
 	s.mage = &mageAPI{ns: s.ns, name: "mage", shared: s.shared}
 	s.diag = func() string {
 		return podDiagnostics(t, s.ns) + mageLog(t, s.ns, "app.kubernetes.io/name=mage", "mage")

@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/magekube/magekube/pkg/protocol"
-	"github.com/magekube/magekube/test/framework"
 )
 
 // TestPipelineWallTime is `make bench`'s pipeline section, not part of
@@ -53,10 +52,6 @@ func TestPipelineWallTime(t *testing.T) {
 		}
 		runs = n
 	}
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	chain := make([]block, 10)
 	for i := range chain {
@@ -80,24 +75,8 @@ func TestPipelineWallTime(t *testing.T) {
 
 	type side struct{ name, ns string }
 	deploy := func(name string, rollback bool) (*mageAPI, side) {
-		ns := env.Namespace(t, "bench-"+name)
-		shared := projectVolume(t, ns)
-		overlay := t.TempDir()
-		if err := framework.KindStack(overlay, repo, ns, shared, env); err != nil {
-			t.Fatal(err)
-		}
-		dir := overlay
-		if rollback {
-			dir = t.TempDir()
-			component, _ := filepath.Rel(dir, filepath.Join(repo, "deploy/manifests/rollback"))
-			base, _ := filepath.Rel(dir, overlay)
-			k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\nresources: [%s]\ncomponents: [%s]\n", ns, base, component)
-			if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		env.Kubectl(t, ns, "", "apply", "-k", dir)
-		return &mageAPI{ns: ns, name: "mage", shared: shared}, side{name, ns}
+		st := startStackWith(t, "bench-"+name, rollback)
+		return st.mage, side{name, st.ns}
 	}
 	mk, mkSide := deploy("magekube", false)
 	own, ownSide := deploy("mage", true)

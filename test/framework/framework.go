@@ -35,6 +35,9 @@ type Env struct {
 	// SharedDir is a directory that the test process and every node see
 	// at the same path (Mage's RWX project volume), or "".
 	SharedDir string
+	// SharedFS: SharedDir is a tmpfs of its own (SetupKind), which a test
+	// may fill to see the cluster with its project volume full.
+	SharedFS bool
 	// FakeNodes is the number of kwok nodes (see cluster.FakeNodeLabel);
 	// 0 on a cluster this suite did not start.
 	FakeNodes int

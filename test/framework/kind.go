@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/magekube/magekube/test/images"
@@ -32,22 +34,73 @@ func SetupKind() (*Env, error) {
 	if err := kind.DeleteStale(KindPrefix, os.Stderr); err != nil {
 		return nil, err
 	}
+	unmountStale()
 	name := fmt.Sprintf("%s%d", KindPrefix, os.Getpid())
 	work, err := os.MkdirTemp("", name+"-")
 	if err != nil {
 		return nil, err
 	}
+	shared := filepath.Join(os.TempDir(), "magekube-kind-"+name)
+	ownFS := mountShared(shared)
+	unmount := func() {
+		if ownFS {
+			_ = syscall.Unmount(shared, syscall.MNT_DETACH)
+			os.Remove(shared)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	e, err := StartKind(ctx, KindOptions{Name: name, Work: work, Kubeconfig: filepath.Join(work, "kubeconfig"),
-		SharedDir: filepath.Join(os.TempDir(), "magekube-kind-"+name)})
+	e, err := StartKind(ctx, KindOptions{Name: name, Work: work, Kubeconfig: filepath.Join(work, "kubeconfig"), SharedDir: shared})
 	if err != nil {
+		unmount()
 		os.RemoveAll(work)
 		return nil, err
 	}
+	e.SharedFS = ownFS
 	stop := e.stop
-	e.stop = func() { stop(); os.RemoveAll(work) }
+	e.stop = func() { stop(); unmount(); os.RemoveAll(work) }
 	return e, nil
+}
+
+// sharedSize bounds the suite's project volume: a tmpfs takes memory only
+// for what is written, and the suite writes a few hundred MiB at most.
+const sharedSize = "4g"
+
+// mountShared makes dir a tmpfs of its own, so a test can fill the
+// project volume without filling the machine's disk. Without the right
+// to mount (not root), dir stays a plain directory and those tests skip.
+func mountShared(dir string) bool {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return false
+	}
+	if err := syscall.Mount("magekube-shared", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+sharedSize+",mode=0777"); err != nil {
+		fmt.Fprintf(os.Stderr, "the project volume is a plain directory (mount a tmpfs at %s: %v): the full-volume test skips\n", dir, err)
+		return false
+	}
+	return true
+}
+
+// unmountStale unmounts the project volumes of suites whose process is
+// gone (killed before their teardown); DeleteStale deletes their clusters.
+func unmountStale() {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	prefix := filepath.Join(os.TempDir(), "magekube-kind-"+KindPrefix)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(f[1], prefix) {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimPrefix(f[1], prefix)); err != nil || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		if syscall.Unmount(f[1], syscall.MNT_DETACH) == nil {
+			fmt.Fprintf(os.Stderr, "unmounted %s, left by a suite that is gone\n", f[1])
+			os.RemoveAll(f[1])
+		}
+	}
 }
 
 // KindOptions name a kind cluster and where its files go.
