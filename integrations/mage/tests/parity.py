@@ -12,7 +12,11 @@ import sys
 ADDED = [
     ("the runner", "an init container copies the runner into an emptyDir (`magekube-bin`, mounted read-only at /magekube/bin); the container's command is `runner exec --run-dir … --` before Mage's own command"),
     ("run identity", "env `MAGEKUBE_RUN_ID`, `MAGEKUBE_POD_NAME`, `MAGEKUBE_RUN_KEY` (the result's seal) and `TRACEPARENT`; labels `app.kubernetes.io/managed-by`, `magekube.io/*` and annotations `magekube.io/*` on the Job and its pods"),
+    ("a lost node's bound", "tolerations of `node.kubernetes.io/unreachable` and `node.kubernetes.io/not-ready` (NoExecute) for the agent's `--node-lost-after`, 30 s: Kubernetes evicts the pod of a lost node then and the run fails as `NodeLost`, instead of after the 300 s the API server gives every pod"),
 ]
+
+# The node-loss taints whose tolerations the agent bounds (ADDED).
+NODE_LOSS_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
 
 # field → why magekube's Job differs from Mage's there.
 INTENDED = {
@@ -89,7 +93,10 @@ def fields(job, namespace, command):
         "spec.template.spec.serviceAccountName": pod.get("serviceAccountName") or "default",
         "spec.template.spec.automountServiceAccountToken": pod.get("automountServiceAccountToken"),
         "spec.template.spec.nodeSelector": _norm(pod.get("nodeSelector")),
-        "spec.template.spec.tolerations": _sorted(pod.get("tolerations")) or None,
+        "spec.template.spec.tolerations": _sorted(
+            t for t in pod.get("tolerations") or []
+            if not (t.get("key") in NODE_LOSS_TAINTS and t.get("effect") == "NoExecute" and t.get("tolerationSeconds") is not None)
+        ) or None,
         "spec.template.spec.schedulerName": pod.get("schedulerName"),
         "spec.template.spec.imagePullSecrets": _sorted(pod.get("imagePullSecrets")) or None,
         "spec.template.spec.affinity": _norm(pod.get("affinity")),
