@@ -356,26 +356,32 @@ func podsCreated(t *testing.T, ns string) map[string]int {
 }
 
 // fill takes every free byte of the filesystem at dir (one preallocated
-// file), and returns how many.
+// file, grown in ever smaller steps until the smallest is refused: a
+// tmpfs may refuse less than statfs says is free), and returns how many.
 func fill(t *testing.T, dir string) int64 {
 	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	free := int64(st.Bavail) * st.Bsize
 	f, err := os.Create(filepath.Join(dir, ".fill"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, free); err != nil {
-		t.Fatalf("fill %s with %d bytes: %v", dir, free, err)
+	var size int64
+	for step := int64(64 << 20); step >= 4096; step /= 4 {
+		for {
+			err := syscall.Fallocate(int(f.Fd()), 0, size, step)
+			if errors.Is(err, syscall.ENOSPC) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("fill %s: %v", dir, err)
+			}
+			size += step
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".fill-probe"), make([]byte, 8192), 0o644); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("a write to the filled volume: %v, want ENOSPC", err)
 	}
-	return free
+	return size
 }
 
 func unfill(t *testing.T, dir string) {

@@ -64,7 +64,7 @@ func SetupKind() (*Env, error) {
 
 // sharedSize bounds the suite's project volume: a tmpfs takes memory only
 // for what is written, and the suite writes a few hundred MiB at most.
-const sharedSize = "4g"
+const sharedSize = "2g"
 
 // mountShared makes dir a tmpfs of its own, so a test can fill the
 // project volume without filling the machine's disk. Without the right
