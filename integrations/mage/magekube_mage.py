@@ -61,7 +61,8 @@ PIPELINE_MODULE = "mage_ai.data_preparation.executors.k8s_pipeline_executor"
 SCHEDULER_MODULE = "mage_ai.orchestration.pipeline_scheduler_original"
 LOOP_MODULE = "mage_ai.orchestration.triggers.loop_time_trigger"
 QUEUE_MODULE = "mage_ai.orchestration.queue.process_queue"
-MODULES = (BLOCK_MODULE, PIPELINE_MODULE, SCHEDULER_MODULE, LOOP_MODULE, QUEUE_MODULE)
+JOBS_MODULE = "mage_ai.orchestration.job_manager"
+MODULES = (BLOCK_MODULE, PIPELINE_MODULE, SCHEDULER_MODULE, LOOP_MODULE, QUEUE_MODULE, JOBS_MODULE)
 MAX_STATUS_BYTES = 1 << 20
 # Room left in a 63-character id for an attempt suffix "-a<N>".
 BASE_ID_LENGTH = 56
@@ -637,6 +638,35 @@ class WakingTime:
             pass
 
 
+def ended_runs_not_crashed(has_block_run_job):
+    """Wrap JobManager.has_block_run_job, which Mage's crashed-run check
+    asks for each block run it has just read as running or queued: one
+    whose job is gone is reset to initial and run again. A block run that
+    ended between the read and the question (its job finished and
+    recorded it) is not crashed, and running it again would run it twice:
+    for a block run whose row now says completed or failed, the answer is
+    yes. (Mage's other caller, its cancel path, asks of cancelled block
+    runs only, whose answer stays Mage's.)"""
+
+    def wrapped(self, block_run_id, *args, **kwargs):
+        if has_block_run_job(self, block_run_id, *args, **kwargs):
+            return True
+        try:
+            from mage_ai.orchestration.db.models.schedules import BlockRun
+
+            block_run = BlockRun.query.get(block_run_id)
+            if block_run is None:
+                return False
+            block_run.refresh()
+            return block_run.status in (BlockRun.BlockRunStatus.COMPLETED, BlockRun.BlockRunStatus.FAILED)
+        except Exception as e:  # Mage's own answer stands
+            print("magekube: reading block run %s: %s" % (block_run_id, e), file=sys.stderr)
+            return False
+
+    wrapped._magekube = True
+    return wrapped
+
+
 def patch_module(module):
     """Replace the executor class of one of Mage's two k8s modules, wrap
     the scheduler's cancel path, or make the scheduler loop's and the job
@@ -653,6 +683,9 @@ def patch_module(module):
     elif module.__name__ == LOOP_MODULE and early_scheduling() and not getattr(getattr(module, "time", None), "_magekube", False):
         if getattr(module, "time", None) is time:
             module.time = WakingTime(time, before=_wake_pool_if_pending)
+    elif module.__name__ == JOBS_MODULE and hasattr(module, "JobManager"):
+        if not getattr(module.JobManager.has_block_run_job, "_magekube", False):
+            module.JobManager.has_block_run_job = ended_runs_not_crashed(module.JobManager.has_block_run_job)
     elif module.__name__ == QUEUE_MODULE and early_scheduling() and hasattr(module, "ProcessQueue"):
         if getattr(module, "time", None) is time:
             module.time = WakingTime(time, _pool_address)
@@ -691,12 +724,53 @@ class _PatchingLoader:
         patch_module(module)
 
 
+# The oldest and newest mage-ai the python tier runs the trigger in
+# (hack/lib.sh: MAGE_AI_RANGE and MAGE_AI_VERSION).
+MAGE_RANGE = ("0.9.72", "0.9.80")
+
+
+def mage_version():
+    """The installed mage-ai's version, None where there is none."""
+    try:
+        import importlib.metadata
+
+        return importlib.metadata.version("mage-ai")
+    except Exception:
+        return None
+
+
+def _release(version):
+    parts = []
+    for p in version.split(".")[:3]:
+        digits = re.match(r"\d+", p)
+        parts.append(int(digits.group()) if digits else 0)
+    return tuple(parts)
+
+
+def range_note(version):
+    """None inside MAGE_RANGE (or with no Mage); outside it, the one line
+    install logs: the range, and what the trigger does there."""
+    if not version:
+        return None
+    oldest, newest = MAGE_RANGE
+    if _release(oldest) <= _release(version) <= _release(newest):
+        return None
+    return ("magekube: mage-ai %s is outside the releases this trigger is tested in (%s to %s); it routes "
+            "executor_type k8s runs through the magekube agent all the same. If they fail, run a release in "
+            "that range, or set MAGEKUBE_DISABLE=1 to give them back to Mage's own executor (docs/operations.md: "
+            "rollback)." % (version, oldest, newest))
+
+
 def install():
     """Patch Mage's k8s executors now if loaded, else when they load."""
     import sys
 
     if os.environ.get("MAGEKUBE_DISABLE") == "1":
         return
+    note = range_note(mage_version())
+    if note and not os.environ.get("MAGEKUBE_RANGE_NOTED"):
+        os.environ["MAGEKUBE_RANGE_NOTED"] = "1"  # once, not in every process Mage starts
+        print(note, file=sys.stderr)
     for name in MODULES:
         if name in sys.modules:
             patch_module(sys.modules[name])

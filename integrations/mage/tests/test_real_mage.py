@@ -9,6 +9,7 @@ that claims request files and writes statuses the way the Go agent does
 Run with the interpreter of the mage-ai virtualenv (hack/test-python.sh).
 """
 import asyncio
+import importlib.metadata
 import json
 import os
 import threading
@@ -236,6 +237,37 @@ class BlockRuns(unittest.TestCase):
             fresh(BlockRun, br.id).update(status=BlockRun.BlockRunStatus.INITIAL)  # Mage's retry
             self.assertIsNone(run_block(run, br))
             self.assertEqual([r["id"] for r in agent.seen], [rid, rid + "-a2"])
+
+    def test_an_ended_block_run_is_not_crashed(self):
+        """Mage's crashed-run check reads its block runs, then asks the job
+        manager of each: one that completed or failed in between (its job
+        gone) is not reset and run again; one running with no job is."""
+        from mage_ai.orchestration.job_manager import get_job_manager
+
+        _, run = make_pipeline("crash_check_pipe", ["load", "clean"])
+        done, lost = block_run(run, "load"), block_run(run, "clean")
+        done.update(status=BlockRun.BlockRunStatus.COMPLETED)
+        lost.update(status=BlockRun.BlockRunStatus.RUNNING)
+        jobs = get_job_manager()
+        self.assertTrue(getattr(type(jobs).has_block_run_job, "_magekube", False), "the check is Mage's own")
+        self.assertTrue(jobs.has_block_run_job(done.id))
+        self.assertFalse(jobs.has_block_run_job(lost.id))
+
+    def test_the_range_is_named_outside_it(self):
+        self.assertIsNone(magekube_mage.range_note(importlib.metadata.version("mage-ai")), "the tier's own Mage is in range")
+        for inside in ("0.9.72", "0.9.79", "0.9.80"):
+            self.assertIsNone(magekube_mage.range_note(inside))
+        self.assertIsNone(magekube_mage.range_note(None))  # no Mage: a plain python process
+        for outside in ("0.9.71", "0.9.81", "0.10.0", "1.0.0rc1"):
+            note = magekube_mage.range_note(outside)
+            self.assertIn("mage-ai %s is outside" % outside, note)
+            self.assertIn("0.9.72 to 0.9.80", note)
+            self.assertIn("MAGEKUBE_DISABLE=1", note)
+        # The range is the releases the tier runs in (hack/lib.sh).
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "hack", "lib.sh")) as f:
+            lib = dict(line.strip().split("=", 1) for line in f if line.startswith("MAGE_AI_"))
+        tested = sorted([lib["MAGE_AI_VERSION"]] + lib["MAGE_AI_RANGE"].strip('"').split(), key=magekube_mage._release)
+        self.assertEqual((tested[0], tested[-1]), magekube_mage.MAGE_RANGE)
 
     def test_no_agent_fails_within_claim_timeout(self):
         _, run = make_pipeline("lonely_pipe", ["load"])
