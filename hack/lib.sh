@@ -23,6 +23,11 @@ require() {
 # executor imports the Kubernetes client of its "all" extra, at this pin.
 MAGE_AI_VERSION=0.9.80
 MAGE_KUBERNETES_VERSION=33.1.0
+# The other releases the python tier runs in, each in the environment of
+# its day (hack/mage-constraints): the chart's default and the oldest
+# supported. The trigger names the range 0.9.72–0.9.80 when Mage is
+# outside it (MAGE_RANGE in integrations/mage/magekube_mage.py).
+MAGE_AI_RANGE="0.9.79 0.9.72"
 # OpenTelemetry's Python distro, whose auto-instrumentation installs a
 # sitecustomize beside the trigger's (hack/otel-venv.sh).
 OTEL_DISTRO_VERSION=0.66b2

@@ -5,6 +5,8 @@
 # by sitecustomize on PYTHONPATH (Mage's job-queue processes load it too).
 # Then the parity suite: Mage's own Job against agent render's, and the
 # trigger beside OpenTelemetry's auto-instrumentation (its own sitecustomize).
+# The same suite then runs inside the other releases of the supported
+# range (MAGE_AI_RANGE), each in the environment of its day.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -22,7 +24,19 @@ trap 'rm -rf "$work"' EXIT
 # Mage writes its logs and SQLite files under the working directory.
 cd "$work"
 rc=0
-PYTHONPATH=$REPO_ROOT/integrations/mage "$python" -m unittest discover -v -s "$REPO_ROOT/integrations/mage/tests" -p 'test_*.py' >"$work/log" 2>&1 || rc=$?
-# Mage logs every step; show unittest's lines and anything else it printed.
-grep -v -E '^(INFO|DEBUG|WARNING|ERROR):[^ ]*:\{|Warning|^\s*warnings.warn|^\s*$' "$work/log" || true
+suite() { # suite PYTHON LABEL: the tier's tests inside one mage-ai
+  local log=$work/log-$2 start=$SECONDS
+  mkdir -p "$work/$2"
+  (cd "$work/$2" && PYTHONPATH=$REPO_ROOT/integrations/mage "$1" -m unittest discover -v -s "$REPO_ROOT/integrations/mage/tests" -p 'test_*.py') >"$log" 2>&1 || rc=1
+  echo "=== inside mage-ai $2 ($((SECONDS - start))s)"
+  # Mage logs every step; show unittest's lines and anything else it printed.
+  grep -v -E '^(INFO|DEBUG|WARNING|ERROR):[^ ]*:\{|Warning|^\s*warnings.warn|^\s*$' "$log" || true
+}
+suite "$python" "$MAGE_AI_VERSION"
+# The other releases of the range, each in the environment of its day
+# (hack/mage-constraints); OpenTelemetry's overlay is the newest's only.
+unset MAGEKUBE_OTEL_PYTHON
+for version in $MAGE_AI_RANGE; do
+  suite "$("$REPO_ROOT/hack/mage-venv.sh" "$version")" "$version"
+done
 exit "$rc"

@@ -43,6 +43,29 @@ INTENDED = {
         "refuses a pod with two volumes of one name"),
 }
 
+# field → (the release that made Mage's executor match, why older ones
+# differ): differences of the older releases of the supported range only.
+OLDER = {
+    "spec.template.spec.nodeSelector": ("0.9.74", (
+        "Mage before 0.9.74 replaces the config's `pod.node_selector` with the server pod's; magekube takes "
+        "the config's, as Mage 0.9.74 and later do")),
+    "spec.template.spec.schedulerName": ("0.9.74", (
+        "Mage before 0.9.74 drops the config's `pod.scheduler_name`; magekube takes it, as Mage 0.9.74 and later do")),
+}
+
+
+def _release(version):
+    return tuple(int(p) for p in version.split(".")[:3] if p.isdigit())
+
+
+def intended(version):
+    """INTENDED, and the differences of a Mage release older than a fix."""
+    out = dict(INTENDED)
+    for field, (fixed, why) in OLDER.items():
+        if _release(version) < _release(fixed):
+            out[field] = why
+    return out
+
 
 def _empty(v):
     return v in (None, {}, [], "")
@@ -121,6 +144,7 @@ def markdown():
     rows = ["| field | why magekube differs from Mage's executor |", "|---|---|"]
     rows += ["| added: %s | %s |" % (name, why) for name, why in ADDED]
     rows += ["| `%s` | %s |" % (field, why) for field, why in sorted(INTENDED.items())]
+    rows += ["| `%s` (Mage before %s) | %s |" % (field, fixed, why) for field, (fixed, why) in sorted(OLDER.items())]
     return "\n".join(rows)
 
 
