@@ -287,8 +287,15 @@ done`, uid, strings.ReplaceAll(uid, "-", "_")))
 		}
 		outcomes := map[string]int{}
 		for _, r := range runs {
-			want := map[protocol.Phase]string{protocol.PhaseSucceeded: "completed", protocol.PhaseFailed: "failed"}[r.Status.Phase]
-			if got := mageSays[r.Block]; got != want {
+			want := map[protocol.Phase]string{protocol.PhaseSucceeded: "completed", protocol.PhaseFailed: "failed", protocol.PhaseCancelled: "cancelled"}[r.Status.Phase]
+			got := mageSays[r.Block]
+			// Once a block fails, Mage fails the pipeline run and cancels
+			// the block runs it still sees running: such a block run is
+			// cancelled in Mage whatever its run's end, which Mage had not
+			// taken yet (its own executor's the same).
+			if got == "cancelled" && status == "failed" {
+				t.Logf("block %s: cancelled by Mage as its pipeline run failed; its run ended %s %s", r.Block, r.Status.Phase, r.Status.Reason)
+			} else if got != want {
 				t.Errorf("block %s: Mage says %q, the agent %s %s %q", r.Block, got, r.Status.Phase, r.Status.Reason, r.Status.Message)
 			}
 			if r.Status.Attempts > 1 || strings.Contains(r.Status.ID, "-a2") {
