@@ -113,11 +113,14 @@ func TestRealMage(t *testing.T) {
 		}
 		// The agent's reason reaches Mage: the block run's log in Mage's
 		// logs API (what its UI shows) carries Mage's usual executor error
-		// with the agent's reason.
-		logs := mage.runLogs(t, "broken", run)
-		if !strings.Contains(logs, "Failed to execute k8s job") || !strings.Contains(logs, "BackoffLimitExceeded") {
-			t.Errorf("Mage's logs of pipeline run %d lack the agent's reason: %.3000s", run, logs)
-		}
+		// with the agent's reason. The block's own `mage run` records the
+		// failure in Mage's database as it ends, so Mage may fail the
+		// pipeline run a moment before the waiting process logs it.
+		var logs string
+		waitFor(t, time.Minute, "the agent's reason in Mage's logs of pipeline run "+fmt.Sprint(run), func() bool {
+			logs = mage.runLogs(t, "broken", run)
+			return strings.Contains(logs, "Failed to execute k8s job") && strings.Contains(logs, "BackoffLimitExceeded")
+		}, func() string { return fmt.Sprintf("%.3000s", logs) })
 		jobLogs := runLogs(t, shared, magekubeRuns(t, shared, "broken"))
 		if !strings.Contains(jobLogs, "exploded on purpose") {
 			t.Errorf("the failing Job's log lacks the block's error:\n%s", jobLogs)
