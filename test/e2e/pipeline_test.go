@@ -18,7 +18,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
@@ -152,18 +151,10 @@ func TestPipelineWallTime(t *testing.T) {
 }
 
 // jobsCreated counts the Jobs whose pods the Job controller created in
-// ns (its SuccessfulCreate events, which outlive Mage's deleted Jobs).
+// ns (podsCreated).
 func jobsCreated(t *testing.T, ns string) int {
 	t.Helper()
-	evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=SuccessfulCreate"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs := map[string]bool{}
-	for _, e := range evs.Items {
-		jobs[e.InvolvedObject.Name] = true
-	}
-	return len(jobs)
+	return len(podsCreated(t, ns))
 }
 
 // blockWatch records, while a pipeline runs, when each Job was created
