@@ -27,16 +27,35 @@ func TokenVolume(v corev1.Volume) bool {
 	return false
 }
 
-// HoldsToken reports whether container c of pod mounts a service-account
-// token, that is, whether it already has the pod's Kubernetes credentials.
-// Under the token split only the agent's container does.
+// APITokenVolume reports whether v carries a token for the Kubernetes API:
+// a projected serviceAccountToken source with no audience of its own (the
+// API server's). A token bound to another audience is for someone else:
+// the one EKS's IRSA webhook mounts into every container (audience
+// sts.amazonaws.com), a Vault login. Counting those as API credentials
+// would loosen the token split; not counting an unusual API audience only
+// tightens it.
+func APITokenVolume(v corev1.Volume) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil && s.ServiceAccountToken.Audience == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// HoldsToken reports whether container c of pod mounts a token for the
+// Kubernetes API, that is, whether it already has the pod's Kubernetes
+// credentials. Under the token split only the agent's container does.
 func HoldsToken(pod *corev1.Pod, c *corev1.Container) bool {
 	mounted := map[string]bool{}
 	for _, m := range c.VolumeMounts {
 		mounted[m.Name] = true
 	}
 	for _, v := range pod.Spec.Volumes {
-		if mounted[v.Name] && TokenVolume(v) {
+		if mounted[v.Name] && APITokenVolume(v) {
 			return true
 		}
 	}

@@ -275,6 +275,49 @@ func TestJobOfTokenSplitPodHasNoToken(t *testing.T) {
 	}
 }
 
+// TestCloudTokenIsNoKubernetesCredential: EKS's IRSA webhook mounts a
+// token of the pod's service account, for the audience sts.amazonaws.com,
+// into every container, the Mage container too. That is no Kubernetes
+// credential: the agent's service account stays out of reach of a Job.
+func TestCloudTokenIsNoKubernetesCredential(t *testing.T) {
+	t.Parallel()
+	pod := loadServerPod(t)
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "aws-iam-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "sts.amazonaws.com", Path: "token"}}},
+	}}})
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "aws-iam-token", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount", ReadOnly: true})
+		c.Env = append(c.Env, corev1.EnvVar{Name: "AWS_ROLE_ARN", Value: "arn:aws:iam::111122223333:role/mage"})
+	}
+	if jobspec.HoldsToken(pod, &pod.Spec.Containers[0]) {
+		t.Fatal("HoldsToken: an sts.amazonaws.com token counted as a Kubernetes credential")
+	}
+	settings := jobspec.Settings{AgentContainer: "magekube-agent", RunnerImage: "r"}
+	req := &protocol.Request{APIVersion: protocol.APIVersion, ID: "r1", Kind: protocol.KindBlock, ProjectDir: "/p", PipelineUUID: "etl", BlockUUID: "load", BlockRunID: 1,
+		ExecutorConfig: map[string]any{"service_account_name": "magekube-agent"}}
+	job, err := jobspec.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := (policy.Policy{ServiceAccounts: []string{"*"}}).Violations(pod, settings, job)
+	if len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), "whose token only the agent container holds") {
+		t.Errorf("violations %q, want the agent's service account refused", v)
+	}
+	req.ExecutorConfig = nil
+	job, err = jobspec.Builder{Settings: settings, ProjectFS: emptyProject}.Build(pod, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := job.Spec.Template.Spec
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken || spec.ServiceAccountName != "default" {
+		t.Errorf("automount %v, service account %q; want false and \"default\"", spec.AutomountServiceAccountToken, spec.ServiceAccountName)
+	}
+	if v := (policy.Policy{}).Violations(pod, settings, job); len(v) > 0 {
+		t.Errorf("violations %q of the Job inheriting the Mage container's cloud token", v)
+	}
+}
+
 func emptyProject(string) fs.FS { return fstest.MapFS{} }
 
 func loadServerPod(t *testing.T) *corev1.Pod {
