@@ -217,3 +217,53 @@ func TestSelectMageaiChart(t *testing.T) {
 		t.Errorf("%d agent containers, want 1", agents)
 	}
 }
+
+// TestFluxPatchesAreTheComponents: the Flux HelmRelease's post-renderer
+// patches are the kustomize components' patches, verbatim (Flux takes no
+// components), and its images are the release's.
+func TestFluxPatchesAreTheComponents(t *testing.T) {
+	data, err := os.ReadFile("../flux/helmrelease.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hr struct {
+		Kind string
+		Spec struct {
+			PostRenderers []struct {
+				Kustomize struct {
+					Patches []struct {
+						Patch  string
+						Target map[string]string
+					}
+				}
+			} `json:"postRenderers"`
+		}
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		if err := yaml.Unmarshal([]byte(doc), &hr); err != nil {
+			t.Fatal(err)
+		}
+		if hr.Kind == "HelmRelease" {
+			break
+		}
+	}
+	if len(hr.Spec.PostRenderers) != 1 {
+		t.Fatalf("%d postRenderers, want 1", len(hr.Spec.PostRenderers))
+	}
+	patches := hr.Spec.PostRenderers[0].Kustomize.Patches
+	for i, file := range []string{"../manifests/sidecar/sidecar-patch.yaml", "../manifests/mage-trigger/trigger-patch.yaml"} {
+		want, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(patches) {
+			t.Fatalf("no patch %d for %s", i, file)
+		}
+		if diff := cmp.Diff(strings.TrimSpace(string(want)), strings.TrimSpace(patches[i].Patch)); diff != "" {
+			t.Errorf("patch %d differs from %s (-file +HelmRelease):\n%s", i, file, diff)
+		}
+		if patches[i].Target["name"] != "mageai" || patches[i].Target["kind"] != "Deployment" {
+			t.Errorf("patch %d targets %v, want the Deployment mageai", i, patches[i].Target)
+		}
+	}
+}
