@@ -14,6 +14,9 @@
 #     MAGEKUBE_DEPLOYMENT_NAME. Added as patches, so your own env,
 #     volumes and containers (the chart's extraEnvs, extraVolumes,
 #     extraContainers, env, volumes) stay as your values set them.
+#   - --agent-image REF (or MAGEKUBE_AGENT_IMAGE) runs the agent from
+#     your registry's copy of the release image (REF: name:tag or
+#     name@sha256:digest).
 #   - Either way, the chart's own RoleBindings of its job-manager and
 #     workspace-manager Roles are removed, so the agent's service account
 #     has its own Role only (the Mage container holds no token to use
@@ -24,13 +27,16 @@
 set -o errexit -o nounset -o pipefail
 scheduler=${MAGEKUBE_SCHEDULER_NAME:-mageai-scheduler}
 deployment=${MAGEKUBE_DEPLOYMENT_NAME:-mageai}
+agent_image=${MAGEKUBE_AGENT_IMAGE:-}
 while (($#)); do
   case $1 in
     --scheduler-name) scheduler=${2:?--scheduler-name needs a name}; shift 2 ;;
     --scheduler-name=*) scheduler=${1#*=}; shift ;;
     --deployment-name) deployment=${2:?--deployment-name needs a name}; shift 2 ;;
     --deployment-name=*) deployment=${1#*=}; shift ;;
-    *) echo "post-render.sh: unknown argument $1 (want --scheduler-name NAME or --deployment-name NAME)" >&2; exit 2 ;;
+    --agent-image) agent_image=${2:?--agent-image needs an image}; shift 2 ;;
+    --agent-image=*) agent_image=${1#*=}; shift ;;
+    *) echo "post-render.sh: unknown argument $1 (want --scheduler-name NAME, --deployment-name NAME or --agent-image REF)" >&2; exit 2 ;;
   esac
 done
 fail() { echo "magekube post-render.sh: $*" >&2; exit 1; }
@@ -103,6 +109,17 @@ fi
   echo "resources: [chart.yaml]"
   echo "components:"
   printf '  - %s\n' "${components[@]}"
+  if [[ -n $agent_image ]]; then
+    # The release image's name, in every manifest and values file here.
+    echo "images:"
+    if [[ $agent_image == *@* ]]; then
+      echo "  - {name: ghcr.io/magekube/agent, newName: '${agent_image%@*}', digest: '${agent_image#*@}'}"
+    elif [[ ${agent_image##*/} == *:* ]]; then
+      echo "  - {name: ghcr.io/magekube/agent, newName: '${agent_image%:*}', newTag: '${agent_image##*:}'}"
+    else
+      fail "--agent-image $agent_image: want name:tag or name@sha256:digest"
+    fi
+  fi
 } >"$work/kustomization.yaml"
 kubectl kustomize "$work" >"$work/out.yaml"
 # Agent containers: a container's name line (kustomize sorts its keys).

@@ -164,8 +164,10 @@ func (h *Helm4) Template(ctx context.Context, chartDir, release, namespace strin
 // as its valuesFile; the stand-in chart is copied into the copy's chart
 // home as the chart and version the overlay names (kustomize reads no
 // file outside the overlay, links resolved), so nothing is pulled; the
-// overlay's namespace is namespace. The copy is removed afterwards.
-func RenderInflated(ctx context.Context, binDir, overlayDir, chartDir, namespace string, vals map[string]any) (string, error) {
+// overlay's namespace is namespace, and agentImage (when not "") the
+// agent's image, as a user's `images:` would set them. The copy is
+// removed afterwards.
+func RenderInflated(ctx context.Context, binDir, overlayDir, chartDir, namespace string, vals map[string]any, agentImage string) (string, error) {
 	abs, err := filepath.Abs(binDir)
 	if err != nil {
 		return "", err
@@ -202,6 +204,10 @@ func RenderInflated(ctx context.Context, binDir, overlayDir, chartDir, namespace
 	}
 	text = bytes.Replace(text, []byte(marker), []byte("    valuesFile: values.yaml"), 1)
 	text = bytes.ReplaceAll(text, []byte("namespace: mage\n"), []byte("namespace: "+namespace+"\n"))
+	if agentImage != "" {
+		i := strings.LastIndex(agentImage, ":")
+		text = fmt.Appendf(text, "images:\n  - {name: ghcr.io/magekube/agent, newName: %q, newTag: %q}\n", agentImage[:i], agentImage[i+1:])
+	}
 	if err := os.WriteFile(filepath.Join(copyDir, "kustomization.yaml"), text, 0o644); err != nil {
 		return "", err
 	}

@@ -86,7 +86,7 @@ func routes(t *testing.T, repo, ns string) []route {
 			if standalone {
 				overlay = "standalone"
 			}
-			return framework.RenderInflated(t.Context(), env.BinDir, filepath.Join(repo, "deploy/helm/inflate", overlay), chart, ns, vals)
+			return framework.RenderInflated(t.Context(), env.BinDir, filepath.Join(repo, "deploy/helm/inflate", overlay), chart, ns, vals, "")
 		}},
 		// Flux: the HelmRelease's postRenderers, as helm-controller
 		// applies them.

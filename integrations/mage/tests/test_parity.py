@@ -234,6 +234,35 @@ class Parity(unittest.TestCase):
         unused = set(intended) - seen
         self.assertFalse(unused, "listed differences no case shows: %s" % sorted(unused))
 
+    def test_chart_k8s_executor_config_is_read_by_neither(self):
+        """The official chart's k8sExecutorConfig is a file at
+        /etc/mage/k8s-executor-config.yaml named by K8S_DEFAULT_CONFIG_PATH
+        in the Mage container. Mage's own executor does not read it (in
+        every release of the supported range), and neither does the agent:
+        a run's Job is the same with and without it. When a Mage release
+        starts reading it, this fails, and the agent must follow."""
+        with tempfile.TemporaryDirectory() as root:
+            repo, pipeline = make_project(root, {}, None)
+            chart_config = os.path.join(root, "k8s-executor-config.yaml")
+            with open(chart_config, "w") as f:
+                yaml.safe_dump({"enabled": True, "enforce": True,
+                                "resource_limits": {"cpu": "2000m", "memory": "8Gi"},
+                                "resource_requests": {"cpu": "1000m", "memory": "4Gi"}}, f)
+            pod = copy.deepcopy(SERVER_POD)
+            pod["spec"]["containers"][0]["env"].append({"name": "K8S_DEFAULT_CONFIG_PATH", "value": chart_config})
+            pod_file = os.path.join(root, "pod.yaml")
+            with open(pod_file, "w") as f:
+                yaml.safe_dump(pod, f)
+            os.environ["K8S_DEFAULT_CONFIG_PATH"] = chart_config
+            try:
+                namespace, mage, command = mage_job(pipeline, pod)
+            finally:
+                del os.environ["K8S_DEFAULT_CONFIG_PATH"]
+            agent = agent_job(root, repo, pipeline, command, pod_file)
+            for who, job in (("Mage", mage), ("the agent", agent)):
+                text = json.dumps(job)
+                self.assertNotIn("8Gi", text, "%s's Job took the chart's k8sExecutorConfig" % who)
+
     def test_docs_table_is_generated(self):
         docs = os.path.join(magesetup.HERE, "..", "..", "..", "docs", "config.md")
         with open(docs) as f:
