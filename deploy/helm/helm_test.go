@@ -85,6 +85,19 @@ func decode[T any](t *testing.T, raw json.RawMessage) T {
 	return v
 }
 
+// named is the pod's container called name (never found by position:
+// the chart may put containers of its own ahead of extraContainers).
+func named(t *testing.T, spec corev1.PodSpec, name string) corev1.Container {
+	t.Helper()
+	for _, c := range spec.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no container %s", name)
+	return corev1.Container{}
+}
+
 // TestValuesMatchTheComponents: on the chart's single Deployment, the
 // values give the pod what the sidecar and trigger components give a
 // kustomize user: the same agent container and token volume, the token
@@ -100,7 +113,7 @@ func TestValuesMatchTheComponents(t *testing.T) {
 	}
 	sidecar := patchValues(t, "../manifests/sidecar/sidecar-patch.yaml")
 	wantAgent := decode[corev1.Container](t, sidecar["/spec/template/spec/containers/-"][0])
-	if diff := cmp.Diff(wantAgent, spec.Containers[1]); diff != "" {
+	if diff := cmp.Diff(wantAgent, named(t, spec, "magekube-agent")); diff != "" {
 		t.Errorf("the agent container differs from deploy/manifests/sidecar's (-sidecar +values):\n%s", diff)
 	}
 	wantToken := decode[corev1.Volume](t, sidecar["/spec/template/spec/volumes/-"][0])
@@ -116,7 +129,7 @@ func TestValuesMatchTheComponents(t *testing.T) {
 	if !found {
 		t.Errorf("no %s volume", wantToken.Name)
 	}
-	mage := spec.Containers[0]
+	mage := named(t, spec, "mageai")
 	for _, m := range mage.VolumeMounts {
 		if m.Name == wantToken.Name {
 			t.Error("the Mage container mounts the agent's token")
