@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,7 +203,8 @@ type peerSide struct {
 	created, notice  []time.Duration // call → Job seen; last pod ended → executor returned
 	exitNotice       []time.Duration // real nodes, magekube: the block's exit (the runner's result) → executor returned
 	requestsPerRun   float64
-	cpuS, peakRSSMiB float64 // the executor process (Python); for magekube plus the agent's CPU
+	requestsBy       map[string]int // verb and resource ("create events"): requests
+	cpuS, peakRSSMiB float64        // the executor process (Python); for magekube plus the agent's CPU
 	agentCPUS        float64
 	outcomes         map[int]bool
 }
@@ -288,11 +290,11 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	if mode == "magekube" {
 		ua = agentUserAgent
 	}
-	n, err := countRequests(b.auditLog, t0, t1, ua)
+	n, by, err := countRequests(b.auditLog, t0, t1, ua)
 	if err != nil {
 		return peerSide{}, err
 	}
-	side.requestsPerRun = float64(n) / float64(last-first+1)
+	side.requestsPerRun, side.requestsBy = float64(n)/float64(last-first+1), by
 	return side, nil
 }
 
@@ -311,29 +313,57 @@ func (b *bench) peerJobs(p *peerPods) map[int]string {
 }
 
 // countRequests counts the audit log's requests from user agents with
-// prefix ua, received between t0 and t1.
-func countRequests(path string, t0, t1 time.Time, ua string) (int, error) {
+// prefix ua received between t0 and t1, in all and by verb and resource
+// (with its subresource: "create events", "get jobs").
+func countRequests(path string, t0, t1 time.Time, ua string) (int, map[string]int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("audit log: %w", err)
+		return 0, nil, fmt.Errorf("audit log: %w", err)
 	}
 	defer f.Close()
-	n := 0
+	n, by := 0, map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var ev struct {
 			UserAgent string    `json:"userAgent"`
 			Received  time.Time `json:"requestReceivedTimestamp"`
+			Verb      string    `json:"verb"`
+			Object    struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+			} `json:"objectRef"`
 		}
 		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.UserAgent, ua) {
 			continue
 		}
 		if !ev.Received.Before(t0) && !ev.Received.After(t1) {
 			n++
+			what := ev.Verb + " " + ev.Object.Resource
+			if ev.Object.Subresource != "" {
+				what += "/" + ev.Object.Subresource
+			}
+			by[what]++
 		}
 	}
-	return n, sc.Err()
+	return n, by, sc.Err()
+}
+
+// perRun formats requests by verb and resource as requests per run,
+// the most first.
+func perRun(by map[string]int, runs int) string {
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return by[keys[i]] > by[keys[j]] || by[keys[i]] == by[keys[j]] && keys[i] < keys[j]
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(by[k])/float64(runs)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // failing reports whether the run is meant to fail at least once.
@@ -460,6 +490,11 @@ func peerRows(rep *report, n int, mage, mk peerSide) map[string]any {
 	row("executor process CPU per run", 1000*mage.cpuS/float64(n), 1000*mk.cpuS/float64(n), "ms")
 	row("executor process peak RSS", round(mage.peakRSSMiB, 1), round(mk.peakRSSMiB, 1), "MiB")
 	rep.table = append(rep.table, [2]string{fmt.Sprintf("peer, %d block runs: the agent's CPU per run (ms)", n), fmt.Sprint(round(1000*mk.agentCPUS/float64(n), 2))})
+	if mk.requestsBy != nil {
+		rep.table = append(rep.table,
+			[2]string{fmt.Sprintf("peer, %d block runs: Mage's executor's requests per run, by verb and resource", n), perRun(mage.requestsBy, n)},
+			[2]string{fmt.Sprintf("peer, %d block runs: magekube's requests per run, by verb and resource", n), perRun(mk.requestsBy, n)})
+	}
 	return map[string]any{
 		"peer_runs":                     n,
 		"mage_executor_created_ms":      ms(pct(mage.created, 50)),
