@@ -447,7 +447,12 @@ func (m *mageAPI) call(ctx context.Context, method, path string, body any) (map[
 	return out, nil
 }
 
+// login opens a session as Mage's default admin and keeps its token.
 func (m *mageAPI) login(ctx context.Context) error {
+	// A new session, without the last one's token: Mage lets only
+	// anonymous (public-scope) callers create a session, so a login that
+	// sent a valid token would be refused forever.
+	m.cookie = ""
 	out, err := m.call(ctx, "POST", "sessions", map[string]any{"session": map[string]string{"email": "admin@admin.com", "password": "admin"}})
 	if err != nil {
 		return err
@@ -706,7 +711,6 @@ func rollout(t *testing.T, ns, name string, diag func() string) {
 // relogin logs in again to a new Mage pod, naming the last error.
 func relogin(t *testing.T, m *mageAPI, what string, diag func() string) {
 	t.Helper()
-	m.cookie = ""
 	var last error
 	waitFor(t, 5*time.Minute, what, func() bool {
 		last = m.login(t.Context())
