@@ -16,15 +16,7 @@ func MageContainer(pod *corev1.Pod, s Settings) (*corev1.Container, error) {
 // cannot be told from other Secrets by the pod spec; Secret volumes are
 // judged by the policy like any other Secret.)
 func TokenVolume(v corev1.Volume) bool {
-	if v.Projected == nil {
-		return false
-	}
-	for _, s := range v.Projected.Sources {
-		if s.ServiceAccountToken != nil {
-			return true
-		}
-	}
-	return false
+	return projectsToken(v, func(*corev1.ServiceAccountTokenProjection) bool { return true })
 }
 
 // APITokenVolume reports whether v carries a token for the Kubernetes API:
@@ -35,11 +27,17 @@ func TokenVolume(v corev1.Volume) bool {
 // would loosen the token split; not counting an unusual API audience only
 // tightens it.
 func APITokenVolume(v corev1.Volume) bool {
+	return projectsToken(v, func(t *corev1.ServiceAccountTokenProjection) bool { return t.Audience == "" })
+}
+
+// projectsToken reports whether v projects a service-account token that
+// match accepts.
+func projectsToken(v corev1.Volume, match func(*corev1.ServiceAccountTokenProjection) bool) bool {
 	if v.Projected == nil {
 		return false
 	}
 	for _, s := range v.Projected.Sources {
-		if s.ServiceAccountToken != nil && s.ServiceAccountToken.Audience == "" {
+		if s.ServiceAccountToken != nil && match(s.ServiceAccountToken) {
 			return true
 		}
 	}
