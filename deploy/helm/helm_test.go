@@ -235,33 +235,15 @@ func TestSelectMageaiChart(t *testing.T) {
 // patches are the kustomize components' patches, verbatim (Flux takes no
 // components), and its images are the release's.
 func TestFluxPatchesAreTheComponents(t *testing.T) {
-	data, err := os.ReadFile("../flux/helmrelease.yaml")
+	hr, err := framework.ReadHelmRelease("../flux/helmrelease.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hr struct {
-		Kind string
-		Spec struct {
-			PostRenderers []struct {
-				Kustomize struct {
-					Patches []struct {
-						Patch  string
-						Target map[string]string
-					}
-				}
-			} `json:"postRenderers"`
-		}
-	}
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		if err := yaml.Unmarshal([]byte(doc), &hr); err != nil {
-			t.Fatal(err)
-		}
-		if hr.Kind == "HelmRelease" {
-			break
-		}
-	}
 	if len(hr.Spec.PostRenderers) != 1 {
 		t.Fatalf("%d postRenderers, want 1", len(hr.Spec.PostRenderers))
+	}
+	if hr.Spec.PostRenderers[0].Kustomize == nil {
+		t.Fatal("the post-renderer is not a kustomize one")
 	}
 	patches := hr.Spec.PostRenderers[0].Kustomize.Patches
 	for i, file := range []string{"../manifests/sidecar/sidecar-patch.yaml", "../manifests/mage-trigger/trigger-patch.yaml"} {
@@ -275,7 +257,7 @@ func TestFluxPatchesAreTheComponents(t *testing.T) {
 		if diff := cmp.Diff(strings.TrimSpace(string(want)), strings.TrimSpace(patches[i].Patch)); diff != "" {
 			t.Errorf("patch %d differs from %s (-file +HelmRelease):\n%s", i, file, diff)
 		}
-		if patches[i].Target["name"] != "mageai" || patches[i].Target["kind"] != "Deployment" {
+		if tg := patches[i].Target; tg == nil || tg.Name != "mageai" || tg.Kind != "Deployment" {
 			t.Errorf("patch %d targets %v, want the Deployment mageai", i, patches[i].Target)
 		}
 	}

@@ -221,6 +221,38 @@ func RenderInflated(ctx context.Context, binDir, overlayDir, chartDir, namespace
 	return string(out), nil
 }
 
+// HelmRelease is what the tests read of a Flux HelmRelease: its values
+// and its kustomize post-renderers.
+type HelmRelease struct {
+	Kind string
+	Spec struct {
+		Values        map[string]any
+		PostRenderers []struct {
+			Kustomize *struct {
+				Patches []kusttypes.Patch
+			}
+		} `json:"postRenderers"`
+	}
+}
+
+// ReadHelmRelease reads the HelmRelease among the documents of path.
+func ReadHelmRelease(path string) (*HelmRelease, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		hr := &HelmRelease{}
+		if err := yaml.Unmarshal([]byte(doc), hr); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if hr.Kind == "HelmRelease" {
+			return hr, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no HelmRelease", path)
+}
+
 // RenderFlux renders the chart as Flux's helm-controller does for the
 // HelmRelease in helmReleaseFile (deploy/flux/helmrelease.yaml): its
 // values, with vals over them key by key, through Helm's Go library; then
@@ -231,31 +263,9 @@ func RenderInflated(ctx context.Context, binDir, overlayDir, chartDir, namespace
 // written from that code. target, when not "", renames the Deployment
 // the patches name (the scheduler in standaloneScheduler mode).
 func RenderFlux(helmReleaseFile, chartDir, release, namespace string, vals map[string]any, target string) (string, error) {
-	data, err := os.ReadFile(helmReleaseFile)
+	hr, err := ReadHelmRelease(helmReleaseFile)
 	if err != nil {
 		return "", err
-	}
-	var hr struct {
-		Kind string
-		Spec struct {
-			Values        map[string]any
-			PostRenderers []struct {
-				Kustomize *struct {
-					Patches []kusttypes.Patch
-				}
-			} `json:"postRenderers"`
-		}
-	}
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		if err := yaml.Unmarshal([]byte(doc), &hr); err != nil {
-			return "", fmt.Errorf("%s: %w", helmReleaseFile, err)
-		}
-		if hr.Kind == "HelmRelease" {
-			break
-		}
-	}
-	if hr.Kind != "HelmRelease" {
-		return "", fmt.Errorf("%s: no HelmRelease", helmReleaseFile)
 	}
 	merged := maps.Clone(hr.Spec.Values)
 	if merged == nil {

@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -269,7 +270,7 @@ func TestHelmRoutes(t *testing.T) {
 				if len(rel.kinds["RoleBinding"]) > 0 && r.helmCLI || len(rel.kinds["RoleBinding"]) > 1 {
 					t.Errorf("RoleBindings %v: only the agent's own Role may be bound (the chart's Roles would reach the agent's token)", rel.kinds["RoleBinding"])
 				}
-				if r.helmCLI && len(rel.kinds["ConfigMap"]) > 0 && slicesContains(rel.kinds["ConfigMap"], "magekube-mage") {
+				if r.helmCLI && slices.Contains(rel.kinds["ConfigMap"], "magekube-mage") {
 					t.Error("the release has the ConfigMap magekube-mage, which deploy/helm/prereqs owns: helm install would stop on its ownership")
 				}
 				if tc.user != nil {
@@ -316,15 +317,6 @@ func userKept(t *testing.T, rel release, caseName, name string, mage *corev1.Con
 	if _, n := container(cron.Spec.JobTemplate.Spec.Template.Spec, "magekube-agent"); n != 0 {
 		t.Error("the cleanup CronJob has an agent")
 	}
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // TestHelmPostRendererRefuses: what fails, fails loudly, naming the fix,
