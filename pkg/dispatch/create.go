@@ -316,7 +316,6 @@ func (a *Agent) onCreated(ctx context.Context, res createResult) {
 	r.keepIdentity()
 	r.pendingSince = res.at
 	r.jobUID = res.job.UID
-	a.event(r, false, EventDispatched, fmt.Sprintf("run %s %s by magekube (trace %s)", r.id, verb, r.status.TraceID))
 	if !res.adopted && !r.times.seen.IsZero() {
 		a.o.Metrics.Dispatched(res.at.Sub(r.times.seen))
 	}

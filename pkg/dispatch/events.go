@@ -5,14 +5,24 @@ import (
 )
 
 // Kubernetes Events on the Job tell the run's story to `kubectl describe
-// job`: dispatched, each diagnosed reason it waited or failed for, and the
-// end.
+// job`, beside the Job controller's own: each problem the run waited for
+// (a Warning: Unschedulable, ImagePullBackOff, ...) and one Event at its
+// end, naming its trace. A run that goes well costs one Event: Events are
+// API writes, and the recorder drops what its queue (1,000) cannot hold,
+// so the agent spends them on what an operator reads.
 const (
-	EventDispatched = "Dispatched"
-	EventSucceeded  = "RunSucceeded"
-	EventFailed     = "RunFailed"
-	EventCancelled  = "RunCancelled"
+	EventSucceeded = "RunSucceeded"
+	EventFailed    = "RunFailed"
+	EventCancelled = "RunCancelled"
 )
+
+// traceNote names the run's trace in an Event's message.
+func traceNote(r *run) string {
+	if r.status.TraceID == "" {
+		return ""
+	}
+	return " (trace " + r.status.TraceID + ")"
+}
 
 // event records an Event on the run's Job, when the agent has a recorder
 // and the run a Job.

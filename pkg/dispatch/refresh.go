@@ -121,11 +121,11 @@ func (a *Agent) finish(ctx context.Context, r *run, phase protocol.Phase, reason
 	a.exportTrace(ctx, r, res)
 	switch phase {
 	case protocol.PhaseSucceeded:
-		a.event(r, false, EventSucceeded, "run "+r.id+" succeeded")
+		a.event(r, false, EventSucceeded, "run "+r.id+" succeeded"+traceNote(r))
 	case protocol.PhaseCancelled:
-		a.event(r, false, EventCancelled, "run "+r.id+" cancelled")
+		a.event(r, false, EventCancelled, "run "+r.id+" cancelled"+traceNote(r))
 	default:
-		a.event(r, true, EventFailed, reason+": "+message)
+		a.event(r, true, EventFailed, reason+": "+message+traceNote(r))
 	}
 	a.o.Metrics.RunFinished(string(phase), reason, now.Sub(r.status.CreatedAt))
 	if res != nil && !res.FinishedAt.IsZero() {

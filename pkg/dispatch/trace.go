@@ -179,7 +179,9 @@ func (a *Agent) noteProgress(r *run, v Verdict) {
 	}
 	if v.Reason != "" && v.Reason != r.status.Reason && !v.Phase.Terminal() {
 		r.times.pendingEvents = append(r.times.pendingEvents, telemetry.TimedEvent{Time: now, Name: v.Reason, Message: v.Message})
-		a.event(r, protocol.IsProblem(v.Reason), v.Reason, v.Message)
+		if protocol.IsProblem(v.Reason) {
+			a.event(r, true, v.Reason, v.Message)
+		}
 	}
 }
 

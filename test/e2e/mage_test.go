@@ -252,8 +252,8 @@ func TestRealMage(t *testing.T) {
 		}
 	})
 
-	waitFor(t, time.Minute, "a Dispatched event on a Job", func() bool {
-		evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=Dispatched"})
+	waitFor(t, time.Minute, "a RunSucceeded event on a Job", func() bool {
+		evs, err := env.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=RunSucceeded"})
 		return err == nil && len(evs.Items) > 0
 	}, func() string { return "" })
 }

@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/magekube/magekube/pkg/dispatch"
 	"github.com/magekube/magekube/pkg/jobspec"
@@ -306,9 +307,12 @@ func saClient(t *testing.T, ns, sa string) kubernetes.Interface {
 
 // TestForgedResultDecidesNothing: a result.json with exit 0 written by
 // another pod into a run whose Job has not even scheduled is ignored;
-// one sealed with the run's own key (its Job's UID) decides the run.
+// one sealed with the run's own key (its Job's UID) decides the run. The
+// run's Events: the problem it waited for, and its end with its trace.
 func TestForgedResultDecidesNothing(t *testing.T) {
 	h := newHarness(t, emptyProject(t))
+	events := record.NewFakeRecorder(16)
+	h.opts.Events = events
 	h.start()
 	h.submit("forged", "")
 	s := h.waitStatus("forged", phase(protocol.PhasePending, protocol.ReasonUnschedulable))
@@ -330,7 +334,26 @@ func TestForgedResultDecidesNothing(t *testing.T) {
 	if err := protocol.WriteJSONAtomic(h.layout.RunFile("forged", protocol.ResultFile), res); err != nil {
 		t.Fatal(err)
 	}
-	h.waitStatus("forged", phase(protocol.PhaseSucceeded, ""))
+	s = h.waitStatus("forged", phase(protocol.PhaseSucceeded, ""))
+	want := []string{
+		"Warning " + protocol.ReasonUnschedulable + " ",
+		"Normal " + dispatch.EventSucceeded + " run forged succeeded (trace " + s.TraceID + ")",
+	}
+	for i, w := range want {
+		select {
+		case got := <-events.Events:
+			if !strings.HasPrefix(got, w) {
+				t.Errorf("Event %d: %q, want %q", i, got, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Event %d (%q) not recorded", i, w)
+		}
+	}
+	select {
+	case got := <-events.Events:
+		t.Errorf("an Event more: %q", got)
+	case <-time.After(time.Second):
+	}
 }
 
 // TestReplicasNeverShareARun: a second agent on the same directory (a
