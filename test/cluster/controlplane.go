@@ -161,8 +161,9 @@ func (c *Cluster) writeKubeconfig(p *pki, name, token string) error {
 	return clientcmd.WriteToFile(*cfg, c.dir(name))
 }
 
-// auditPolicy records every request once it is answered, metadata only.
-const auditPolicy = `apiVersion: audit.k8s.io/v1
+// AuditPolicy records every request once it is answered, metadata only
+// (the kind clusters of the bench use it too).
+const AuditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
@@ -175,7 +176,7 @@ func (c *Cluster) auditFlags(o Options) ([]string, error) {
 		return nil, nil
 	}
 	policy := c.dir("audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+	if err := os.WriteFile(policy, []byte(AuditPolicy), 0o644); err != nil {
 		return nil, err
 	}
 	c.AuditLog = c.dir("logs", "audit.log")

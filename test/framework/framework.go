@@ -41,6 +41,9 @@ type Env struct {
 	// FakeNodes is the number of kwok nodes (see cluster.FakeNodeLabel);
 	// 0 on a cluster this suite did not start.
 	FakeNodes int
+	// AuditLog is the API server's audit log (JSON lines), when the
+	// cluster keeps one (KindOptions.Audit), or "".
+	AuditLog string
 	// Cluster is the control-plane cluster this suite started (nil on kind or a cluster
 	// given by kubeconfig); fault tests stop and start its components.
 	Cluster *cluster.Cluster

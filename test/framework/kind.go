@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/magekube/magekube/test/cluster"
 	"github.com/magekube/magekube/test/images"
 	"github.com/magekube/magekube/test/kind"
 )
@@ -50,7 +51,8 @@ func SetupKind() (*Env, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	e, err := StartKind(ctx, KindOptions{Name: name, Work: work, Kubeconfig: filepath.Join(work, "kubeconfig"), SharedDir: shared})
+	e, err := StartKind(ctx, KindOptions{Name: name, Work: work, Kubeconfig: filepath.Join(work, "kubeconfig"), SharedDir: shared,
+		Audit: os.Getenv("MAGEKUBE_E2E_AUDIT") == "1"})
 	if err != nil {
 		unmount()
 		os.RemoveAll(work)
@@ -109,6 +111,9 @@ type KindOptions struct {
 	Work       string // image archives; removed by the caller
 	Kubeconfig string // "": kind's default (KUBECONFIG or ~/.kube/config)
 	SharedDir  string // the project volume every node mounts
+	// Audit: the API server writes an audit log (Env.AuditLog), for the
+	// bench's request counts.
+	Audit bool
 }
 
 // StartKind builds every image the cluster runs (the node image, the real
@@ -150,8 +155,12 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 		return nil, err
 	}
 	archives = append(append(archives, saved...), jaegerArchive)
-	c, err := kind.Create(ctx, kind.Options{Name: o.Name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: o.SharedDir,
-		NodeImage: nodeImage, Kubeconfig: o.Kubeconfig, Log: os.Stderr})
+	ko := kind.Options{Name: o.Name, ConfigPath: filepath.Join(repo, kind.ConfigFile), SharedDir: o.SharedDir,
+		NodeImage: nodeImage, Kubeconfig: o.Kubeconfig, Log: os.Stderr}
+	if o.Audit {
+		ko.AuditDir, ko.AuditPolicy = filepath.Join(o.Work, "audit"), cluster.AuditPolicy
+	}
+	c, err := kind.Create(ctx, ko)
 	if err != nil {
 		os.RemoveAll(o.SharedDir)
 		return nil, err
@@ -182,6 +191,9 @@ func StartKind(ctx context.Context, o KindOptions) (*Env, error) {
 	}
 	e.SharedDir, e.AgentImage, e.ServerImage, e.stop = o.SharedDir, kind.AgentImage, images.Server, stop
 	e.MageImage, e.PostgresImage, e.JaegerImage, e.BinDir = mage, postgres, jaeger, binDir
+	if o.Audit {
+		e.AuditLog = ko.AuditLog()
+	}
 	return e, nil
 }
 

@@ -65,6 +65,51 @@ type Options struct {
 	NodeImage  string
 	Kubeconfig string // written by kind
 	Log        io.Writer
+	// AuditDir, when set, is a host directory the control-plane node
+	// mounts: the API server writes its audit log there (AuditLog), as JSON
+	// lines, under AuditPolicy.
+	AuditDir    string
+	AuditPolicy string
+}
+
+// auditMount is where a node sees Options.AuditDir.
+const auditMount = "/var/log/magekube-audit"
+
+// AuditLog is the API server's audit log in o.AuditDir.
+func (o Options) AuditLog() string { return filepath.Join(o.AuditDir, "audit.log") }
+
+// audit makes cfg's control-plane nodes' API servers write an audit log
+// into o.AuditDir: the node mounts it, and kubeadm gives the API server
+// the flags and the hostPath volume (JSON 6902 patches: kind's own
+// extraArgs stay).
+func audit(cfg *v1alpha4.Cluster, o Options) error {
+	if err := os.MkdirAll(o.AuditDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.AuditDir, "policy.yaml"), []byte(o.AuditPolicy), 0o644); err != nil {
+		return err
+	}
+	for i := range cfg.Nodes {
+		if cfg.Nodes[i].Role == v1alpha4.ControlPlaneRole {
+			cfg.Nodes[i].ExtraMounts = append(cfg.Nodes[i].ExtraMounts, v1alpha4.Mount{HostPath: o.AuditDir, ContainerPath: auditMount})
+		}
+	}
+	// kubeadm's v1beta3 (kind's for Kubernetes before 1.36) has extraArgs
+	// as a map, v1beta4 as a list; each patch applies to its version only.
+	args := [][2]string{{"audit-policy-file", auditMount + "/policy.yaml"}, {"audit-log-path", auditMount + "/audit.log"},
+		{"audit-log-format", "json"}, {"audit-log-maxsize", "0"}}
+	volume := fmt.Sprintf("- op: add\n  path: /apiServer/extraVolumes\n  value: [{name: magekube-audit, hostPath: %s, mountPath: %s, pathType: Directory}]\n", auditMount, auditMount)
+	beta3, beta4 := volume, volume
+	for _, a := range args {
+		beta3 += fmt.Sprintf("- op: add\n  path: /apiServer/extraArgs/%s\n  value: %q\n", a[0], a[1])
+		beta4 += fmt.Sprintf("- op: add\n  path: /apiServer/extraArgs/-\n  value: {name: %s, value: %q}\n", a[0], a[1])
+	}
+	for version, patch := range map[string]string{"v1beta3": beta3, "v1beta4": beta4} {
+		cfg.KubeadmConfigPatchesJSON6902 = append(cfg.KubeadmConfigPatchesJSON6902, v1alpha4.PatchJSON6902{
+			Group: "kubeadm.k8s.io", Version: version, Kind: "ClusterConfiguration", Patch: patch,
+		})
+	}
+	return nil
 }
 
 // Create creates the cluster o names and waits for its nodes to be Ready.
@@ -87,6 +132,11 @@ func Create(ctx context.Context, o Options) (*Cluster, error) {
 			if err := os.Chmod(m.HostPath, 0o777); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if o.AuditDir != "" {
+		if err := audit(cfg, o); err != nil {
+			return nil, err
 		}
 	}
 	p := provider(log)

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kinderrors "sigs.k8s.io/kind/pkg/errors"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
+	"sigs.k8s.io/yaml"
 )
 
 // TestClusterConfig reads hack/kind/cluster.yaml with kind's own types:
@@ -73,5 +75,54 @@ func TestCommandOutput(t *testing.T) {
 	}
 	if got := commandOutput(errors.New("exit status 1")); got != "" {
 		t.Errorf("no command output: %q", got)
+	}
+}
+
+// TestAuditPatches applies the audit patches, with the JSON patch library
+// kind applies them with, to the apiServer part of kind's two kubeadm
+// templates (v1beta3: extraArgs a map; v1beta4: a list): kind's own
+// argument stays, the audit flags and the volume are added, and only
+// control-plane nodes mount the audit directory.
+func TestAuditPatches(t *testing.T) {
+	t.Parallel()
+	cfg := &v1alpha4.Cluster{Nodes: []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}, {Role: v1alpha4.WorkerRole}}}
+	o := Options{AuditDir: t.TempDir(), AuditPolicy: "kind: Policy\n"}
+	if err := audit(cfg, o); err != nil {
+		t.Fatal(err)
+	}
+	if m := cfg.Nodes[0].ExtraMounts; len(m) != 1 || m[0].HostPath != o.AuditDir || m[0].ContainerPath != auditMount {
+		t.Errorf("control-plane mounts %+v", m)
+	}
+	if m := cfg.Nodes[1].ExtraMounts; len(m) != 0 {
+		t.Errorf("a worker mounts %+v", m)
+	}
+	templates := map[string]string{
+		"v1beta3": `{"apiServer":{"extraArgs":{"runtime-config":""}}}`,
+		"v1beta4": `{"apiServer":{"extraArgs":[{"name":"runtime-config","value":""}]}}`,
+	}
+	if len(cfg.KubeadmConfigPatchesJSON6902) != len(templates) {
+		t.Fatalf("%d patches, want one per kubeadm version", len(cfg.KubeadmConfigPatchesJSON6902))
+	}
+	for _, p := range cfg.KubeadmConfigPatchesJSON6902 {
+		ops, err := yaml.YAMLToJSON([]byte(p.Patch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch, err := jsonpatch.DecodePatch(ops)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Version, err)
+		}
+		out, err := patch.Apply([]byte(templates[p.Version]))
+		if err != nil {
+			t.Fatalf("%s: %v", p.Version, err)
+		}
+		for _, want := range []string{"runtime-config", "audit-policy-file", auditMount + "/policy.yaml", "audit-log-path", auditMount + "/audit.log", "audit-log-format", `"json"`, `"hostPath":"` + auditMount} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s: %s lacks %s", p.Version, out, want)
+			}
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(o.AuditDir, "policy.yaml")); err != nil || string(data) != o.AuditPolicy {
+		t.Errorf("policy: %q, %v", data, err)
 	}
 }
