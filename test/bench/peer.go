@@ -223,6 +223,14 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	if agent != nil {
 		cpu0 = cpuTicks(agent.cmd.Process.Pid)
 	}
+	if agent != nil && agent.addr != "" && b.profileDir != "" { // the agent's CPU while the batch runs
+		go func() {
+			path := filepath.Join(b.profileDir, fmt.Sprintf("peer-%d-agent-cpu.pprof", last-first+1))
+			if err := fetch("http://"+agent.addr+"/debug/pprof/profile?seconds=15", path); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: the agent's CPU profile:", err)
+			}
+		}()
+	}
 	t0 := time.Now()
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = repo
@@ -286,6 +294,11 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	if b.auditLog == "" {
 		return side, nil // no audit log on this cluster
 	}
+	// What the runs cost includes what their ends send after the executor
+	// returned (the agent's final Event, which client-go's broadcaster
+	// sends at its pace): the count runs 3 s past the last return.
+	time.Sleep(3 * time.Second)
+	t1 = time.Now()
 	ua := mageUserAgent
 	if mode == "magekube" {
 		ua = agentUserAgent
@@ -501,6 +514,7 @@ func peerRows(rep *report, n int, mage, mk peerSide) map[string]any {
 		"magekube_created_ms":           ms(pct(mk.created, 50)),
 		"mage_executor_notice_ms":       ms(pct(mage.notice, 50)),
 		"magekube_notice_ms":            ms(pct(mk.notice, 50)),
+		"magekube_notice_p99_ms":        ms(pct(mk.notice, 99)),
 		"api_requests_per_run_mage":     round(mage.requestsPerRun, 2),
 		"api_requests_per_run_magekube": round(mk.requestsPerRun, 2),
 	}

@@ -26,10 +26,10 @@ func pipelineSection(repo string, runs int, rep *report) error {
 	if tags == "" {
 		tags = "urfave_cli_no_docs"
 	}
-	progress(fmt.Sprintf("pipeline: two real Mage stacks on a kind cluster, %d runs of each pipeline per executor (about 25 min)", runs))
+	progress(fmt.Sprintf("pipeline: two real Mage stacks on a kind cluster, %d runs of each pipeline per executor, then 50 runs of the chain at once through magekube (about 40 min)", runs))
 	cmd := exec.Command("go", "test", "-tags", tags+",e2e", "-count=1", "-timeout", "90m", "-run", "^TestPipelineWallTime$", "-v", "./test/e2e/")
 	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "MAGEKUBE_BENCH_PIPELINE_OUT="+out.Name(), fmt.Sprintf("MAGEKUBE_BENCH_PIPELINE_RUNS=%d", runs))
+	cmd.Env = append(os.Environ(), "MAGEKUBE_BENCH_PIPELINE_OUT="+out.Name(), fmt.Sprintf("MAGEKUBE_BENCH_PIPELINE_RUNS=%d", runs), "MAGEKUBE_E2E_AUDIT=1")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("pipeline: TestPipelineWallTime: %w", err)
@@ -73,13 +73,37 @@ func pipelineRows(data []byte, rep *report) error {
 	for _, r := range rows {
 		lines = append(lines, fmt.Sprint(r))
 	}
-	fmt.Fprintf(os.Stderr, "\npipeline runs in real Mage on kind:\n| executor | pipeline | Mage's run | wall (s) | gaps, sum (s) | largest gap (s) | Jobs created |\n|---|---|---|---|---|---|---|\n%s\n\n", strings.Join(lines, "\n"))
+	fmt.Fprintf(os.Stderr, "\npipeline runs in real Mage on kind:\n| executor | pipeline | Mage's run | wall (s) | gaps, sum (s) | largest gap (s) | Jobs created | API requests (the audit log) |\n|---|---|---|---|---|---|---|---|\n%s\n\n", strings.Join(lines, "\n"))
 	for _, p := range []string{"chain10", "fanout"} {
 		for _, side := range []string{"mage", "magekube", "magekube-off"} {
 			m := median(floats("wall_s/" + side + "/" + p))
 			key := fmt.Sprintf("pipeline_%s_wall_s_%s", p, strings.ReplaceAll(side, "-", "_"))
 			rep.add(key, round(m, 1), fmt.Sprintf("pipeline %s in real Mage on kind, %s: wall time, median (s)", p, side))
 		}
+	}
+	for _, p := range []string{"chain10", "fanout"} {
+		for _, side := range []string{"mage", "magekube", "magekube-off"} {
+			if xs := floats("requests/" + side + "/" + p); len(xs) > 0 {
+				key := fmt.Sprintf("pipeline_%s_requests_%s", p, strings.ReplaceAll(side, "-", "_"))
+				rep.add(key, median(xs), fmt.Sprintf("pipeline %s, %s: API requests per pipeline run (the audit log: the stack's service accounts), median", p, side))
+			}
+		}
+	}
+	if n, ok := res["load_runs"].(float64); ok {
+		once, _ := res["load_exactly_once"].(bool)
+		walls, gaps := floats("load_wall_s"), floats("load_agent_gaps_ms")
+		rep.add("pipeline_exactly_once", once, fmt.Sprintf("pipeline load: %.0f runs of chain10 at once through magekube, every block run executed once (Mage's block runs, the agent's runs, Jobs, pods)", n))
+		span, _ := res["load_span_s"].(float64)
+		rep.add("pipeline_load_span_s", round(span, 1), "pipeline load: Mage's first start → last completion (s)")
+		rep.add("pipeline_load_wall_s_p50", round(median(walls), 1), "pipeline load: a pipeline run's wall time, median (s)")
+		if len(walls) > 0 {
+			rep.add("pipeline_load_wall_s_max", round(walls[len(walls)-1], 1), "pipeline load: a pipeline run's wall time, the longest (s)")
+		}
+		var ds []time.Duration
+		for _, g := range gaps {
+			ds = append(ds, time.Duration(g*float64(time.Millisecond)))
+		}
+		rep.add("pipeline_load_gap_p99_ms", ms(pct(ds, 99)), "pipeline load: a block run claimed after its upstream Job ended (the agent's times), p99 (ms)")
 	}
 	var gaps []time.Duration
 	for _, p := range []string{"chain10", "fanout"} {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,9 +19,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
 )
 
@@ -98,6 +101,7 @@ func TestPipelineWallTime(t *testing.T) {
 				}
 				jobsBefore := jobsCreated(t, s.ns)
 				watch := watchBlocks(t, s.ns)
+				t0 := time.Now()
 				run := m.trigger(t, pipeline)
 				status := m.waitRunWithin(t, run, 20*time.Minute, diag)
 				watch.stop()
@@ -111,10 +115,17 @@ func TestPipelineWallTime(t *testing.T) {
 				for _, g := range gaps {
 					sum += g
 				}
-				row := fmt.Sprintf("| %s | %s | %d | %.1f | %.1f | %.2f | %d |", label, pipeline, run, wall.Seconds(), sum.Seconds(), maxDuration(gaps).Seconds(), jobs)
+				requests := "n/a"
+				key := label + "/" + pipeline
+				if env.AuditLog != "" {
+					n, by := stackRequests(t, s.ns, t0, time.Now())
+					requests = fmt.Sprintf("%d (%s)", n, perVerb(by))
+					all, _ := results["requests/"+key].([]float64)
+					results["requests/"+key] = append(all, float64(n))
+				}
+				row := fmt.Sprintf("| %s | %s | %d | %.1f | %.1f | %.2f | %d | %s |", label, pipeline, run, wall.Seconds(), sum.Seconds(), maxDuration(gaps).Seconds(), jobs, requests)
 				rows = append(rows, row)
 				t.Log(row)
-				key := label + "/" + pipeline
 				all, _ := results["gaps_ms/"+key].([]float64)
 				for _, g := range gaps {
 					all = append(all, float64(g.Milliseconds()))
@@ -132,6 +143,17 @@ func TestPipelineWallTime(t *testing.T) {
 		}
 	}
 	measure("magekube", mk, mkSide)
+	loadRuns := 50
+	if v := os.Getenv("MAGEKUBE_BENCH_PIPELINE_LOAD"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			t.Fatalf("MAGEKUBE_BENCH_PIPELINE_LOAD=%q: want a number of pipeline runs (0: none)", v)
+		}
+		loadRuns = n
+	}
+	if loadRuns > 0 {
+		pipelineLoad(t, mk, mkSide.ns, "chain10", len(chain), loadRuns, results)
+	}
 	measure("mage", own, ownSide)
 	// The switch off: Mage's scheduler back to its 10 s tick.
 	env.Kubectl(t, mkSide.ns, "", "set", "env", "deployment/mage", "-c", "mage", "MAGEKUBE_EARLY_SCHEDULE=0")
@@ -139,7 +161,7 @@ func TestPipelineWallTime(t *testing.T) {
 	relogin(t, mk, "Mage's API with early scheduling off", func() string { return podDiagnostics(t, mkSide.ns) })
 	measure("magekube-off", mk, mkSide)
 
-	t.Logf("\n| executor | pipeline | Mage's run | wall (s) | gaps between dependent blocks, sum (s) | largest gap (s) | Jobs created |\n|---|---|---|---|---|---|---|\n%s", strings.Join(rows, "\n"))
+	t.Logf("\n| executor | pipeline | Mage's run | wall (s) | gaps between dependent blocks, sum (s) | largest gap (s) | Jobs created | API requests |\n|---|---|---|---|---|---|---|---|\n%s", strings.Join(rows, "\n"))
 	results["rows"] = rows
 	data, err := json.Marshal(results)
 	if err != nil {
@@ -148,6 +170,183 @@ func TestPipelineWallTime(t *testing.T) {
 	if err := os.WriteFile(out, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// pipelineLoad triggers n runs of pipeline (blocks blocks in a chain)
+// through magekube at once, waits for all, and checks each block run
+// executed exactly once: Mage's block runs (its API) all completed, one
+// agent run per block run (attempt 1, succeeded), one Job per agent run
+// and one pod per Job (the Job controller's events). Results: the wall
+// times, the agent's gaps and "exactly_once".
+func pipelineLoad(t *testing.T, m *mageAPI, ns, pipeline string, blocks, n int, results map[string]any) {
+	t.Helper()
+	diag := func() string { return podDiagnostics(t, ns) + mageLog(t, ns, "app.kubernetes.io/name=mage", "mage") }
+	podsBefore := podsCreated(t, ns)
+	t0 := time.Now()
+	runs := make([]int, n)
+	for i := range runs {
+		runs[i] = m.trigger(t, pipeline)
+	}
+	t.Logf("load: %d runs of %s triggered in %s", n, pipeline, time.Since(t0).Round(time.Millisecond))
+	var walls []float64
+	var first, last time.Time
+	for _, run := range runs {
+		if status := m.waitRunWithin(t, run, 60*time.Minute, diag); status != "completed" {
+			t.Errorf("load: pipeline run %d: %s", run, status)
+		}
+	}
+	took := time.Since(t0)
+	var gaps []float64
+	var problems []string
+	mine := map[int]bool{}
+	for _, run := range runs {
+		mine[run] = true
+		out, err := m.call(t.Context(), "GET", fmt.Sprintf("pipeline_runs/%d", run), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := out["pipeline_run"].(map[string]any)
+		started, completed := mageTime(t, r["started_at"]), mageTime(t, r["completed_at"])
+		walls = append(walls, completed.Sub(started).Seconds())
+		if first.IsZero() || started.Before(first) {
+			first = started
+		}
+		if completed.After(last) {
+			last = completed
+		}
+		brs := m.blockRuns(t, run)
+		done := 0
+		for _, b := range brs {
+			if b.Status == "completed" {
+				done++
+			}
+		}
+		if len(brs) != blocks || done != blocks {
+			problems = append(problems, fmt.Sprintf("pipeline run %d: Mage has %d block runs, %d completed, want %d", run, len(brs), done, blocks))
+		}
+		for _, g := range agentGaps(t, m.shared, pipeline, run, nil) {
+			gaps = append(gaps, float64(g.Milliseconds()))
+		}
+	}
+	waitFor(t, 2*time.Minute, "every run of "+pipeline+" final and no Job of it running", func() bool {
+		return settled(t, ns, m.shared, pipeline)
+	}, diag)
+	perBlockRun := map[int]int{}
+	jobs, err := env.Client.BatchV1().Jobs(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsOf := map[string][]string{}
+	for _, j := range jobs.Items {
+		jobsOf[j.Labels[jobspec.LabelRun]] = append(jobsOf[j.Labels[jobspec.LabelRun]], j.Name)
+	}
+	pods := podsCreated(t, ns)
+	for _, r := range magekubeRuns(t, m.shared, pipeline) {
+		if !mine[r.PipelineRun] {
+			continue
+		}
+		perBlockRun[r.BlockRun]++
+		if r.Status.Phase != protocol.PhaseSucceeded || r.Status.Attempts > 1 {
+			problems = append(problems, fmt.Sprintf("run %s: %s %s, %d attempts", r.Status.ID, r.Status.Phase, r.Status.Reason, r.Status.Attempts))
+		}
+		names := jobsOf[r.Status.ID]
+		if len(names) != 1 {
+			problems = append(problems, fmt.Sprintf("run %s: Jobs %v, want one", r.Status.ID, names))
+			continue
+		}
+		if got := pods[names[0]] - podsBefore[names[0]]; got != 1 {
+			problems = append(problems, fmt.Sprintf("Job %s: %d pods created, want 1", names[0], got))
+		}
+	}
+	if len(perBlockRun) != n*blocks {
+		problems = append(problems, fmt.Sprintf("agent runs for %d block runs, want %d", len(perBlockRun), n*blocks))
+	}
+	for id, c := range perBlockRun {
+		if c != 1 {
+			problems = append(problems, fmt.Sprintf("block run %d: %d agent runs, want 1", id, c))
+		}
+	}
+	for _, p := range problems {
+		t.Error("load: " + p)
+	}
+	sort.Float64s(walls)
+	sort.Float64s(gaps)
+	results["load_runs"] = n
+	results["load_exactly_once"] = len(problems) == 0
+	results["load_wall_s"] = walls
+	results["load_span_s"] = last.Sub(first).Seconds()
+	results["load_took_s"] = took.Seconds()
+	results["load_agent_gaps_ms"] = gaps
+	t.Logf("load: %d runs of %s (%d block runs): every block run once: %v; all done %.0f s after the first trigger (Mage's first start → last completion %.0f s); a run's wall time p50 %.1f s, max %.1f s; gaps p50 %.0f ms, p99 %.0f ms",
+		n, pipeline, n*blocks, len(problems) == 0, took.Seconds(), last.Sub(first).Seconds(), quantile(walls, 0.5), quantile(walls, 1), quantile(gaps, 0.5), quantile(gaps, 0.99))
+}
+
+// quantile of sorted xs (nearest rank), 0 when empty.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(xs)))) - 1
+	return xs[max(0, min(i, len(xs)-1))]
+}
+
+// stackRequests counts the API requests a stack's identities made between
+// from and to (the API server's audit log: its service accounts in ns;
+// the Mage container of the magekube stack has no token, so there that
+// is the agent alone), by verb and resource.
+func stackRequests(t *testing.T, ns string, from, to time.Time) (int, map[string]int) {
+	t.Helper()
+	f, err := os.Open(env.AuditLog)
+	if err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	defer f.Close()
+	user := "system:serviceaccount:" + ns + ":"
+	n, by := 0, map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var ev struct {
+			User struct {
+				Username string `json:"username"`
+			} `json:"user"`
+			Received time.Time `json:"requestReceivedTimestamp"`
+			Verb     string    `json:"verb"`
+			Object   struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+			} `json:"objectRef"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.User.Username, user) || ev.Received.Before(from) || ev.Received.After(to) {
+			continue
+		}
+		n++
+		what := ev.Verb + " " + ev.Object.Resource
+		if ev.Object.Subresource != "" {
+			what += "/" + ev.Object.Subresource
+		}
+		by[what]++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	return n, by
+}
+
+// perVerb formats requests by verb and resource, the most first.
+func perVerb(by map[string]int) string {
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return by[keys[i]] > by[keys[j]] || by[keys[i]] == by[keys[j]] && keys[i] < keys[j]
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, by[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // jobsCreated counts the Jobs whose pods the Job controller created in
