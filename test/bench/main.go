@@ -40,7 +40,7 @@ func main() {
 	peerN := flag.String("peer", "50,500", "block runs at once through Mage's own executor and through magekube, comma-separated; the JSON's peer figures are the last")
 	flag.StringVar(&o.python, "mage-python", os.Getenv("MAGEKUBE_MAGE_PYTHON"), "python of the pinned mage-ai's virtualenv, for the peer sections and the project the others' runs are of (hack/mage-venv.sh)")
 	only := flag.String("only", "", "run only these sections, comma-separated: trigger, dispatch, notice, throughput, hostile, scale, peer, peer-nodes, pipeline, runner (default: all; the JSON line then lacks the others)")
-	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent (this process) and the API server during the dispatch bursts to this directory")
+	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the agent and the API server during the dispatch bursts, of the agent during the peer batches, and its heap with the scale section's Jobs, to this directory")
 	flag.IntVar(&o.scale, "scale", 10000, "Jobs tracked at once for the memory and restart figures")
 	flag.IntVar(&o.pipelineRuns, "pipeline-runs", 2, "runs of each pipeline through each executor in real Mage on kind (section pipeline; needs Docker: hack/bench.sh starts it)")
 	flag.IntVar(&o.peerNodes, "peer-nodes", 4, "block runs through each side on a kind cluster's real nodes, each Job running `mage run` (section peer-nodes; needs Docker: hack/bench.sh starts it)")
@@ -187,7 +187,7 @@ func run(o options) error {
 		if o.python == "" {
 			return errors.New("peer: no -mage-python (hack/bench.sh sets MAGEKUBE_MAGE_PYTHON from hack/mage-venv.sh)")
 		}
-		if err := peerSection(ctx, binDir, o.repo, o.python, o.peer, interrupted, rep); err != nil {
+		if err := peerSection(ctx, binDir, profileDir, o.repo, o.python, o.peer, interrupted, rep); err != nil {
 			return err
 		}
 	}

@@ -223,7 +223,7 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	if agent != nil {
 		cpu0 = cpuTicks(agent.cmd.Process.Pid)
 	}
-	if agent != nil && agent.addr != "" && b.profileDir != "" { // the agent's CPU while the batch runs
+	if mode == "magekube" && agent != nil && agent.addr != "" && b.profileDir != "" { // the agent's CPU while the batch runs
 		go func() {
 			path := filepath.Join(b.profileDir, fmt.Sprintf("peer-%d-agent-cpu.pprof", last-first+1))
 			if err := fetch("http://"+agent.addr+"/debug/pprof/profile?seconds=15", path); err != nil {
@@ -234,6 +234,9 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	t0 := time.Now()
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Dir = repo
+	// The Kubernetes Python client writes the kubeconfig's CA into a temp
+	// file it never removes: in work, which is removed.
+	cmd.Env = append(os.Environ(), "TMPDIR="+work)
 	var stderr strings.Builder // Mage's own log lines; shown when it fails
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -399,8 +402,8 @@ func unixTime(s float64) time.Time {
 
 // peerSection compares Mage's executor and magekube on batches of sizes
 // block runs, and on a retried success and a failing block.
-func peerSection(ctx context.Context, binDir, repo, python string, sizes []int, interrupted <-chan os.Signal, rep *report) error {
-	b, stop, err := startBench(ctx, binDir, "", "", "bench-peer", true, interrupted)
+func peerSection(ctx context.Context, binDir, profileDir, repo, python string, sizes []int, interrupted <-chan os.Signal, rep *report) error {
+	b, stop, err := startBench(ctx, binDir, profileDir, "", "bench-peer", true, interrupted)
 	if err != nil {
 		return err
 	}
