@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/cluster"
 	"github.com/magekube/magekube/test/framework"
 )
 
@@ -306,7 +305,7 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	if mode == "magekube" {
 		ua = agentUserAgent
 	}
-	n, by, err := countRequests(b.auditLog, t0, t1, ua)
+	n, by, err := cluster.CountRequests(b.auditLog, t0, t1, func(ev cluster.AuditEvent) bool { return strings.HasPrefix(ev.UserAgent, ua) })
 	if err != nil {
 		return peerSide{}, err
 	}
@@ -326,60 +325,6 @@ func (b *bench) peerJobs(p *peerPods) map[int]string {
 		}
 	}
 	return out
-}
-
-// countRequests counts the audit log's requests from user agents with
-// prefix ua received between t0 and t1, in all and by verb and resource
-// (with its subresource: "create events", "get jobs").
-func countRequests(path string, t0, t1 time.Time, ua string) (int, map[string]int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, nil, fmt.Errorf("audit log: %w", err)
-	}
-	defer f.Close()
-	n, by := 0, map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev struct {
-			UserAgent string    `json:"userAgent"`
-			Received  time.Time `json:"requestReceivedTimestamp"`
-			Verb      string    `json:"verb"`
-			Object    struct {
-				Resource    string `json:"resource"`
-				Subresource string `json:"subresource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.UserAgent, ua) {
-			continue
-		}
-		if !ev.Received.Before(t0) && !ev.Received.After(t1) {
-			n++
-			what := ev.Verb + " " + ev.Object.Resource
-			if ev.Object.Subresource != "" {
-				what += "/" + ev.Object.Subresource
-			}
-			by[what]++
-		}
-	}
-	return n, by, sc.Err()
-}
-
-// perRun formats requests by verb and resource as requests per run,
-// the most first.
-func perRun(by map[string]int, runs int) string {
-	keys := make([]string, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return by[keys[i]] > by[keys[j]] || by[keys[i]] == by[keys[j]] && keys[i] < keys[j]
-	})
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(by[k])/float64(runs)))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // failing reports whether the run is meant to fail at least once.
@@ -508,8 +453,8 @@ func peerRows(rep *report, n int, mage, mk peerSide) map[string]any {
 	rep.table = append(rep.table, [2]string{fmt.Sprintf("peer, %d block runs: the agent's CPU per run (ms)", n), fmt.Sprint(round(1000*mk.agentCPUS/float64(n), 2))})
 	if mk.requestsBy != nil {
 		rep.table = append(rep.table,
-			[2]string{fmt.Sprintf("peer, %d block runs: Mage's executor's requests per run, by verb and resource", n), perRun(mage.requestsBy, n)},
-			[2]string{fmt.Sprintf("peer, %d block runs: magekube's requests per run, by verb and resource", n), perRun(mk.requestsBy, n)})
+			[2]string{fmt.Sprintf("peer, %d block runs: Mage's executor's requests per run, by verb and resource", n), cluster.PerRun(mage.requestsBy, n)},
+			[2]string{fmt.Sprintf("peer, %d block runs: magekube's requests per run, by verb and resource", n), cluster.PerRun(mk.requestsBy, n)})
 	}
 	return map[string]any{
 		"peer_runs":                     n,

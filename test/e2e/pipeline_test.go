@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/magekube/magekube/pkg/jobspec"
 	"github.com/magekube/magekube/pkg/protocol"
+	"github.com/magekube/magekube/test/cluster"
 )
 
 // TestPipelineWallTime is `make bench`'s pipeline section, not part of
@@ -119,7 +119,7 @@ func TestPipelineWallTime(t *testing.T) {
 				key := label + "/" + pipeline
 				if env.AuditLog != "" {
 					n, by := stackRequests(t, s.ns, t0, time.Now())
-					requests = fmt.Sprintf("%d (%s)", n, perVerb(by))
+					requests = fmt.Sprintf("%d (%s)", n, cluster.PerRun(by, 1))
 					all, _ := results["requests/"+key].([]float64)
 					results["requests/"+key] = append(all, float64(n))
 				}
@@ -296,57 +296,12 @@ func quantile(xs []float64, q float64) float64 {
 // is the agent alone), by verb and resource.
 func stackRequests(t *testing.T, ns string, from, to time.Time) (int, map[string]int) {
 	t.Helper()
-	f, err := os.Open(env.AuditLog)
-	if err != nil {
-		t.Fatalf("audit log: %v", err)
-	}
-	defer f.Close()
 	user := "system:serviceaccount:" + ns + ":"
-	n, by := 0, map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev struct {
-			User struct {
-				Username string `json:"username"`
-			} `json:"user"`
-			Received time.Time `json:"requestReceivedTimestamp"`
-			Verb     string    `json:"verb"`
-			Object   struct {
-				Resource    string `json:"resource"`
-				Subresource string `json:"subresource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || !strings.HasPrefix(ev.User.Username, user) || ev.Received.Before(from) || ev.Received.After(to) {
-			continue
-		}
-		n++
-		what := ev.Verb + " " + ev.Object.Resource
-		if ev.Object.Subresource != "" {
-			what += "/" + ev.Object.Subresource
-		}
-		by[what]++
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("audit log: %v", err)
+	n, by, err := cluster.CountRequests(env.AuditLog, from, to, func(ev cluster.AuditEvent) bool { return strings.HasPrefix(ev.User.Username, user) })
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n, by
-}
-
-// perVerb formats requests by verb and resource, the most first.
-func perVerb(by map[string]int) string {
-	keys := make([]string, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return by[keys[i]] > by[keys[j]] || by[keys[i]] == by[keys[j]] && keys[i] < keys[j]
-	})
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, by[k]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // jobsCreated counts the Jobs whose pods the Job controller created in
