@@ -46,14 +46,8 @@ func TestPipelineWallTime(t *testing.T) {
 	if env.MageImage == "" {
 		t.Skip("no Mage server image: the cluster was not made by framework.SetupKind")
 	}
-	runs := 2
-	if v := os.Getenv("MAGEKUBE_BENCH_PIPELINE_RUNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("MAGEKUBE_BENCH_PIPELINE_RUNS=%q: want a positive number", v)
-		}
-		runs = n
-	}
+	runs := envCount(t, "MAGEKUBE_BENCH_PIPELINE_RUNS", 2, 1)
+	loadRuns := envCount(t, "MAGEKUBE_BENCH_PIPELINE_LOAD", 50, 0) // 0: no load run
 
 	chain := make([]block, 10)
 	for i := range chain {
@@ -143,14 +137,6 @@ func TestPipelineWallTime(t *testing.T) {
 		}
 	}
 	measure("magekube", mk, mkSide)
-	loadRuns := 50
-	if v := os.Getenv("MAGEKUBE_BENCH_PIPELINE_LOAD"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			t.Fatalf("MAGEKUBE_BENCH_PIPELINE_LOAD=%q: want a number of pipeline runs (0: none)", v)
-		}
-		loadRuns = n
-	}
 	if loadRuns > 0 {
 		pipelineLoad(t, mk, mkSide.ns, "chain10", len(chain), loadRuns, results)
 	}
@@ -170,6 +156,21 @@ func TestPipelineWallTime(t *testing.T) {
 	if err := os.WriteFile(out, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// envCount is the number the environment variable name gives (def when
+// unset), at least least.
+func envCount(t *testing.T, name string, def, least int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: want a number of at least %d", name, v, least)
+	}
+	return n
 }
 
 // pipelineLoad triggers n runs of pipeline (blocks blocks in a chain)
