@@ -37,7 +37,11 @@ import (
 // at a time, every block a real `mage run` in its Job. The wall time is
 // Mage's own (a pipeline run's started_at → completed_at); a gap is the
 // cluster's: a block's Job created after its upstream blocks' Jobs'
-// containers ended.
+// containers ended. With MAGEKUBE_E2E_AUDIT=1 (the bench sets it) each
+// pipeline run's API requests are counted in the API server's audit log.
+// Then MAGEKUBE_BENCH_PIPELINE_LOAD runs of the chain (default 50) go
+// through magekube at once, and each block run must execute exactly once
+// (pipelineLoad).
 func TestPipelineWallTime(t *testing.T) {
 	out := os.Getenv("MAGEKUBE_BENCH_PIPELINE_OUT")
 	if out == "" {
