@@ -242,7 +242,6 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	if err != nil {
 		return peerSide{}, fmt.Errorf("bench_peer.py --mode %s: %w\n%s", mode, err, tail(stderr.String(), 3000))
 	}
-	t1 := time.Now()
 	var res struct {
 		Runs       []peerRun `json:"runs"`
 		CPUS       float64   `json:"cpu_s"`
@@ -300,7 +299,7 @@ func (b *bench) peerBatch(ctx context.Context, p *peerPods, repo, python, mode s
 	// returned (the agent's final Event, which client-go's broadcaster
 	// sends at its pace): the count runs 3 s past the last return.
 	time.Sleep(3 * time.Second)
-	t1 = time.Now()
+	t1 := time.Now()
 	ua := mageUserAgent
 	if mode == "magekube" {
 		ua = agentUserAgent
