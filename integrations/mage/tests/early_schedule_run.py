@@ -18,6 +18,7 @@ Usage: python early_schedule_run.py '{"interval": 1, "runs": 3, ...}'
 """
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -27,7 +28,7 @@ SCENARIO = json.loads(sys.argv[1])
 if not SCENARIO.get("early", True):
     os.environ["MAGEKUBE_EARLY_SCHEDULE"] = "0"
 
-from magesetup import REPO, ROOT, mage_project  # noqa: E402,I001 (first: Mage reads its environment on import)
+from magesetup import REPO, ROOT, WORK, mage_project  # noqa: E402,I001 (first: Mage reads its environment on import)
 
 import magekube_mage  # noqa: E402
 
@@ -151,8 +152,10 @@ def main():
     sys.stdout.flush()
     # The scheduler, its worker pool and its workers share this process
     # group when the test started it as a group of its own: end them all
-    # (the test kills the group as well).
+    # (the test kills the group as well). SIGKILL runs no exit handler:
+    # this run's Mage directory goes first.
     if os.getpgid(0) == os.getpid():
+        shutil.rmtree(WORK, ignore_errors=True)
         os.killpg(os.getpid(), signal.SIGKILL)
 
 
