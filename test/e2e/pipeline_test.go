@@ -206,12 +206,7 @@ func pipelineLoad(t *testing.T, m *mageAPI, ns, pipeline string, blocks, n int, 
 	mine := map[int]bool{}
 	for _, run := range runs {
 		mine[run] = true
-		out, err := m.call(t.Context(), "GET", fmt.Sprintf("pipeline_runs/%d", run), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _ := out["pipeline_run"].(map[string]any)
-		started, completed := mageTime(t, r["started_at"]), mageTime(t, r["completed_at"])
+		started, completed := m.runTimes(t, run)
 		walls = append(walls, completed.Sub(started).Seconds())
 		if first.IsZero() || started.Before(first) {
 			first = started
@@ -373,13 +368,8 @@ func watchBlocks(t *testing.T, ns string) *blockWatch {
 // and the executor writes it again when it returns.
 func (m *mageAPI) pipelineTimes(t *testing.T, run int, w *blockWatch, upstream map[string][]string) (time.Duration, []time.Duration) {
 	t.Helper()
-	out, err := m.call(t.Context(), "GET", fmt.Sprintf("pipeline_runs/%d", run), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := out["pipeline_run"].(map[string]any)
-	started, completed := mageTime(t, r["started_at"]), mageTime(t, r["completed_at"])
-	out, err = m.call(t.Context(), "GET", fmt.Sprintf("block_runs?pipeline_run_id=%d", run), nil)
+	started, completed := m.runTimes(t, run)
+	out, err := m.call(t.Context(), "GET", fmt.Sprintf("block_runs?pipeline_run_id=%d", run), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +455,17 @@ func chainOf[T any](blocks map[string]T, before func(a, b T) bool) map[string][]
 		upstream[names[i]] = []string{names[i-1]}
 	}
 	return upstream
+}
+
+// runTimes is a pipeline run's started_at and completed_at, Mage's own.
+func (m *mageAPI) runTimes(t *testing.T, run int) (started, completed time.Time) {
+	t.Helper()
+	out, err := m.call(t.Context(), "GET", fmt.Sprintf("pipeline_runs/%d", run), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := out["pipeline_run"].(map[string]any)
+	return mageTime(t, r["started_at"]), mageTime(t, r["completed_at"])
 }
 
 // mageTime parses a timestamp of Mage's API.
